@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install sysdeps clean
+
+demo: install
+	$(VENV)/bin/edgekd build examples/cells.yaml
+
+test: install
+	$(PY) -m pytest -q
+
+install: $(STAMP)
+
+# System packages: g++ compiles the hls4ml C-simulation, tclsh runs generated Tcl under stubs.
+sysdeps:
+	@if ! command -v g++ >/dev/null || ! command -v tclsh >/dev/null; then \
+		echo "installing g++ and tcl with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ tcl >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | sysdeps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,97 @@
+"""Command line: thin. Parses arguments, calls the library, sets exit codes.
+
+Exit codes: 0 success, 1 a build step failed, 2 bad config or arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from edgekd import __version__
+from edgekd.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distil, quantize and deploy micro-students on FPGAs.")
+err = Console(stderr=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+        force=True,
+    )
+    for noisy in ("hls4ml", "qonnx", "brevitas", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(config: Path):
+    try:
+        return load_config(config)
+    except ConfigError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def build(
+    config: Path = typer.Argument(..., help="build config (YAML)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="build folder (default build/<name>)"),
+    force: bool = typer.Option(False, "--force", help="re-run every step"),
+    from_step: Optional[str] = typer.Option(None, "--from", help="re-run from this step on"),
+    to_step: Optional[str] = typer.Option(None, "--to", help="stop after this step"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Run the pipeline data -> teacher -> distill -> export -> hls -> report."""
+    _setup_logging(verbose)
+    cfg = _load(config)
+    from edgekd.pipeline import STEP_NAMES, BuildError, run_build
+
+    for opt, value in (("--from", from_step), ("--to", to_step)):
+        if value is not None and value not in STEP_NAMES:
+            err.print(f"[red]error:[/red] {opt} {value}: unknown step; steps are {', '.join(STEP_NAMES)}")
+            raise typer.Exit(2)
+    build_dir = out if out is not None else Path("build") / cfg.name
+    try:
+        results = run_build(cfg, build_dir, force=force, from_step=from_step, to_step=to_step)
+    except BuildError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except Exception as e:  # a step failed: say which, keep the traceback for -v
+        logging.getLogger("edgekd").debug("step failed", exc_info=True)
+        err.print(f"[red]build failed:[/red] {type(e).__name__}: {e}", highlight=False)
+        raise typer.Exit(1) from None
+    ran = [s for s, r in results.items() if r["status"] == "ran"]
+    skipped = [s for s, r in results.items() if r["status"] == "skipped"]
+    err.print(f"build {build_dir}: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}")
+    report = build_dir / "report" / "report.md"
+    if "report" in results and report.exists():
+        err.print(f"report: {report}")
+
+
+@app.command()
+def validate(config: Path = typer.Argument(..., help="build config (YAML)")) -> None:
+    """Check a config and print it resolved with every default."""
+    from edgekd.config import dump_config
+
+    typer.echo(dump_config(_load(config)), nl=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the edgekd version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

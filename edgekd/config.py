@@ -1,0 +1,208 @@
+"""The one config tree of a build (pydantic). YAML in; unknown keys and bad values are errors.
+
+Every section is a strict model: a typo in a key is refused with the field's dotted path instead of
+being silently ignored. `load_config` is the only entry point that reads user files; it uses
+`yaml.safe_load` so a config can never execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+class SyntheticCellsConfig(Strict):
+    """Synthetic bright-field lymphocyte generator (edgekd.data.synthetic_cells)."""
+
+    n_train: int = Field(6000, ge=8, description="training images (before the validation split)")
+    n_test: int = Field(2000, ge=8, description="test images")
+    seed: int = Field(0, description="generator seed; same seed, same images")
+    difficulty: float = Field(1.0, gt=0.0, le=3.0, description="scales class overlap; 1.0 = tuned default")
+
+
+class DataConfig(Strict):
+    source: Literal["synthetic", "lymphomnist", "folder"] = "synthetic"
+    path: Path | None = Field(None, description="LymphoMNIST IDX folder or image folder (one subfolder per class)")
+    num_classes: Literal[2, 3] = Field(2, description="3 = B/T4/T8; 2 merges T4 and T8 into T")
+    val_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    split_seed: int = 0
+    max_train: int | None = Field(None, ge=8, description="use at most this many training images")
+    max_test: int | None = Field(None, ge=8, description="use at most this many test images")
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="image folders only: share held out as test")
+    synthetic: SyntheticCellsConfig = SyntheticCellsConfig()
+
+    @model_validator(mode="after")
+    def _path_for_real_data(self) -> "DataConfig":
+        if self.source != "synthetic" and self.path is None:
+            raise ValueError(f"data.path is required when data.source is '{self.source}'")
+        return self
+
+
+class TeacherConfig(Strict):
+    source: Literal["train", "checkpoint", "torchscript", "onnx"] = Field(
+        "train", description="train the built-in teacher here, or load one"
+    )
+    arch: str = Field("resnet", description="registered teacher architecture (train / checkpoint)")
+    path: Path | None = Field(None, description="checkpoint (.pt state_dict), TorchScript or ONNX file")
+    width: int = Field(32, ge=4, description="channels of the first ResNet stage (doubles per stage)")
+    input_size: int = Field(64, ge=16, description="teacher input side in pixels")
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _path_for_loaded(self) -> "TeacherConfig":
+        if self.source != "train" and self.path is None:
+            raise ValueError(f"teacher.path is required when teacher.source is '{self.source}'")
+        return self
+
+
+class StudentConfig(Strict):
+    name: str = Field("cell_cnn", description="registered student")
+    input_size: int = Field(48, ge=8, description="student input side in pixels (images are resized)")
+    channels: list[int] = Field([16, 16], min_length=1, description="output channels of each conv layer")
+    kernel_sizes: list[int] = Field([3, 3], min_length=1, description="kernel size of each conv layer")
+    pool: int = Field(2, ge=1, description="max-pool size after each conv (1 = none)")
+    input_bits: int = Field(8, ge=2, le=16, description="bits of the input quantizer")
+    input_max: float = Field(
+        4.0, gt=0, description="input quantizer covers [-input_max, input_max) (rounded up to a power of two)"
+    )
+    weight_bits: int | list[int] = Field(8, description="weight bits, one value or one per layer")
+    act_bits: int | list[int] = Field(8, description="activation bits after each conv, one value or one per conv")
+    bias_bits: int = Field(16, ge=4, le=32)
+    output_bits: int = Field(16, ge=4, le=32, description="bits of the logits quantizer")
+
+    @model_validator(mode="after")
+    def _per_layer_lengths(self) -> "StudentConfig":
+        if len(self.kernel_sizes) != len(self.channels):
+            raise ValueError(
+                f"student.kernel_sizes has {len(self.kernel_sizes)} entries but student.channels has "
+                f"{len(self.channels)}: give one kernel size per conv layer"
+            )
+        n_layers = len(self.channels) + 1
+        if isinstance(self.weight_bits, list) and len(self.weight_bits) != n_layers:
+            raise ValueError(f"student.weight_bits needs {n_layers} values (each conv + the dense layer)")
+        if isinstance(self.act_bits, list) and len(self.act_bits) != len(self.channels):
+            raise ValueError(f"student.act_bits needs {len(self.channels)} values (one per conv layer)")
+        for bits in ([self.weight_bits] if isinstance(self.weight_bits, int) else self.weight_bits) + (
+            [self.act_bits] if isinstance(self.act_bits, int) else self.act_bits
+        ):
+            if not 2 <= bits <= 16:
+                raise ValueError(f"bit widths must be between 2 and 16, got {bits}")
+        return self
+
+
+class DistillConfig(Strict):
+    loss: str = Field("kd", description="registered distillation loss")
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.7, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    seed: int = 0
+    baseline: bool = Field(True, description="also train the same student on labels alone")
+    float_reference: bool = Field(True, description="also distil the same student without quantization")
+
+
+class HLSConfig(Strict):
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    io_type: Literal["io_stream", "io_parallel"] = "io_stream"
+    part: str = "xcku035-fbva676-2-e"
+    clock_period_ns: float = Field(4.0, gt=0, description="target clock period (4 ns = 250 MHz)")
+    reuse_factor: int = Field(1, ge=1)
+    strategy: Literal["Latency", "Resource"] = "Latency"
+    verify_samples: int = Field(256, ge=1, description="test images checked bit for bit in C-simulation")
+
+    @property
+    def clock_mhz(self) -> float:
+        return 1000.0 / self.clock_period_ns
+
+
+class BuildConfig(Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="build name; build/<name>/ by default")
+    task: Literal["classification"] = "classification"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    distill: DistillConfig = DistillConfig()
+    hls: HLSConfig = HLSConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _no_dots_only(cls, v: str) -> str:
+        if set(v) <= {"."}:
+            raise ValueError("name must not be only dots")
+        return v
+
+    def section_sha256(self, *sections: str) -> str:
+        """Hash of the given top-level sections (the slice of config a step depends on)."""
+        payload = {s: self.model_dump(mode="json")[s] for s in sections}
+        return sha256_json(payload)
+
+    def sha256(self) -> str:
+        return sha256_json(self.model_dump(mode="json"))
+
+
+def sha256_json(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the config reference in README.md)"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = "<config>", base_dir: Path | None = None) -> BuildConfig:
+    """Validate a parsed YAML/JSON mapping; relative paths resolve against `base_dir`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    try:
+        cfg = BuildConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+    if base_dir is not None:
+        if cfg.data.path is not None and not cfg.data.path.is_absolute():
+            cfg.data.path = (base_dir / cfg.data.path).resolve()
+        if cfg.teacher.path is not None and not cfg.teacher.path.is_absolute():
+            cfg.teacher.path = (base_dir / cfg.teacher.path).resolve()
+    return cfg
+
+
+def load_config(path: Path | str) -> BuildConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def dump_config(cfg: BuildConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,84 @@
+"""Train a student from preprocessed inputs, labels and (optionally) cached teacher logits.
+
+The teacher is never run here: distillation reads the logits the teacher step cached. Training is
+deterministic for a given seed (explicit generator for the batch order), and the state with the
+best validation accuracy is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekd.config import DistillConfig
+from edgekd.progress import progress_bar
+from edgekd.registry import LOSSES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+
+
+def train_student(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    cfg: DistillConfig,
+    loss_name: str,
+    label: str,
+) -> TrainResult:
+    """Train `model` in place; returns the best-validation state. `loss_name` picks from LOSSES."""
+    loss_fn = LOSSES.get(loss_name)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+    )
+    best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
+    history: list[dict] = []
+    with progress_bar() as bar:
+        task = bar.add_task(f"train {label}", total=cfg.epochs * steps_per_epoch)
+        for epoch in range(cfg.epochs):
+            model.train()
+            order = torch.randperm(len(x_train), generator=gen)
+            total, seen = 0.0, 0
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                out = model(x_train[idx])
+                t = teacher_logits[idx] if teacher_logits is not None else None
+                loss = loss_fn(out, y_train[idx], t, cfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss) * len(idx)
+                seen += len(idx)
+                bar.advance(task)
+            val_acc = float((predict_logits(model, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
+            history.append({"epoch": epoch + 1, "loss": total / seen, "val_accuracy": val_acc})
+            log.debug("%s epoch %d loss %.4f val %.4f", label, epoch + 1, total / seen, val_acc)
+            if val_acc > best_acc:
+                best_acc, best_epoch, best_state = val_acc, epoch + 1, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return TrainResult(state_dict=best_state, best_epoch=best_epoch, history=history)

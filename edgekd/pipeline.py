@@ -1,0 +1,223 @@
+"""BuildContext, the ordered step list, the manifest and resume.
+
+A build is an ordered list of named steps over one config. Each step is a plain function
+`step(ctx) -> None` that reads earlier steps' folders and writes its own folder. The pipeline runs
+it in a staging folder (`.<step>.staging/`) and renames that onto `<step>/` only when the step
+succeeded, so a killed or failed step never leaves a half-written folder behind.
+
+After a step, `manifest.json` records the sha256 of every file it wrote and the hash of its inputs
+(the config sections it reads, the outputs of the steps it depends on, the edgekd version). A
+re-run skips a step whose inputs hash is unchanged and whose files are intact; that is how a killed
+build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edgekd import __version__
+from edgekd.config import BuildConfig, dump_config, sha256_json
+from edgekd.io import file_sha256, read_json, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+TIMINGS = "time_per_step.json"
+RESOLVED_CONFIG = "config.resolved.yaml"
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says which step and why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[["BuildContext"], None]
+    config_sections: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    description: str
+
+
+@dataclass
+class BuildContext:
+    config: BuildConfig
+    build_dir: Path
+    work: Path = field(default=Path("."))  # the running step's staging folder
+    step: str = ""
+
+    def dir(self, step: str) -> Path:
+        """Final folder of an earlier step (read-only for the running step)."""
+        return self.build_dir / step
+
+    @property
+    def cache_dir(self) -> Path:
+        """Survives step re-runs: content-keyed caches (teacher annotations, compiled C-sim)."""
+        return self.build_dir / "cache"
+
+
+def _steps() -> list[Step]:
+    # Imported here so that `edgekd --help` and config validation do not pay for torch/hls4ml.
+    from edgekd.steps import data, distill, export, hls, report, teacher
+
+    return [
+        Step("data", data.run, ("data",), (), "datasets and deterministic splits"),
+        Step("teacher", teacher.run, ("teacher", "seed"), ("data",), "train or load the teacher; cache its logits"),
+        Step("distill", distill.run, ("student", "distill"), ("data", "teacher"), "QAT student from cached teacher logits"),
+        Step("export", export.run, ("student", "hls"), ("data", "distill"), "QONNX export, op check, torch == QONNX"),
+        Step("hls", hls.run, ("hls",), ("data", "export"), "hls4ml project, C-simulation, QONNX == C-sim"),
+        # The board `project` step (HLS top, Vivado/Vitis scripts, driver) slots in here.
+        Step("report", report.run, ("name", "task"), ("data", "teacher", "distill", "export", "hls"), "report.json + report.md"),
+    ]
+
+
+STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "report")
+
+
+def step_list() -> list[Step]:
+    steps = _steps()
+    assert tuple(s.name for s in steps) == STEP_NAMES
+    return steps
+
+
+class Manifest:
+    """manifest.json: per step, its inputs hash and its outputs (relative path -> sha256)."""
+
+    def __init__(self, build_dir: Path) -> None:
+        self.path = build_dir / MANIFEST
+        self.build_dir = build_dir
+        self.steps: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                data = read_json(self.path)
+                self.steps = dict(data.get("steps", {}))
+            except (ValueError, OSError, AttributeError) as err:
+                # A damaged manifest only costs a rebuild; never trust it.
+                log.warning("%s is unreadable (%s); every step will run again", self.path, err)
+                self.steps = {}
+
+    def outputs_hash(self, step: str) -> str:
+        return sha256_json(self.steps[step]["outputs"])
+
+    def is_current(self, step: str, inputs_sha256: str) -> bool:
+        entry = self.steps.get(step)
+        if not entry or entry.get("inputs_sha256") != inputs_sha256:
+            return False
+        for rel, digest in entry["outputs"].items():
+            path = self.build_dir / rel
+            if not path.is_file() or file_sha256(path) != digest:
+                log.info("step %s: %s changed or is missing; running it again", step, rel)
+                return False
+        return True
+
+    def record(self, step: str, inputs_sha256: str, step_dir: Path, seconds: float) -> None:
+        outputs = {
+            str(p.relative_to(self.build_dir)): file_sha256(p) for p in sorted(step_dir.rglob("*")) if p.is_file()
+        }
+        self.steps[step] = {"inputs_sha256": inputs_sha256, "outputs": outputs, "seconds": round(seconds, 3)}
+        self.save()
+
+    def forget(self, step: str) -> None:
+        if self.steps.pop(step, None) is not None:
+            self.save()
+
+    def save(self) -> None:
+        write_json(self.path, {"edgekd_version": __version__, "steps": self.steps})
+
+
+def _inputs_sha256(step: Step, cfg: BuildConfig, manifest: Manifest) -> str:
+    dump = cfg.model_dump(mode="json")
+    payload = {
+        "edgekd_version": __version__,
+        "step": step.name,
+        "config": {s: dump[s] for s in step.config_sections},
+        "upstream": {d: manifest.outputs_hash(d) for d in step.depends_on},
+    }
+    return sha256_json(payload)
+
+
+def _select(name: str | None, default: int) -> int:
+    if name is None:
+        return default
+    if name not in STEP_NAMES:
+        raise BuildError(f"unknown step '{name}'; steps are: {', '.join(STEP_NAMES)}")
+    return STEP_NAMES.index(name)
+
+
+def run_build(
+    cfg: BuildConfig,
+    build_dir: Path,
+    *,
+    force: bool = False,
+    from_step: str | None = None,
+    to_step: str | None = None,
+) -> dict[str, dict]:
+    """Run the pipeline; returns {step: {status, seconds}} for the steps considered."""
+    steps = step_list()
+    first = _select(from_step, 0)
+    last = _select(to_step, len(steps) - 1)
+    if first > last:
+        raise BuildError(f"--from {from_step} comes after --to {to_step}")
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    write_text(build_dir / RESOLVED_CONFIG, dump_config(cfg))
+    manifest = Manifest(build_dir)
+    timings_path = build_dir / TIMINGS
+    timings: dict[str, dict] = read_json(timings_path) if timings_path.exists() else {}
+    ctx = BuildContext(config=cfg, build_dir=build_dir)
+    results: dict[str, dict] = {}
+
+    for index, step in enumerate(steps[: last + 1]):
+        missing = [d for d in step.depends_on if d not in manifest.steps]
+        if missing:
+            raise BuildError(
+                f"step {step.name} needs the outputs of {', '.join(missing)}, which have not been built; "
+                f"run without --from (or with --from {missing[0]})"
+            )
+        inputs = _inputs_sha256(step, cfg, manifest)
+        rerun = force or index >= first and from_step is not None
+        if index < first or (not rerun and manifest.is_current(step.name, inputs)):
+            if index < first and not manifest.is_current(step.name, inputs):
+                raise BuildError(
+                    f"step {step.name} is out of date (its config or inputs changed), so --from {from_step} "
+                    f"cannot start after it; run with --from {step.name}"
+                )
+            log.info("step %-8s skipped (inputs unchanged)", step.name)
+            results[step.name] = {"status": "skipped", "seconds": 0.0}
+            continue
+
+        results[step.name] = {"status": "ran", "seconds": _run_step(step, ctx, manifest, inputs)}
+        timings[step.name] = results[step.name]["seconds"]
+        write_json(timings_path, timings)
+    return results
+
+
+def _run_step(step: Step, ctx: BuildContext, manifest: Manifest, inputs: str) -> float:
+    final = ctx.build_dir / step.name
+    staging = ctx.build_dir / f".{step.name}.staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    ctx.work, ctx.step = staging, step.name
+    log.info("step %-8s running: %s", step.name, step.description)
+    start = time.perf_counter()
+    try:
+        step.run(ctx)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - start
+    # Downstream results are stale the moment this step's folder is replaced.
+    for name in STEP_NAMES[STEP_NAMES.index(step.name) :]:
+        manifest.forget(name)
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    manifest.record(step.name, inputs, final, seconds)
+    log.info("step %-8s done in %.1f s", step.name, seconds)
+    return seconds

@@ -1,0 +1,52 @@
+"""Step `export`: brevitas -> QONNX (cleaned, channels-last), op check, torch == QONNX exactly.
+
+The verification inputs (test images on the input quantizer's grid) and the QONNX outputs are
+saved here so the `hls` step compares the C-simulation against exactly these numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgekd.data.cells import CellSplits
+from edgekd.data.transforms import to_model_input
+from edgekd.export.qonnx import export_student_qonnx
+from edgekd.export.support import check_hardware_support
+from edgekd.export.verify import verify_torch_against_qonnx
+from edgekd.io import save_npy, write_json
+from edgekd.pipeline import BuildContext
+from edgekd.registry import STUDENTS
+from edgekd.students.cell_cnn import input_quant_format, quantize_input
+
+
+def run(ctx: BuildContext) -> None:
+    cfg = ctx.config
+    splits = CellSplits.load(ctx.dir("data") / "splits.npz")
+    k = len(splits.class_names)
+    size = cfg.student.input_size
+    model = STUDENTS.get(cfg.student.name)(cfg.student, k, quantized=True)
+    model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
+    model.eval()
+
+    exported = export_student_qonnx(model, (1, 1, size, size), ctx.work)
+    support = check_hardware_support(exported.clean_path)
+
+    n = min(cfg.hls.verify_samples, len(splits.x_test))
+    x = quantize_input(model, to_model_input(splits.x_test[:n], size)).numpy().astype(np.float32)
+    fidelity = verify_torch_against_qonnx(model, exported.clean_path, x)
+    save_npy(ctx.work / "verify_inputs.npy", x)
+    save_npy(ctx.work / "verify_labels.npy", splits.y_test[:n])
+    save_npy(ctx.work / "qonnx_outputs.npy", fidelity.pop("qonnx_outputs"))
+    bits, int_bits, signed = input_quant_format(model)
+    write_json(
+        ctx.work / "export.json",
+        {
+            "qonnx": exported.clean_path.name,
+            "qonnx_raw": exported.raw_path.name,
+            "input_shape": [1, 1, size, size],
+            "input_precision": {"bits": bits, "int_bits": int_bits, "signed": signed},
+            "support": support,
+            "fidelity": fidelity,
+        },
+    )

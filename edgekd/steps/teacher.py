@@ -1,0 +1,53 @@
+"""Step `teacher`: train or load the teacher, evaluate it, and annotate the training set once.
+
+The training-set logits are cached under `build/<name>/cache/` keyed by the teacher's and the
+data's hashes, so distillation (and any re-run with the same teacher and data) never runs the
+teacher again.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgekd.data.cells import CellSplits, array_sha256
+from edgekd.distill.metrics import classification_metrics
+from edgekd.io import save_npy, write_json
+from edgekd.pipeline import BuildContext
+from edgekd.registry import TEACHERS
+from edgekd.teachers.annotate import annotate_with_teacher
+from edgekd.teachers.runner import TorchTeacherRunner, load_teacher
+from edgekd.teachers.train import train_teacher
+
+
+def run(ctx: BuildContext) -> None:
+    cfg = ctx.config.teacher
+    splits = CellSplits.load(ctx.dir("data") / "splits.npz")
+    num_classes = len(splits.class_names)
+    history: list[dict] = []
+    if cfg.source == "train":
+        model = TEACHERS.get(cfg.arch)(num_classes, cfg)
+        history = train_teacher(model, splits, cfg, seed=ctx.config.seed)
+        torch.save(model.state_dict(), ctx.work / "teacher.pt")
+        runner = TorchTeacherRunner(model, cfg.input_size)
+    else:
+        runner = load_teacher(cfg, num_classes)
+
+    logits_train = annotate_with_teacher(
+        runner, splits.x_train, ctx.cache_dir / "teacher_logits", array_sha256(splits.x_train)
+    )
+    save_npy(ctx.work / "logits_train.npy", logits_train)
+    test_logits = runner.logits(splits.x_test)
+    save_npy(ctx.work / "logits_test.npy", test_logits)
+    write_json(
+        ctx.work / "teacher.json",
+        {
+            "source": cfg.source,
+            "arch": cfg.arch if cfg.source in ("train", "checkpoint") else None,
+            "path": str(cfg.path) if cfg.path else None,
+            "sha256": runner.sha256,
+            "params": runner.num_params,
+            "input_size": cfg.input_size,
+            "metrics": classification_metrics(splits.y_test, test_logits, splits.class_names),
+            "history": history,
+        },
+    )

@@ -1,0 +1,209 @@
+"""The cell-sorting micro-student ("Student2" of arXiv 2503.12622), quantization-aware with brevitas.
+
+Default (StudentConfig()): 1x48x48 -> Conv 1->16 3x3 valid + ReLU -> MaxPool 2 -> Conv 16->16 3x3 +
+ReLU -> MaxPool 2 -> Flatten 1600 -> Dense num_classes. 5,682 weights + biases for 2 classes, about
+1.32M MACs per image. The output is quantized logits: no softmax (apply it on the host).
+
+Every quantizer is power-of-two (edgekd.students.quant), so the model maps bit-exactly onto hls4ml.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgekd.config import StudentConfig
+from edgekd.registry import STUDENTS
+from edgekd.students.quant import act_quant, bias_quant, input_quant, weight_quant
+
+__all__ = [
+    "CellCNN",
+    "FixedPointFormat",
+    "build_cell_cnn",
+    "count_params",
+    "count_macs",
+    "input_quant_format",
+    "quantize_input",
+    "calibrate",
+]
+
+
+def _per_layer(bits: int | list[int], n: int) -> list[int]:
+    return [bits] * n if isinstance(bits, int) else list(bits)
+
+
+def _feature_shapes(cfg: StudentConfig) -> list[tuple[int, int, int]]:
+    """(channels, height, width) after each conv+pool block; raises when a block shrinks to nothing."""
+    shapes = []
+    c, h, w = 1, cfg.input_size, cfg.input_size
+    for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
+        h, w = h - k + 1, w - k + 1
+        if h < 1:
+            raise ValueError(
+                f"student conv{i}: kernel {k} does not fit a {h + k - 1}x{w + k - 1} input; "
+                "use a larger student.input_size or fewer / smaller convs"
+            )
+        h, w = h // cfg.pool, w // cfg.pool
+        if h < 1:
+            raise ValueError(
+                f"student pool{i}: pool {cfg.pool} leaves no pixels after conv{i}; "
+                "use a larger student.input_size or a smaller student.pool"
+            )
+        c = out_c
+        shapes.append((c, h, w))
+    return shapes
+
+
+class CellCNN(nn.Module):
+    """Conv/ReLU/MaxPool blocks, flatten, one dense layer; quantized (brevitas) or float (torch).
+
+    Module names are the same in both variants (`input_quant`, `conv{i}`, `relu{i}`, `pool{i}`,
+    `dense`, `output_quant`), so exported node names and state-dict keys line up.
+    """
+
+    def __init__(self, cfg: StudentConfig, num_classes: int, quantized: bool = True) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"cell_cnn needs at least 2 classes, got {num_classes}")
+        self.cfg = cfg
+        self.num_classes = num_classes
+        self.quantized = quantized
+        n_conv = len(cfg.channels)
+        w_bits = _per_layer(cfg.weight_bits, n_conv + 1)
+        a_bits = _per_layer(cfg.act_bits, n_conv)
+        shapes = _feature_shapes(cfg)
+
+        if quantized:
+            from brevitas import nn as qnn
+
+            self.input_quant: nn.Module = qnn.QuantIdentity(act_quant=input_quant(cfg.input_bits, cfg.input_max))
+        else:
+            self.input_quant = nn.Identity()
+
+        in_c = 1
+        self.blocks = nn.ModuleList()
+        for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
+            block = nn.Sequential()
+            if quantized:
+                block.add_module(
+                    f"conv{i}",
+                    qnn.QuantConv2d(
+                        in_c, out_c, k, bias=True,
+                        weight_quant=weight_quant(w_bits[i]), bias_quant=bias_quant(cfg.bias_bits),
+                    ),
+                )
+                block.add_module(f"relu{i}", qnn.QuantReLU(act_quant=act_quant(a_bits[i], signed=False)))
+            else:
+                block.add_module(f"conv{i}", nn.Conv2d(in_c, out_c, k, bias=True))
+                block.add_module(f"relu{i}", nn.ReLU())
+            if cfg.pool > 1:
+                block.add_module(f"pool{i}", nn.MaxPool2d(cfg.pool))
+            self.blocks.append(block)
+            in_c = out_c
+
+        c, h, w = shapes[-1]
+        self.flatten = nn.Flatten()
+        if quantized:
+            self.dense: nn.Module = qnn.QuantLinear(
+                c * h * w, num_classes, bias=True,
+                weight_quant=weight_quant(w_bits[-1]), bias_quant=bias_quant(cfg.bias_bits),
+            )
+            self.output_quant: nn.Module = qnn.QuantIdentity(act_quant=act_quant(cfg.output_bits, signed=True))
+        else:
+            self.dense = nn.Linear(c * h * w, num_classes, bias=True)
+            self.output_quant = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_quant(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.output_quant(self.dense(self.flatten(x)))
+
+
+@STUDENTS.register("cell_cnn")
+def build_cell_cnn(cfg: StudentConfig, num_classes: int, quantized: bool = True) -> nn.Module:
+    """Build the cell student; `quantized=False` gives the same architecture in float torch."""
+    return CellCNN(cfg, num_classes, quantized=quantized)
+
+
+def count_params(model: nn.Module) -> int:
+    """Weights and biases of conv and linear layers only (quantizer scales are not counted)."""
+    total = 0
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):  # brevitas layers subclass these
+            total += m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
+    return total
+
+
+def count_macs(cfg: StudentConfig, num_classes: int) -> int:
+    """Multiply-accumulates per image (convs + dense); 1,323,968 for the default 2-class student."""
+    macs = 0
+    in_c, h, w = 1, cfg.input_size, cfg.input_size
+    for (out_c, k), (c, ph, pw) in zip(zip(cfg.channels, cfg.kernel_sizes), _feature_shapes(cfg)):
+        oh, ow = h - k + 1, w - k + 1
+        macs += oh * ow * out_c * in_c * k * k
+        in_c, h, w = c, ph, pw
+    return macs + in_c * h * w * num_classes
+
+
+@dataclass(frozen=True)
+class FixedPointFormat:
+    """A fixed-point grid: `total_bits` bits, `int_bits` of them left of the binary point (sign included)."""
+
+    total_bits: int
+    int_bits: int
+    signed: bool
+
+    @property
+    def scale(self) -> float:
+        return 2.0 ** (self.int_bits - self.total_bits)
+
+    def hls_type(self) -> str:
+        return f"{'' if self.signed else 'u'}fixed<{self.total_bits},{self.int_bits}>"
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Round half to even and saturate, like brevitas' ROUND + clamp."""
+        lo = -(2 ** (self.total_bits - 1)) if self.signed else 0
+        hi = 2 ** (self.total_bits - 1) - 1 if self.signed else 2**self.total_bits - 1
+        return torch.clamp(torch.round(x / self.scale), lo, hi) * self.scale
+
+
+def input_quant_format(model: nn.Module) -> FixedPointFormat:
+    """Fixed-point grid of the student's input quantizer (e.g. fixed<8,3> for 8 bits over [-4, 4))."""
+    iq = getattr(model, "input_quant", None)
+    if iq is None or not hasattr(iq, "act_quant"):
+        raise ValueError(
+            f"{type(model).__name__} has no brevitas input quantizer (`input_quant`); "
+            "build it with quantized=True"
+        )
+    scale = float(iq.act_quant.scale().detach().reshape(-1)[0])
+    bits = int(iq.act_quant.bit_width())
+    frac = -math.log2(scale)
+    if frac != round(frac):
+        raise ValueError(f"input quantizer scale {scale} is not a power of two; use edgekd.students.quant.input_quant")
+    signed = bool(iq.act_quant.is_signed)
+    return FixedPointFormat(total_bits=bits, int_bits=bits - int(round(frac)), signed=signed)
+
+
+def quantize_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Put `x` on the input quantizer's grid (what the hardware receives), as float values."""
+    return input_quant_format(model).quantize(x)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, batches: list[torch.Tensor] | torch.Tensor, steps: int = 8) -> None:
+    """Set activation scales from data without training (runtime-statistics phase of brevitas).
+
+    Runs `steps` forward passes in training mode under no_grad; the learned scales then start
+    from those statistics. Use this for untrained students you want to export (tests, smoke runs).
+    """
+    if isinstance(batches, torch.Tensor):
+        batches = [batches]
+    was_training = model.training
+    model.train()
+    for i in range(steps):
+        model(batches[i % len(batches)])
+    model.train(was_training)
