@@ -182,6 +182,11 @@ def run_build(
         inputs = _inputs_sha256(step, cfg, manifest)
         rerun = force or index >= first and from_step is not None
         if index < first or (not rerun and manifest.is_current(step.name, inputs)):
+            if index < first and step.name not in manifest.steps:
+                raise BuildError(
+                    f"--from {from_step} needs the outputs of step {step.name}, which have not been built; "
+                    f"run without --from"
+                )
             if index < first and not manifest.is_current(step.name, inputs):
                 raise BuildError(
                     f"step {step.name} is out of date (its config or inputs changed), so --from {from_step} "
@@ -212,9 +217,8 @@ def _run_step(step: Step, ctx: BuildContext, manifest: Manifest, inputs: str) ->
         shutil.rmtree(staging, ignore_errors=True)
         raise
     seconds = time.perf_counter() - start
-    # Downstream results are stale the moment this step's folder is replaced.
-    for name in STEP_NAMES[STEP_NAMES.index(step.name) :]:
-        manifest.forget(name)
+    # Downstream steps need no invalidation here: their inputs hash covers this step's outputs.
+    manifest.forget(step.name)
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)

@@ -29,23 +29,23 @@ def run(ctx: BuildContext) -> None:
     model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
     model.eval()
 
-    exported = export_student_qonnx(model, (1, 1, size, size), ctx.work)
-    support = check_hardware_support(exported.clean_path)
+    clean_path = export_student_qonnx(model, (1, 1, size, size), ctx.work)
+    support = check_hardware_support(clean_path)
 
     n = min(cfg.hls.verify_samples, len(splits.x_test))
     x = quantize_input(model, to_model_input(splits.x_test[:n], size)).numpy().astype(np.float32)
-    fidelity = verify_torch_against_qonnx(model, exported.clean_path, x)
+    fidelity = verify_torch_against_qonnx(model, clean_path, x, return_outputs=True)
     save_npy(ctx.work / "verify_inputs.npy", x)
     save_npy(ctx.work / "verify_labels.npy", splits.y_test[:n])
     save_npy(ctx.work / "qonnx_outputs.npy", fidelity.pop("qonnx_outputs"))
-    bits, int_bits, signed = input_quant_format(model)
+    fmt = input_quant_format(model)
     write_json(
         ctx.work / "export.json",
         {
-            "qonnx": exported.clean_path.name,
-            "qonnx_raw": exported.raw_path.name,
+            "qonnx": clean_path.name,
+            "qonnx_raw": "student.qonnx.onnx",
             "input_shape": [1, 1, size, size],
-            "input_precision": {"bits": bits, "int_bits": int_bits, "signed": signed},
+            "input_precision": fmt.hls_type(),
             "support": support,
             "fidelity": fidelity,
         },

@@ -6,7 +6,7 @@ import numpy as np
 
 from edgekd.distill.metrics import classification_metrics
 from edgekd.data.cells import CellSplits
-from edgekd.hls.convert import convert_to_hls, precision_string
+from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.verify import verify_csim_against_qonnx
 from edgekd.io import load_npy, read_json, save_npy, write_json
 from edgekd.pipeline import BuildContext
@@ -16,13 +16,13 @@ def run(ctx: BuildContext) -> None:
     cfg = ctx.config.hls
     export = read_json(ctx.dir("export") / "export.json")
     qonnx_path = ctx.dir("export") / export["qonnx"]
-    precision = precision_string(**export["input_precision"])
+    precision = export["input_precision"]
     project_dir = ctx.work / "project"
     hls_model, hls_config = convert_to_hls(qonnx_path, cfg, project_dir, precision)
 
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     y = load_npy(ctx.dir("export") / "verify_labels.npy")
-    fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x)
+    fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
     csim_outputs = fidelity.pop("csim_outputs")
     save_npy(ctx.work / "csim_outputs.npy", np.asarray(csim_outputs, dtype=np.float64))
     class_names = CellSplits.load(ctx.dir("data") / "splits.npz").class_names

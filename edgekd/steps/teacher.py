@@ -26,9 +26,11 @@ def run(ctx: BuildContext) -> None:
     history: list[dict] = []
     if cfg.source == "train":
         model = TEACHERS.get(cfg.arch)(num_classes, cfg)
-        history = train_teacher(model, splits, cfg, seed=ctx.config.seed)
+        history = train_teacher(
+            model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, cfg, seed=ctx.config.seed
+        )
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
-        runner = TorchTeacherRunner(model, cfg.input_size)
+        runner = TorchTeacherRunner(model, cfg.input_size, num_classes)
     else:
         runner = load_teacher(cfg, num_classes)
 

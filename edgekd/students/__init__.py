@@ -1,0 +1,3 @@
+"""Quantization-aware micro-students; importing this package registers them in STUDENTS."""
+
+from edgekd.students import cell_cnn  # noqa: F401  (registers "cell_cnn")

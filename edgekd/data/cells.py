@@ -1,0 +1,178 @@
+"""Cell image splits (train / val / test) from any registered source, deterministic given the config.
+
+Sources register in `DATASETS` as `factory(cfg: DataConfig) -> RawCells`; `load_cell_splits` then
+applies the same steps to every source: cap the training pool (max_train), split off validation
+images (val_fraction, split_seed), cap the test set (max_test) and, for num_classes == 2, merge
+T4 and T8 into T. Every random choice is stratified by class and seeded from split_seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.config import DataConfig
+from edgekd.data.formats import CELL_CLASSES, DataFormatError, load_image_folder, load_lymphomnist
+from edgekd.data.synthetic_cells import generate_cells
+from edgekd.hashing import array_sha256
+from edgekd.registry import DATASETS
+
+__all__ = ["CellSplits", "RawCells", "array_sha256", "load_cell_splits", "merge_t_cells", "stratified_subset"]
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_TEST_SEED_OFFSET = 1_000_003  # test cells come from a different seed than training cells
+_SPLIT_FIELDS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+@dataclass
+class RawCells:
+    """What a source provides: a training pool and a test set, with class names."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+
+
+@dataclass
+class CellSplits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def save(self, path: Path | str) -> None:
+        """Write an .npz atomically (temp file in the same folder, then rename) so a crash never leaves half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **{k: getattr(self, k) for k in _SPLIT_FIELDS}, class_names=np.array(self.class_names))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path | str) -> "CellSplits":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in (*_SPLIT_FIELDS, "class_names") if k not in z.files]
+                if missing:
+                    raise DataFormatError(f"{path}: not a CellSplits file (missing {', '.join(missing)}); delete it to rebuild")
+                arrays = {k: z[k] for k in _SPLIT_FIELDS}
+                names = [str(n) for n in z["class_names"]]
+        except (OSError, ValueError) as err:
+            if isinstance(err, DataFormatError):
+                raise
+            raise DataFormatError(f"{path}: cannot read saved splits ({err}); delete it to rebuild") from None
+        return cls(**arrays, class_names=names)
+
+    def summary(self) -> dict:
+        """Counts per split and per class, JSON-ready."""
+        out: dict = {"class_names": list(self.class_names)}
+        for split in ("train", "val", "test"):
+            y = getattr(self, f"y_{split}")
+            counts = np.bincount(y, minlength=self.num_classes) if len(y) else np.zeros(self.num_classes, int)
+            out[split] = {"n": int(len(y)), "per_class": {n: int(c) for n, c in zip(self.class_names, counts)}}
+        return out
+
+    def sha256(self) -> str:
+        """Hash of all images and labels (cache key for teacher annotations and trained models)."""
+        return array_sha256(np.frombuffer("".join(array_sha256(getattr(self, k)) for k in _SPLIT_FIELDS).encode(), np.uint8))
+
+
+def merge_t_cells(labels: np.ndarray) -> np.ndarray:
+    """3-class labels (B=0, T4=1, T8=2) -> 2-class view (B=0, T=1)."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() > 2):
+        raise ValueError(f"expected labels in {{0, 1, 2}}, got range [{labels.min()}, {labels.max()}]")
+    return (labels > 0).astype(np.int64)
+
+
+def stratified_subset(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of k items keeping class proportions (largest-remainder rounding)."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    if k >= n:
+        return np.arange(n)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * (k / n)
+    take = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - take), kind="stable")[: k - take.sum()]:
+        take[i] += 1
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:t] for c, t in zip(classes, take)]
+    return np.sort(np.concatenate(chosen)) if chosen else np.arange(0)
+
+
+def _rng(cfg: DataConfig, stream: int) -> np.random.Generator:
+    # one independent stream per random step, all derived from split_seed
+    return np.random.default_rng([cfg.split_seed, stream])
+
+
+@DATASETS.register("synthetic")
+def synthetic_source(cfg: DataConfig) -> RawCells:
+    s = cfg.synthetic
+    x_train, y_train = generate_cells(s.n_train, s.seed, s.difficulty)
+    x_test, y_test = generate_cells(s.n_test, s.seed + SYNTHETIC_TEST_SEED_OFFSET, s.difficulty)
+    return RawCells(x_train, y_train, x_test, y_test, list(CELL_CLASSES))
+
+
+@DATASETS.register("lymphomnist")
+def lymphomnist_source(cfg: DataConfig) -> RawCells:
+    x_train, y_train, x_test, y_test = load_lymphomnist(cfg.path)
+    return RawCells(x_train, y_train, x_test, y_test, list(CELL_CLASSES))
+
+
+@DATASETS.register("folder")
+def folder_source(cfg: DataConfig) -> RawCells:
+    images, labels, names = load_image_folder(cfg.path)
+    n_test = max(1, int(round(cfg.test_fraction * len(labels))))
+    test = stratified_subset(labels, n_test, _rng(cfg, 1))
+    is_test = np.zeros(len(labels), bool)
+    is_test[test] = True
+    return RawCells(images[~is_test], labels[~is_test], images[is_test], labels[is_test], names)
+
+
+def load_cell_splits(cfg: DataConfig) -> CellSplits:
+    raw: RawCells = DATASETS.get(cfg.source)(cfg)
+    x_pool, y_pool = raw.x_train, raw.y_train.astype(np.int64)
+    if cfg.max_train is not None and len(y_pool) > cfg.max_train:
+        keep = stratified_subset(y_pool, cfg.max_train, _rng(cfg, 2))
+        x_pool, y_pool = x_pool[keep], y_pool[keep]
+    n_val = int(round(cfg.val_fraction * len(y_pool)))
+    is_val = np.zeros(len(y_pool), bool)
+    is_val[stratified_subset(y_pool, n_val, _rng(cfg, 3)) if n_val else []] = True
+    x_test, y_test = raw.x_test, raw.y_test.astype(np.int64)
+    if cfg.max_test is not None and len(y_test) > cfg.max_test:
+        keep = stratified_subset(y_test, cfg.max_test, _rng(cfg, 4))
+        x_test, y_test = x_test[keep], y_test[keep]
+
+    names = list(raw.class_names)
+    labels = [y_pool[~is_val], y_pool[is_val], y_test]
+    if cfg.num_classes == 2 and names == CELL_CLASSES:
+        labels, names = [merge_t_cells(y) for y in labels], ["B", "T"]
+    elif len(names) != cfg.num_classes:
+        raise DataFormatError(
+            f"{cfg.path or cfg.source}: data has {len(names)} classes {names} but data.num_classes is "
+            f"{cfg.num_classes}; set data.num_classes to {len(names)} (or use B/T4/T8 folders for a 2-class merge)"
+        )
+    splits = CellSplits(x_pool[~is_val], labels[0], x_pool[is_val], labels[1], x_test, labels[2], names)
+    log.info("cell splits (%s): %s", cfg.source, splits.summary())
+    return splits

@@ -1,0 +1,109 @@
+"""Cleaned QONNX -> hls4ml project (written and compiled with g++ for C-simulation).
+
+Uses hls4ml's ONNX frontend with per-layer ('name') configuration. Precisions come from the Quant
+nodes ('auto'); the one thing QONNX cannot tell hls4ml is the graph input's type, so it is set
+explicitly to the grid of the first quantizer (e.g. 'fixed<8,3>'). With any other input type the
+C-simulation is not bit-exact (truncation or wrap-around before the first Quant).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from edgekd.config import HLSConfig
+from edgekd.export.support import check_hardware_support
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PROJECT_NAME", "build_hls_config", "convert_to_hls", "quiet_hls4ml"]
+
+PROJECT_NAME = "myproject"
+_PRECISION = re.compile(r"^u?fixed<\d+,-?\d+(,[A-Z_]+)*>$|^u?int<\d+>$")
+
+
+@contextlib.contextmanager
+def quiet_hls4ml():
+    """hls4ml prints progress to stdout; route it to the debug log instead."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        text = buf.getvalue().strip()
+        if text:
+            log.debug("hls4ml: %s", text)
+
+
+def build_hls_config(model: ModelWrapper, hls_cfg: HLSConfig, input_precision: str) -> dict[str, Any]:
+    """hls4ml per-layer config: 'auto' precisions from Quant nodes, the input set to `input_precision`,
+    tracing enabled on every layer (free until `trace` recompiles with it)."""
+    import hls4ml
+
+    if not _PRECISION.match(input_precision.replace(" ", "")):
+        raise ValueError(f"input_precision '{input_precision}' is not an hls4ml type such as 'fixed<8,3>'")
+    with quiet_hls4ml():
+        config = hls4ml.utils.config_from_onnx_model(
+            model, granularity="name", backend=hls_cfg.backend, default_reuse_factor=hls_cfg.reuse_factor
+        )
+    config["Model"]["Strategy"] = hls_cfg.strategy
+    config["Model"]["ReuseFactor"] = hls_cfg.reuse_factor
+    in_name = model.graph.input[0].name
+    layers = config["LayerName"]
+    if in_name not in layers:
+        raise KeyError(f"hls4ml config has no entry for the graph input '{in_name}'; layers: {sorted(layers)[:8]}")
+    layers[in_name].setdefault("Precision", {})["result"] = input_precision
+    for entry in layers.values():
+        entry["Trace"] = True
+    return config
+
+
+def convert_to_hls(
+    qonnx_path: Path | str,
+    hls_cfg: HLSConfig,
+    project_dir: Path | str,
+    input_precision: str,
+    compile_model: bool = True,
+) -> tuple[Any, dict[str, Any]]:
+    """Check op support, convert, write and (by default) compile an hls4ml project.
+
+    Returns (hls_model, hls_config). `hls_config` is JSON-serialisable (save it next to the project).
+    The compiled C-simulation library takes the same layout as the QONNX graph input (NCHW for
+    edgekd students; hls4ml keeps the leading Transpose as a layer).
+    """
+    import hls4ml
+
+    qonnx_path = Path(qonnx_path)
+    project_dir = Path(project_dir)
+    model = ModelWrapper(str(qonnx_path))
+    check_hardware_support(model)
+    config = build_hls_config(model, hls_cfg, input_precision)
+    t0 = time.perf_counter()
+    with quiet_hls4ml():
+        hls_model = hls4ml.converters.convert_from_onnx_model(
+            model,
+            output_dir=str(project_dir),
+            project_name=PROJECT_NAME,
+            backend=hls_cfg.backend,
+            io_type=hls_cfg.io_type,
+            part=hls_cfg.part,
+            clock_period=hls_cfg.clock_period_ns,
+            hls_config=copy.deepcopy(config),
+        )
+        if compile_model:
+            hls_model.compile()
+        else:
+            hls_model.write()
+    log.info(
+        "hls4ml %s %s project in %s %s in %.1f s", hls_cfg.backend, hls_cfg.io_type, project_dir,
+        "written and compiled" if compile_model else "written", time.perf_counter() - t0,
+    )
+    return hls_model, config

@@ -1,0 +1,64 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from edgekd.config import DistillConfig
+from edgekd.distill.metrics import classification_metrics
+from edgekd.registry import LOSSES
+
+
+def test_kd_matches_hand_computation():
+    s = torch.tensor([[1.0, 0.0]])
+    t = torch.tensor([[0.0, 2.0]])
+    y = torch.tensor([0])
+    cfg = DistillConfig(temperature=2.0, alpha=0.5)
+    # By hand: CE = -log(e^1/(e^1+1)); p_t = softmax([0,1]), p_s = softmax([0.5,0]).
+    ce = -math.log(math.e / (math.e + 1))
+    pt = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    ps = np.exp([0.5, 0.0]) / np.exp([0.5, 0.0]).sum()
+    kl = float((pt * np.log(pt / ps)).sum())
+    expected = 0.5 * ce + 0.5 * 4.0 * kl
+    assert float(LOSSES.get("kd")(s, y, t, cfg)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kd_with_alpha_zero_is_cross_entropy():
+    torch.manual_seed(0)
+    s, t, y = torch.randn(8, 3), torch.randn(8, 3), torch.randint(0, 3, (8,))
+    cfg = DistillConfig(alpha=0.0)
+    assert float(LOSSES.get("kd")(s, y, t, cfg)) == pytest.approx(float(LOSSES.get("ce")(s, y, None, cfg)))
+
+
+def test_kd_soft_term_vanishes_when_student_equals_teacher():
+    t = torch.tensor([[0.3, -1.2, 2.0]])
+    cfg = DistillConfig(alpha=1.0, temperature=3.0)
+    assert float(LOSSES.get("kd")(t.clone(), torch.tensor([2]), t, cfg)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_kd_gradient_check():
+    torch.manual_seed(1)
+    s = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(4, 3, dtype=torch.float64)
+    y = torch.randint(0, 3, (4,))
+    cfg = DistillConfig(alpha=0.6, temperature=2.5)
+    assert torch.autograd.gradcheck(lambda x: LOSSES.get("kd")(x, y, t, cfg), (s,))
+
+
+def test_kd_needs_teacher():
+    with pytest.raises(ValueError, match="teacher"):
+        LOSSES.get("kd")(torch.zeros(1, 2), torch.tensor([0]), None, DistillConfig())
+
+
+def test_unknown_loss_lists_the_known_ones():
+    with pytest.raises(KeyError, match="registered: ce, kd"):
+        LOSSES.get("nope")
+
+
+def test_classification_metrics():
+    logits = np.array([[2, 1], [0, 3], [5, 1], [1, 0], [0, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0, 0])
+    m = classification_metrics(y, logits, ["B", "T"])
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion_matrix"] == [[2, 1], [1, 1]]
+    assert m["per_class_recall"] == {"B": pytest.approx(2 / 3), "T": pytest.approx(0.5)}

@@ -1,0 +1,97 @@
+"""Whole builds of a tiny config through every step, C-simulation included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgekd.config import parse_config
+from edgekd.io import read_json
+from edgekd.pipeline import run_build
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "name": "tiny",
+    "data": {"synthetic": {"n_train": 360, "n_test": 120, "seed": 1}, "val_fraction": 0.1},
+    "teacher": {"width": 8, "epochs": 1, "input_size": 32, "batch_size": 64},
+    "student": {"input_size": 16, "channels": [4, 4], "kernel_sizes": [3, 3]},
+    "distill": {"epochs": 2, "batch_size": 64},
+    "hls": {"verify_samples": 24},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "build"
+    run_build(parse_config(TINY), out)
+    return out
+
+
+def test_report_has_every_section(tiny_build):
+    report = read_json(tiny_build / "report" / "report.json")
+    for key in ("edgekd_version", "config_sha256", "task", "teacher", "student", "fidelity", "hls", "timings_s"):
+        assert key in report
+    assert report["task"] == "classification"
+    assert report["config_sha256"] == parse_config(TINY).sha256()
+    assert report["teacher"]["params"] > 10_000
+    # 16x16 input, conv 4 3x3 -> 14, pool -> 7, conv 4 3x3 -> 5, pool -> 2: 2*2*4 = 16 -> dense 2.
+    assert report["student"]["params"] == (9 * 4 + 4) + (9 * 4 * 4 + 4) + (16 * 2 + 2)
+    assert set(report["student"]["metrics"]) == {"quant", "float", "baseline_no_kd"}
+    assert 0.0 <= report["student"]["metrics"]["quant"]["accuracy"] <= 1.0
+    fid = report["fidelity"]
+    assert fid["n"] == 24
+    assert fid["torch_vs_qonnx_exact"] == 1.0
+    assert fid["qonnx_vs_csim_exact"] == 1.0
+    assert fid["max_abs_diff"] == 0.0
+    assert report["hls"]["io_type"] == "io_stream"
+    assert report["hls"]["clock_mhz"] == pytest.approx(250.0)
+    assert set(report["timings_s"]) >= {"data", "teacher", "distill", "export", "hls"}
+    md = (tiny_build / "report" / "report.md").read_text()
+    assert "QONNX == C-simulation" in md and "100.00%" in md
+
+
+def test_build_folder_layout(tiny_build):
+    assert (tiny_build / "config.resolved.yaml").exists()
+    manifest = read_json(tiny_build / "manifest.json")
+    assert list(manifest["steps"]) == ["data", "teacher", "distill", "export", "hls", "report"]
+    assert any(p.endswith(".cpp") for p in manifest["steps"]["hls"]["outputs"])
+    assert not list(tiny_build.glob(".*.staging"))
+    assert (tiny_build / "export" / "student.clean.onnx").exists()
+
+
+def test_killed_build_resumes_and_gives_the_same_result(tiny_build, tmp_path):
+    """Kill a real build process once distill is recorded; the re-run skips data/teacher/distill."""
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "build"
+    cmd = [sys.executable, "-m", "edgekd", "build", str(cfg_path), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        manifest = out / "manifest.json"
+        if manifest.exists() and "distill" in read_json(manifest).get("steps", {}):
+            break
+        if proc.poll() is not None:
+            pytest.fail("the build ended before it could be killed")
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    steps = read_json(out / "manifest.json")["steps"]
+    assert "report" not in steps
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "skipped data, teacher, distill" in rerun.stderr.replace("\n", " ")
+    fresh = read_json(tiny_build / "report" / "report.json")
+    resumed = read_json(out / "report" / "report.json")
+    assert resumed["student"]["metrics"] == fresh["student"]["metrics"]
+    assert resumed["teacher"]["metrics"] == fresh["teacher"]["metrics"]
+    assert resumed["fidelity"] == fresh["fidelity"]

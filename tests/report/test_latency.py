@@ -1,0 +1,222 @@
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgekd.hw import load_board
+from edgekd.report.latency import EstimateError, LayerSpec, estimate, estimate_layer, fits, layers_from_hls_model
+
+
+def dense(n_in, n_out, rf=1, strategy="latency", bits=16, name="fc"):
+    return LayerSpec(name, "Dense", (n_in,), (n_out,), reuse_factor=rf, strategy=strategy,
+                     weight_bits=bits, input_bits=bits, result_bits=bits)
+
+
+def conv2d(h, w, c, f, k=3, rf=1, bits=16, name="conv"):
+    return LayerSpec(name, "Conv2D", (h, w, c), (h - k + 1, w - k + 1, f), filt_height=k, filt_width=k,
+                     reuse_factor=rf, weight_bits=bits, input_bits=bits, result_bits=bits)
+
+
+def small_cnn(h=16, rf=1, bits=8):
+    kw = dict(reuse_factor=rf, weight_bits=bits, input_bits=bits, result_bits=bits)
+    oh = h - 2
+    ph = oh // 2
+    return [
+        LayerSpec("in", "Input", (h, h, 1), (h, h, 1), **kw),
+        LayerSpec("conv", "Conv2D", (h, h, 1), (oh, oh, 4), filt_height=3, filt_width=3, **kw),
+        LayerSpec("relu", "Activation", (oh, oh, 4), (oh, oh, 4), activation="relu", **kw),
+        LayerSpec("pool", "Pooling2D", (oh, oh, 4), (ph, ph, 4), pool_height=2, pool_width=2, stride_height=2,
+                  stride_width=2, **kw),
+        LayerSpec("flat", "Reshape", (ph, ph, 4), (ph * ph * 4,), **kw),
+        LayerSpec("fc", "Dense", (ph * ph * 4,), (2,), **kw),
+    ]
+
+
+# --- hand-derived cycle counts -------------------------------------------------------------------------------
+
+def test_dense_io_parallel_latency_strategy():
+    # 16 inputs: 1 multiply stage + ceil(log2(16)=4 levels / 4 per cycle) = 2 cycles; II = RF
+    c = estimate_layer(dense(16, 8), "io_parallel")
+    assert (c.cycles, c.ii) == (2, 1)
+    # reuse factor 4 serialises 4 rounds: 2 + 3 cycles, II 4, 128/4 = 32 multipliers (16-bit -> DSP)
+    c4 = estimate_layer(dense(16, 8, rf=4), "io_parallel")
+    assert (c4.cycles, c4.ii, c4.dsp) == (5, 4, 32)
+    # one input: no adder tree, no multiply register (hls4ml baseline: 0-cycle Dense(1->64)+ReLU)
+    assert estimate_layer(dense(1, 64), "io_parallel").cycles == 0
+
+
+def test_dense_resource_strategy():
+    # R-iteration loop + 1 + adder tree over n_in/R = 64/8 = 8 inputs (3 levels -> 1 cycle)
+    c = estimate_layer(dense(64, 10, rf=8, strategy="resource"), "io_parallel")
+    assert (c.cycles, c.ii, c.dsp) == (8 + 1 + 1, 8, 80)
+
+
+def test_dsp_threshold_8_bit_goes_to_luts():
+    assert estimate_layer(dense(16, 8, bits=8), "io_parallel").dsp == 0
+    assert estimate_layer(dense(16, 8, bits=16), "io_parallel").dsp == 128
+
+
+def test_conv2d_io_parallel_one_output_pixel_per_cycle():
+    # 8x8 input, 3x3 kernel -> 36 output pixels; kernel of 9 inputs = 2 cycles; + 1 for the partition loop
+    c = estimate_layer(conv2d(8, 8, 1, 2), "io_parallel")
+    assert (c.ii, c.cycles) == (36, 36 + 2 + 1)
+
+
+def test_conv2d_io_stream_single_layer():
+    # one input pixel per cycle: 64 pixels + depth (kernel 2 + window/output 2) = 68 cycles. As a design: last
+    # pixel read at cycle 63, out at 63 + 4, written at 68 (the hls4ml depthwise2d 32x32 baseline: 1024 + 4)
+    c = estimate_layer(conv2d(8, 8, 1, 2), "io_stream")
+    assert (c.cycles, c.items_in, c.item_ii, c.fill_items, c.depth) == (68, 64, 1, 2 * 8 + 3, 4)
+    r = estimate([conv2d(8, 8, 1, 2)], 200, "io_stream")
+    assert r["cycles"] == 68 and r["ii_cycles"] == 69
+    # reuse factor 2: one pixel every 2 cycles
+    r2 = estimate([conv2d(8, 8, 1, 2, rf=2)], 200, "io_stream")
+    assert r2["cycles"] == 2 * 63 + 5 + 1  # last pixel read at 126, + depth (kernel 3 + 2) + write
+
+
+def test_io_stream_layers_overlap():
+    layers = small_cnn(16)
+    stream = estimate(layers, 100, "io_stream")
+    per_layer_sum = sum(p["cycles"] for p in stream["per_layer"])
+    # dataflow: the total is about one pass over the input pixels, far below the plain sum of process latencies
+    assert 256 <= stream["cycles"] < per_layer_sum
+    assert stream["cycles"] < 256 + 40
+
+
+def test_io_parallel_is_the_sum():
+    layers = small_cnn(16)
+    r = estimate(layers, 100, "io_parallel")
+    assert r["cycles"] == sum(p["cycles"] for p in r["per_layer"])
+    assert r["ii_cycles"] == max(p["ii"] for p in r["per_layer"])
+
+
+def test_free_layers_cost_nothing():
+    for t in ("Input", "Flatten", "Reshape"):
+        c = estimate_layer(LayerSpec("x", t, (4, 4, 2), (4, 4, 2)), "io_parallel")
+        assert (c.cycles, c.dsp, c.lut, c.ff, c.bram_18k) == (0, 0, 0, 0, 0)
+
+
+def test_pooling_io_parallel_is_combinational():
+    # hls4ml baselines (Vivado 2020.1 / Vitis 2024.1) report latency 0 and FF = input bits for io_parallel pooling
+    p = LayerSpec("p", "Pooling2D", (18, 15, 3), (9, 7, 3), pool_height=2, pool_width=2, stride_height=2,
+                  stride_width=2)
+    c = estimate_layer(p, "io_parallel")
+    assert c.cycles == 0 and c.ff == 18 * 15 * 3 * 16
+
+
+def test_paper_cell_student_region():
+    kw = dict(weight_bits=8, input_bits=8, result_bits=8)
+    layers = [
+        LayerSpec("input", "Input", (48, 48, 1), (48, 48, 1), **kw),
+        LayerSpec("conv1", "Conv2D", (48, 48, 1), (46, 46, 16), filt_height=3, filt_width=3, **kw),
+        LayerSpec("relu1", "Activation", (46, 46, 16), (46, 46, 16), activation="relu", **kw),
+        LayerSpec("pool1", "Pooling2D", (46, 46, 16), (23, 23, 16), pool_height=2, pool_width=2,
+                  stride_height=2, stride_width=2, **kw),
+        LayerSpec("conv2", "Conv2D", (23, 23, 16), (21, 21, 16), filt_height=3, filt_width=3, **kw),
+        LayerSpec("relu2", "Activation", (21, 21, 16), (21, 21, 16), activation="relu", **kw),
+        LayerSpec("pool2", "Pooling2D", (21, 21, 16), (10, 10, 16), pool_height=2, pool_width=2,
+                  stride_height=2, stride_width=2, **kw),
+        LayerSpec("flatten", "Reshape", (10, 10, 16), (1600,), **kw),
+        LayerSpec("fc", "Dense", (1600,), (2,), **kw),
+    ]
+    r = estimate(layers, 250, "io_stream")
+    # 2,304 input pixels at one per clock = 9.2 us; published FPGA latency 14.5 us
+    assert 9.2 <= r["us"] <= 14.5
+    assert r["source"] == "estimate"
+    json.dumps(r)  # JSON-ready
+
+
+def test_estimate_output_shape_and_fits():
+    r = estimate(small_cnn(16), 250, "io_stream")
+    assert set(r) >= {"clock_mhz", "cycles", "us", "ii_cycles", "throughput_per_s", "per_layer", "resources",
+                      "source"}
+    assert set(r["resources"]) == {"dsp", "lut", "ff", "bram_18k"}
+    assert r["us"] == pytest.approx(r["cycles"] / 250, rel=1e-3)
+    assert r["throughput_per_s"] == pytest.approx(250e6 / r["ii_cycles"], rel=1e-3)
+    f = fits(r["resources"], load_board("pynq-z2"))
+    assert f["fits"] is True and f["resources"]["lut"]["available"] == 53200
+    assert 0 <= f["resources"]["lut"]["fraction"] < 1
+    big = fits({"dsp": 500, "lut": 10, "ff": 10, "bram_18k": 0}, load_board("pynq-z2"))
+    assert big["fits"] is False and big["binding"] == "dsp"
+
+
+def test_layer_spec_round_trip_and_errors():
+    s = conv2d(8, 8, 1, 2)
+    assert LayerSpec.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    with pytest.raises(EstimateError, match="unknown LayerSpec keys"):
+        LayerSpec.from_dict({**s.to_dict(), "colour": 1})
+    with pytest.raises(EstimateError, match="reuse_factor"):
+        LayerSpec("x", "Dense", (4,), (2,), reuse_factor=0)
+    with pytest.raises(EstimateError, match="'lstm'.*LSTM"):
+        estimate([LayerSpec("lstm", "LSTM", (4, 4), (4,))], 100, "io_parallel")
+    with pytest.raises(EstimateError, match="io_type"):
+        estimate([s], 100, "io_serial")
+
+
+# --- properties ----------------------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(rf=st.integers(1, 16), h=st.integers(6, 40), io=st.sampled_from(["io_parallel", "io_stream"]),
+       strategy=st.sampled_from(["latency", "resource"]))
+def test_latency_monotone_in_reuse_factor(rf, h, io, strategy):
+    def total(r):
+        layers = small_cnn(h, rf=r)
+        for layer in layers:
+            layer.strategy = strategy
+        return estimate(layers, 200, io)["cycles"]
+
+    assert total(rf + 1) >= total(rf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(6, 48), rf=st.integers(1, 4), io=st.sampled_from(["io_parallel", "io_stream"]))
+def test_latency_monotone_in_input_size(h, rf, io):
+    assert estimate(small_cnn(h + 1, rf=rf), 200, io)["cycles"] >= estimate(small_cnn(h, rf=rf), 200, io)["cycles"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_in=st.integers(1, 512), n_out=st.integers(1, 64), rf=st.integers(1, 32))
+def test_dense_monotone_in_reuse_and_fewer_multipliers(n_in, n_out, rf):
+    a = estimate_layer(dense(n_in, n_out, rf=rf), "io_parallel")
+    b = estimate_layer(dense(n_in, n_out, rf=rf + 1), "io_parallel")
+    assert b.cycles >= a.cycles and b.dsp <= a.dsp
+
+
+# --- from a real hls4ml ModelGraph (built from a layer list: no Keras, no compile; < 1 s) --------------------
+
+def test_layers_from_hls_model():
+    np = pytest.importorskip("numpy")
+    graph = pytest.importorskip("hls4ml.model.graph")
+    layer_list = [
+        {"class_name": "InputLayer", "name": "input_1", "input_shape": [8, 8, 1]},
+        {"class_name": "Conv2D", "name": "conv", "inputs": ["input_1"], "data_format": "channels_last",
+         "in_height": 8, "in_width": 8, "n_chan": 1, "out_height": 6, "out_width": 6, "n_filt": 2,
+         "filt_height": 3, "filt_width": 3, "stride_height": 1, "stride_width": 1, "pad_top": 0, "pad_bottom": 0,
+         "pad_left": 0, "pad_right": 0, "weight_data": np.ones((3, 3, 1, 2)), "bias_data": np.zeros(2)},
+        {"class_name": "Activation", "name": "relu", "activation": "relu", "inputs": ["conv"]},
+        {"class_name": "MaxPooling2D", "name": "pool", "inputs": ["relu"], "data_format": "channels_last",
+         "in_height": 6, "in_width": 6, "n_filt": 2, "out_height": 3, "out_width": 3, "pool_height": 2,
+         "pool_width": 2, "stride_height": 2, "stride_width": 2, "pad_top": 0, "pad_bottom": 0, "pad_left": 0,
+         "pad_right": 0},
+        {"class_name": "Reshape", "name": "flat", "inputs": ["pool"], "target_shape": [18]},
+        {"class_name": "Dense", "name": "fc", "inputs": ["flat"], "n_in": 18, "n_out": 2,
+         "weight_data": np.ones((18, 2)), "bias_data": np.zeros(2)},
+    ]
+    cfg = {"OutputDir": "unused", "ProjectName": "myproject", "Backend": "Vitis", "Part": "xcku035-fbva676-2-e",
+           "ClockPeriod": 4, "IOType": "io_stream",
+           "HLSConfig": {"Model": {"Precision": "ap_fixed<8,3>", "ReuseFactor": 2, "Strategy": "Latency"}}}
+    model = graph.ModelGraph.from_layer_list(cfg, layer_list)
+    specs = layers_from_hls_model(model)
+    by_name = {s.name: s for s in specs}
+    conv = by_name["conv"]
+    assert conv.type == "Conv2D" and conv.in_shape == (8, 8, 1) and conv.out_shape == (6, 6, 2)
+    assert (conv.filt_height, conv.filt_width, conv.reuse_factor, conv.weight_bits) == (3, 3, 2, 8)
+    assert conv.n_weights == 18 and conv.n_nonzero_weights == 18
+    pool = by_name["pool"]
+    assert pool.type == "Pooling2D" and pool.pool_op == "max" and (pool.pool_height, pool.pool_width) == (2, 2)
+    assert by_name["fc"].in_shape == (18,) and by_name["relu"].activation == "relu"
+    r = estimate(specs, 250, "io_stream")
+    assert r["cycles"] > 2 * 63  # RF 2 on 64 input pixels
+    json.dumps([s.to_dict() for s in specs])
