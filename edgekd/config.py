@@ -111,13 +111,14 @@ class DistillConfig(Strict):
     loss: str = Field("kd", description="registered distillation loss")
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.7, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
-    epochs: int = Field(15, ge=1)
+    epochs: int = Field(15, ge=1, description="epochs of the float phase (its result is the float reference)")
+    qat_epochs: int = Field(4, ge=0, description="quantization-aware epochs, starting from the float weights")
     batch_size: int = Field(128, ge=1)
-    lr: float = Field(3e-3, gt=0)
+    lr: float = Field(3e-3, gt=0, description="peak learning rate of the float phase (one-cycle schedule)")
+    qat_lr: float = Field(1e-3, gt=0, description="peak learning rate of the quantization-aware phase")
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = 0
     baseline: bool = Field(True, description="also train the same student on labels alone")
-    float_reference: bool = Field(True, description="also distil the same student without quantization")
 
 
 class HLSConfig(Strict):

@@ -45,21 +45,22 @@ def train_student(
     cfg: DistillConfig,
     loss_name: str,
     label: str,
+    epochs: int,
+    lr: float,
 ) -> TrainResult:
-    """Train `model` in place; returns the best-validation state. `loss_name` picks from LOSSES."""
+    """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
+    best-validation state. `loss_name` picks from LOSSES."""
     loss_fn = LOSSES.get(loss_name)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
-    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     history: list[dict] = []
     with progress_bar() as bar:
-        task = bar.add_task(f"train {label}", total=cfg.epochs * steps_per_epoch)
-        for epoch in range(cfg.epochs):
+        task = bar.add_task(f"train {label}", total=epochs * steps_per_epoch)
+        for epoch in range(epochs):
             model.train()
             order = torch.randperm(len(x_train), generator=gen)
             total, seen = 0.0, 0
