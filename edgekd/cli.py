@@ -76,6 +76,39 @@ def build(
 
 
 @app.command()
+def report(
+    build_dir: Path = typer.Argument(..., help="a build folder (build/<name>)"),
+    synthesis: list[Path] = typer.Option(
+        [], "--synthesis", help="vendor report file or project folder after a lab run (repeatable)"
+    ),
+    board: Optional[Path] = typer.Option(None, "--board", help="board latency log (JSON or CSV, see README)"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Rebuild report.json, report.md and report.html, adding synthesis and board measurements."""
+    _setup_logging(verbose)
+    resolved = build_dir / "config.resolved.yaml"
+    if not resolved.is_file():
+        err.print(f"[red]error:[/red] {build_dir}: not a build folder (no config.resolved.yaml); run edgekd build first")
+        raise typer.Exit(2)
+    cfg = _load(resolved)
+    from edgekd.pipeline import BuildError, run_build
+    from edgekd.report.lab import ingest
+    from edgekd.report.vendor import VendorReportError
+
+    try:
+        ingest(build_dir, synthesis, board)
+    except VendorReportError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        run_build(cfg, build_dir, from_step="report")
+    except BuildError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    err.print(f"report: {build_dir / 'report' / 'report.html'}")
+
+
+@app.command()
 def validate(config: Path = typer.Argument(..., help="build config (YAML)")) -> None:
     """Check a config and print it resolved with every default."""
     from edgekd.config import dump_config

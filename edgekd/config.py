@@ -122,13 +122,29 @@ class DistillConfig(Strict):
 
 
 class HLSConfig(Strict):
+    board: str = Field(
+        "frame-grabber-ku035", description="built-in board (hw/boards/NAME.yaml) or a path to a board YAML file"
+    )
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     io_type: Literal["io_stream", "io_parallel"] = "io_stream"
-    part: str = "xcku035-fbva676-2-e"
-    clock_period_ns: float = Field(4.0, gt=0, description="target clock period (4 ns = 250 MHz)")
+    part: str | None = Field(None, description="FPGA part; default: the board's")
+    clock_period_ns: float | None = Field(None, gt=0, description="target clock period; default: the board's clock")
     reuse_factor: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource"] = "Latency"
     verify_samples: int = Field(256, ge=1, description="test images checked bit for bit in C-simulation")
+
+    @model_validator(mode="after")
+    def _defaults_from_board(self) -> "HLSConfig":
+        # Resolved once, at load time: the saved config then states the part and clock it built for.
+        if self.part is None or self.clock_period_ns is None:
+            from edgekd.hw import load_board
+
+            board = load_board(self.board)
+            if self.part is None:
+                self.__dict__["part"] = board.part
+            if self.clock_period_ns is None:
+                self.__dict__["clock_period_ns"] = board.clock_period_ns
+        return self
 
     @property
     def clock_mhz(self) -> float:
@@ -180,6 +196,11 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
     """Validate a parsed YAML/JSON mapping; relative paths resolve against `base_dir`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    hls = data.get("hls")
+    if base_dir is not None and isinstance(hls, dict) and isinstance(hls.get("board"), str):
+        board = Path(hls["board"])
+        if board.suffix in (".yaml", ".yml") and not board.is_absolute():  # a board file beside the config
+            data = {**data, "hls": {**hls, "board": str((base_dir / board).resolve())}}
     try:
         cfg = BuildConfig.model_validate(data)
     except ValidationError as err:

@@ -13,6 +13,7 @@ from pathlib import Path
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import read_json
+from edgekd.report.lab import lab_board, lab_synthesis
 
 # The published cell-sorting student (arXiv 2503.12622), for side-by-side comparison.
 PAPER_CELL_STUDENT = {
@@ -20,10 +21,44 @@ PAPER_CELL_STUDENT = {
     "params": 5682,
     "float_accuracy": 0.895,
     "fpga_latency_us": 14.5,
+    "trigger_latency_us": 24.7,
 }
 
 
+def _synthesis_section(vendor: dict, clock_mhz: float) -> dict | None:
+    """Latency and resources from the lab's vendor reports (csynth, cosim, Vivado), or None."""
+    if not vendor:
+        return None
+    out: dict = {"source": "synthesis", "files": {k: v.get("file") for k, v in vendor.items()}}
+    csynth = vendor.get("csynth")
+    if csynth:
+        clock = 1000.0 / csynth["target_clock_ns"] if csynth.get("target_clock_ns") else clock_mhz
+        worst = csynth.get("latency_worst")
+        out.update(
+            cycles=worst,
+            us=None if worst is None else round(worst / clock, 4),
+            ii_cycles=csynth.get("interval_max"),
+            estimated_clock_ns=csynth.get("estimated_clock_ns"),
+            tool_version=csynth.get("tool_version"),
+        )
+    if vendor.get("cosim"):
+        out["cosim"] = vendor["cosim"]
+    if vendor.get("timing"):
+        out["timing"] = vendor["timing"]
+    return out
+
+
+def _synthesis_resources(vendor: dict) -> dict | None:
+    # Post-implementation utilization beats the HLS estimate in csynth when the lab has both.
+    if vendor.get("utilization"):
+        return {**vendor["utilization"].get("resources", {}), "source": "vivado"}
+    if vendor.get("csynth"):
+        return {**vendor["csynth"]["resources"], "source": "csynth"}
+    return None
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
+    """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
     teacher = read_json(build_dir / "teacher" / "teacher.json")
     distill = read_json(build_dir / "distill" / "distill.json")
@@ -31,6 +66,23 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     hls = read_json(build_dir / "hls" / "hls.json")
     timings_path = build_dir / "time_per_step.json"
     timings = read_json(timings_path) if timings_path.exists() else {}
+
+    est = read_json(build_dir / "hls" / "estimate.json")
+    vendor = lab_synthesis(build_dir)
+    board = lab_board(build_dir)
+    latency = {
+        "clock_mhz": est["clock_mhz"],
+        "estimate": {k: est[k] for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "per_layer", "source")},
+        "synthesis": _synthesis_section(vendor, est["clock_mhz"]),
+        "board": board,
+    }
+    resources = {
+        "board": est["board"]["name"],
+        "available": est["board"]["resources"],
+        "estimate": {**est["resources"], "source": "estimate"},
+        "fit": est["fit"],
+        "synthesis": _synthesis_resources(vendor),
+    }
 
     metrics = distill["metrics"]
     quant_acc = metrics["quant"]["accuracy"]
@@ -76,10 +128,12 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "first_diverging_layer": hls["fidelity"].get("first_diverging_layer"),
         },
         "hw_metrics": {**hls["csim_metrics"], "source": "csim"},
+        "latency": latency,
+        "resources": resources,
         "hls": {
             k: hls[k]
             for k in (
-                "backend", "io_type", "part", "clock_mhz", "clock_period_ns",
+                "board", "backend", "io_type", "part", "clock_mhz", "clock_period_ns",
                 "reuse_factor", "strategy", "input_precision", "project_dir",
             )
         },

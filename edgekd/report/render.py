@@ -23,3 +23,20 @@ def _env() -> Environment:
 
 def render_markdown(report: dict) -> str:
     return _env().get_template("report.md.j2").render(r=report)
+
+
+def render_html(report: dict) -> str:
+    """Self-contained HTML: the markdown's tables plus embedded plots, all from report.json."""
+    import json
+
+    from edgekd.report import plots
+
+    env = _env()
+    env.autoescape = True
+    return env.get_template("report.html.j2").render(
+        r=report,
+        report_json=json.dumps(report, indent=1),
+        plot_layers=plots.per_layer_latency(report),
+        plot_latency=plots.latency_sources(report),
+        plot_resources=plots.resources_used(report),
+    )

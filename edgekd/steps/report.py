@@ -1,14 +1,21 @@
-"""Step `report`: report.json (source of truth) and report.md rendered from it."""
+"""Step `report`: report.json (source of truth), report.md and report.html rendered from it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from edgekd.io import write_json, write_text
 from edgekd.pipeline import BuildContext
 from edgekd.report.assemble import assemble_report
-from edgekd.report.render import render_markdown
+from edgekd.report.render import render_html, render_markdown
 
 
 def run(ctx: BuildContext) -> None:
-    report = assemble_report(ctx.config, ctx.build_dir)
-    write_json(ctx.work / "report.json", report)
-    write_text(ctx.work / "report.md", render_markdown(report))
+    write_report(assemble_report(ctx.config, ctx.build_dir), ctx.work)
+
+
+def write_report(report: dict, folder: Path) -> None:
+    """report.json first (the source of truth), then its renderings."""
+    write_json(folder / "report.json", report)
+    write_text(folder / "report.md", render_markdown(report))
+    write_text(folder / "report.html", render_html(report))
