@@ -55,7 +55,7 @@ def boards_dir() -> Path:
     may instead carry it inside the package as `edgekd/hw/boards`. The first that exists wins.
     """
     pkg = Path(__file__).resolve().parent
-    candidates = [pkg / "hw" / "boards", pkg.parent / "hw" / "boards"]
+    candidates = [pkg / "resources" / "hw" / "boards", pkg.parent / "hw" / "boards"]
     for c in candidates:
         if c.is_dir():
             return c

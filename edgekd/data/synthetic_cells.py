@@ -113,8 +113,8 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: floa
     n_gran = np.minimum(rng.poisson(lam), _MAX_GRANULES)
 
     # --- class-independent nuisances ---
-    cx = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 3.0, c), -8, 8)).astype(f32)
-    cy = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 3.0, c), -8, 8)).astype(f32)
+    cx = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 5.0, c), -12, 12)).astype(f32)
+    cy = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 5.0, c), -12, 12)).astype(f32)
     aspect = rng.uniform(0.85, 1.0, c).astype(f32)
     angle = rng.uniform(0, np.pi, c).astype(f32)
     rough_w = rng.dirichlet(np.ones(nh), c).astype(f32) * np.sqrt(nh)

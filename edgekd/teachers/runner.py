@@ -221,13 +221,25 @@ class OnnxTeacherRunner(TeacherRunner):
         ):
             raise TeacherLoadError(f"{self.path}: first output '{outputs[0].name}' has shape {out_shape}; expected {want}")
         self._input_name = inputs[0].name
+        # a model exported without a dynamic batch axis accepts exactly that many images per call
+        self._fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
 
     @property
     def sha256(self) -> str:
         return self._sha
 
     def _run(self, x: torch.Tensor) -> np.ndarray:
-        return self.session.run(None, {self._input_name: x.numpy()})[0]
+        xs = x.numpy()
+        if self._fixed_batch is None:
+            return self.session.run(None, {self._input_name: xs})[0]
+        b, out = self._fixed_batch, []
+        for i in range(0, len(xs), b):
+            chunk = xs[i : i + b]
+            n = len(chunk)
+            if n < b:  # pad the last chunk to the fixed batch, then drop the padding's logits
+                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+            out.append(self.session.run(None, {self._input_name: chunk})[0][:n])
+        return np.concatenate(out)
 
     def describe(self) -> dict:
         return {**super().describe(), "path": str(self.path)}

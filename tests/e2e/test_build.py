@@ -95,3 +95,41 @@ def test_killed_build_resumes_and_gives_the_same_result(tiny_build, tmp_path):
     assert resumed["student"]["metrics"] == fresh["student"]["metrics"]
     assert resumed["teacher"]["metrics"] == fresh["teacher"]["metrics"]
     assert resumed["fidelity"] == fresh["fidelity"]
+
+
+def test_estimate_is_in_the_report(tiny_build):
+    report = read_json(tiny_build / "report" / "report.json")
+    est = report["latency"]["estimate"]
+    assert est["source"] == "estimate" and est["cycles"] > 16 * 16  # at least one cycle per input pixel
+    assert est["us"] == pytest.approx(est["cycles"] / 250.0, rel=1e-3)
+    assert {"Conv2D", "Pooling2D", "Dense"} <= {l["type"] for l in est["per_layer"]}
+    assert report["latency"]["synthesis"] is None and report["latency"]["board"] is None
+    assert report["resources"]["available"]["dsp"] == 1700
+    html = (tiny_build / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+
+
+def test_report_command_adds_lab_measurements(tiny_build):
+    from typer.testing import CliRunner
+
+    from edgekd.cli import app
+
+    fixtures = Path(__file__).parents[1] / "report" / "fixtures"
+    result = CliRunner().invoke(
+        app,
+        ["report", str(tiny_build), "--synthesis", str(fixtures / "vivado_hls_2019_project"),
+         "--board", str(fixtures / "board" / "framegrabber_latency.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    report = read_json(tiny_build / "report" / "report.json")
+    synth = report["latency"]["synthesis"]
+    assert synth["source"] == "synthesis" and isinstance(synth["cycles"], int) and synth["cycles"] > 0
+    assert report["latency"]["board"]["median_us"] == pytest.approx(14.5)
+    assert report["resources"]["synthesis"]["source"] == "vivado"
+    assert "| synthesis |" in (tiny_build / "report" / "report.md").read_text()
+    # A later build keeps the lab figures (they live in lab/, not in the step folders).
+    run_build(parse_config(TINY), tiny_build, from_step="report")
+    assert read_json(tiny_build / "report" / "report.json")["latency"]["board"]["n"] == 5
+
+    bad = CliRunner().invoke(app, ["report", str(tiny_build), "--board", str(fixtures / "malformed" / "board_bad_row.csv")])
+    assert bad.exit_code == 2 and "board_bad_row.csv" in bad.output

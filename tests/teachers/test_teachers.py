@@ -108,6 +108,9 @@ def test_torchscript_and_onnx_match_torch(tmp_path, images):
     np.testing.assert_allclose(ts.logits(images, batch_size=4), ref, atol=1e-4)
     np.testing.assert_allclose(ox.logits(images, batch_size=3), ref, atol=1e-4)
     assert ox.logits(images).dtype == np.float32
+    fixed_path = tmp_path / "fixed_batch.onnx"  # no dynamic axes: batch is exactly 1
+    torch.onnx.export(model, (torch.zeros(1, 1, 64, 64),), str(fixed_path), dynamo=False)
+    np.testing.assert_allclose(OnnxTeacherRunner(fixed_path, 64, 3).logits(images), ref, atol=1e-4)
 
 
 @pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
