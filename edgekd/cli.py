@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from edgekd import __version__
-from edgekd.config import ConfigError, load_config
+from edgekd.config import ConfigError, load_config, load_config_with_board
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distil, quantize and deploy micro-students on FPGAs.")
 err = Console(stderr=True)
@@ -31,9 +31,11 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _load(config: Path):
+def _load(config: Path, board_file: Path | None = None):
     try:
-        return load_config(config)
+        if board_file is None:
+            return load_config(config)
+        return load_config_with_board(config, board_file)
     except ConfigError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
@@ -46,11 +48,14 @@ def build(
     force: bool = typer.Option(False, "--force", help="re-run every step"),
     from_step: Optional[str] = typer.Option(None, "--from", help="re-run from this step on"),
     to_step: Optional[str] = typer.Option(None, "--to", help="stop after this step"),
+    board_file: Optional[Path] = typer.Option(
+        None, "--board-file", help="board YAML (see hw/boards/); overrides hls.board, and its part and clock"
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Run the pipeline data -> teacher -> distill -> export -> hls -> report."""
+    """Run the pipeline data -> teacher -> distill -> export -> hls -> project -> report."""
     _setup_logging(verbose)
-    cfg = _load(config)
+    cfg = _load(config, board_file)
     from edgekd.pipeline import STEP_NAMES, BuildError, run_build
 
     for opt, value in (("--from", from_step), ("--to", to_step)):
@@ -106,6 +111,42 @@ def report(
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
     err.print(f"report: {build_dir / 'report' / 'report.html'}")
+
+
+@app.command()
+def csim(
+    build_dir: Path = typer.Argument(..., help="a build folder (build/<name>) or its project/ folder"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Compile the board project's C testbenches with g++, run them on its test vectors, compare exactly.
+
+    Exit status: 0 every output bit-equal, 1 a mismatch or a testbench that does not compile, 2 not a project.
+    """
+    _setup_logging(verbose)
+    from edgekd.project.csim import CsimError, ProjectFolderError, find_project_dir, run_project_csim
+
+    try:
+        project = find_project_dir(build_dir)
+        cache = project.parent / "cache"
+        result = run_project_csim(project, cache_dir=cache if cache.is_dir() else None)
+    except ProjectFolderError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    except CsimError as e:
+        err.print(f"[red]C-simulation failed:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    w = result["wrapper"]
+    typer.echo(
+        f"{project}: network testbench {result['n']} samples, {100 * result['exact']:.2f}% of "
+        f"{result['outputs']} outputs bit-equal, max abs diff {result['max_abs_diff']:g}; "
+        f"{w['interface']} wrapper testbench {'passed' if w['passed'] else 'FAILED'} ({result['seconds']:.1f} s)"
+    )
+    if not result["passed"]:
+        if result["mismatched_samples"]:
+            err.print(f"[red]mismatch:[/red] samples {result['mismatched_samples']}", highlight=False)
+        if not w["passed"]:
+            err.print(f"[red]wrapper mismatch:[/red] {w.get('summary', '')} {w.get('stderr', '')}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -132,6 +132,10 @@ class HLSConfig(Strict):
     reuse_factor: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource"] = "Latency"
     verify_samples: int = Field(256, ge=1, description="test images checked bit for bit in C-simulation")
+    trigger_threshold: float = Field(
+        0.0, description="frame grabber: sort trigger fires when logit[class] - largest other logit >= this"
+    )
+    trigger_class: int | None = Field(None, ge=0, description="frame grabber: trigger only for this class (default any)")
 
     @model_validator(mode="after")
     def _defaults_from_board(self) -> "HLSConfig":
@@ -224,6 +228,29 @@ def load_config(path: Path | str) -> BuildConfig:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def load_config_with_board(path: Path | str, board_file: Path | str) -> BuildConfig:
+    """`load_config`, with hls.board replaced by a board file (`edgekd build --board-file`).
+
+    The part and clock then default to that board's, unless the config sets hls.part / hls.clock_period_ns.
+    """
+    path, board_file = Path(path), Path(board_file)
+    if not board_file.is_file():
+        raise ConfigError(f"--board-file {board_file}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    hls = data.get("hls") or {}
+    if not isinstance(hls, dict):
+        raise ConfigError(f"{path}: hls must be a mapping")
+    data = {**data, "hls": {**hls, "board": str(board_file.resolve())}}
+    return parse_config(data, source=f"{path} (--board-file {board_file})", base_dir=path.parent)
 
 
 def dump_config(cfg: BuildConfig) -> str:

@@ -63,7 +63,7 @@ class BuildContext:
 
 def _steps() -> list[Step]:
     # Imported here so that `edgekd --help` and config validation do not pay for torch/hls4ml.
-    from edgekd.steps import data, distill, export, hls, report, teacher
+    from edgekd.steps import data, distill, export, hls, project, report, teacher
 
     return [
         Step("data", data.run, ("data",), (), "datasets and deterministic splits"),
@@ -71,12 +71,15 @@ def _steps() -> list[Step]:
         Step("distill", distill.run, ("student", "distill"), ("data", "teacher"), "QAT student from cached teacher logits"),
         Step("export", export.run, ("student", "hls"), ("data", "distill"), "QONNX export, op check, torch == QONNX"),
         Step("hls", hls.run, ("hls",), ("data", "export"), "hls4ml project, C-simulation, QONNX == C-sim"),
-        # The board `project` step (HLS top, Vivado/Vitis scripts, driver) slots in here.
-        Step("report", report.run, ("name", "task"), ("data", "teacher", "distill", "export", "hls"), "report.json + report.md"),
+        Step("project", project.run, ("hls",), ("data", "export", "hls"), "board project: HLS top, scripts, driver, test vectors"),
+        Step(
+            "report", report.run, ("name", "task"), ("data", "teacher", "distill", "export", "hls", "project"),
+            "report.json + report.md",
+        ),
     ]
 
 
-STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "report")
+STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "report")
 
 
 def step_list() -> list[Step]:

@@ -18,3 +18,12 @@ def test_board_files_are_package_data():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert cfg["package-dir"]["edgekd.resources.hw"] == "hw"
     assert list((ROOT / "hw" / "boards").glob("*.yaml"))
+
+
+def test_firmware_templates_are_package_data():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert cfg["package-dir"]["edgekd.resources.firmware_templates"] == "firmware_templates"
+    globs = cfg["package-data"]["edgekd.resources.firmware_templates"]
+    templates = [p.relative_to(ROOT / "firmware_templates") for p in (ROOT / "firmware_templates").rglob("*.j2")]
+    assert templates
+    assert all(any(p.match(g) for g in globs) for p in templates), "a template is not matched by package-data"

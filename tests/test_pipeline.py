@@ -116,4 +116,4 @@ def test_corrupt_manifest_only_costs_a_rebuild(tmp_path, fake_steps):
 
 
 def test_real_step_list_order():
-    assert [s.name for s in pipeline.step_list()] == ["data", "teacher", "distill", "export", "hls", "report"]
+    assert [s.name for s in pipeline.step_list()] == ["data", "teacher", "distill", "export", "hls", "project", "report"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class CellSplits:
                     raise DataFormatError(f"{path}: not a CellSplits file (missing {', '.join(missing)}); delete it to rebuild")
                 arrays = {k: z[k] for k in _SPLIT_FIELDS}
                 names = [str(n) for n in z["class_names"]]
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             if isinstance(err, DataFormatError):
                 raise
             raise DataFormatError(f"{path}: cannot read saved splits ({err}); delete it to rebuild") from None

@@ -4,14 +4,15 @@ Each image is a 64x64 uint8 frame with one cell near the centre on a mid-grey ba
 membrane rim with a faint bright halo outside it, a darker textured nucleus and dark cytoplasmic
 granules. The three classes differ only in overlapping *distributions* of
 
-- cell size (B smallest; T4 and T8 close),
+- cell size (B smallest, T4 largest, T8 in between),
 - nucleus-to-cytoplasm ratio (B highest),
 - granularity: number of cytoplasmic granules (T8 most) and nucleus texture scale,
 - membrane roughness (B roughest),
 
 under nuisances that do not depend on the class: defocus blur, an uneven illumination gradient,
-vignetting, shot and read noise, a random offset of the cell from the centre, small debris and
-partial neighbouring cells at the border. `difficulty` scales the distance between the class means
+vignetting, shot and read noise, a random offset of the cell from the centre (sd 6 px, at most
+14 px: a translation-invariant teacher copes, a tiny student with a dense head finds it harder),
+small debris and partial neighbouring cells at the border. `difficulty` scales the distance between the class means
 (2.0 = half the separation), so 1.0 is the tuned default.
 
 Everything is drawn from one `np.random.Generator` per call, in a fixed order and in chunks, so the
@@ -27,14 +28,14 @@ CLASS_NAMES = ["B", "T4", "T8"]
 _CHUNK = 512  # images rendered at once; bounds memory at ~ a few (512, 64, 64) float32 arrays
 
 # Class-conditional means (index = label). Chosen so B vs T is easier than T4 vs T8.
-_RADIUS = np.array([11.0, 13.2, 12.2])  # px
+_RADIUS = np.array([10.25, 13.9, 12.25])  # px
 _RADIUS_SD = 0.9
-_NC_RATIO = np.array([0.80, 0.66, 0.74])  # nucleus radius / cell radius
+_NC_RATIO = np.array([0.845, 0.61, 0.745])  # nucleus radius / cell radius
 _NC_SD = 0.035
-_ROUGH = np.array([0.050, 0.028, 0.035])  # relative amplitude of membrane harmonics
+_ROUGH = np.array([0.058, 0.022, 0.033])  # relative amplitude of membrane harmonics
 _ROUGH_SD = 0.008
-_GRANULES = np.array([0.8, 1.2, 4.5])  # Poisson mean of dark cytoplasmic granules
-_TEX_FREQ = np.array([0.25, 0.14, 0.21])  # centre frequency (cycles/px) of nucleus texture
+_GRANULES = np.array([0.0, 0.55, 6.0])  # Poisson mean of dark cytoplasmic granules
+_TEX_FREQ = np.array([0.28, 0.10, 0.22])  # centre frequency (cycles/px) of nucleus texture
 _TEX_FREQ_SD = 0.02
 _MAX_GRANULES = 8
 _HARMONICS = (2, 3, 4, 5, 6, 7)
@@ -113,8 +114,8 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: floa
     n_gran = np.minimum(rng.poisson(lam), _MAX_GRANULES)
 
     # --- class-independent nuisances ---
-    cx = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 5.0, c), -12, 12)).astype(f32)
-    cy = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 5.0, c), -12, 12)).astype(f32)
+    cx = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 6.0, c), -14, 14)).astype(f32)
+    cy = (SIZE / 2 - 0.5 + np.clip(rng.normal(0, 6.0, c), -14, 14)).astype(f32)
     aspect = rng.uniform(0.85, 1.0, c).astype(f32)
     angle = rng.uniform(0, np.pi, c).astype(f32)
     rough_w = rng.dirichlet(np.ones(nh), c).astype(f32) * np.sqrt(nh)

@@ -72,12 +72,17 @@ def convert_to_hls(
     project_dir: Path | str,
     input_precision: str,
     compile_model: bool = True,
+    csim_cache: Path | str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Check op support, convert, write and (by default) compile an hls4ml project.
 
     Returns (hls_model, hls_config). `hls_config` is JSON-serialisable (save it next to the project).
     The compiled C-simulation library takes the same layout as the QONNX graph input (NCHW for
     edgekd students; hls4ml keeps the leading Transpose as a layer).
+
+    With `csim_cache` (a folder), the library is looked up by the hash of the written firmware
+    sources and compiled only on a miss (edgekd.hls.csim_cache); `hls_model.csim_cache_info` then
+    says {hash, cached, library}.
     """
     import hls4ml
 
@@ -98,7 +103,11 @@ def convert_to_hls(
             clock_period=hls_cfg.clock_period_ns,
             hls_config=copy.deepcopy(config),
         )
-        if compile_model:
+        if compile_model and csim_cache is not None:
+            from edgekd.hls.csim_cache import compile_cached
+
+            hls_model.csim_cache_info = compile_cached(hls_model, csim_cache)
+        elif compile_model:
             hls_model.compile()
         else:
             hls_model.write()

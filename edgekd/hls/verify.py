@@ -17,7 +17,14 @@ from edgekd.hls.csim import predict_csim, trace_csim
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FidelityError", "verify_csim_against_qonnx", "qonnx_names_for_hls_layer"]
+__all__ = [
+    "FidelityError",
+    "verify_csim_against_qonnx",
+    "qonnx_names_for_hls_layer",
+    "input_on_grid",
+    "verify_emulator_against_csim",
+    "verify_emulator_against_qonnx",
+]
 
 # hls4ml folds these nodes into the output type of the layer before them.
 _FOLDED_OPS = {"Quant", "Add"}
@@ -84,4 +91,115 @@ def verify_csim_against_qonnx(
     result["csim_images_per_s"] = rate
     if return_outputs:
         result["csim_outputs"] = y_csim
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# The fixed-point emulator (edgekd.hls.emulate) against the C-simulation and against QONNX
+# --------------------------------------------------------------------------------------------------
+
+
+def input_on_grid(x: np.ndarray, precision: str) -> np.ndarray:
+    """Put float inputs on the input quantizer's grid (`precision` like 'fixed<8,3>'), as float32.
+
+    Round half to even and saturate: the same function as the export step's `quantize_input` and
+    the QONNX Quant node (ROUND = numpy.round, half to even; clip to the signed/unsigned range).
+    """
+    import torch
+
+    from edgekd.hls.emulate import FixedType
+    from edgekd.students.cell_cnn import FixedPointFormat
+
+    t = FixedType.parse(precision)
+    fmt = FixedPointFormat(total_bits=t.width, int_bits=t.integer, signed=t.signed)
+    return fmt.quantize(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().astype(np.float32)
+
+
+def _first_diverging(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str | None:
+    for name, arr in a.items():
+        other = b.get(name)
+        if other is None or other.shape != arr.shape or not np.array_equal(arr, other):
+            return name
+    return None
+
+
+def _emu_result(y_emu: np.ndarray, y_ref: np.ndarray) -> dict:
+    y_emu = np.asarray(y_emu, dtype=np.float64).reshape(y_ref.shape[0], -1)
+    y_ref = np.asarray(y_ref, dtype=np.float64).reshape(y_ref.shape[0], -1)
+    equal = y_emu == y_ref
+    return {
+        "n": int(y_ref.shape[0]),
+        "exact": float(equal.mean()) if equal.size else 1.0,
+        "samples_exact": float(equal.all(axis=1).mean()) if equal.size else 1.0,
+        "max_abs_diff": float(np.max(np.abs(y_emu - y_ref), initial=0.0)),
+        "first_diverging_layer": None,
+    }, np.flatnonzero(~equal.all(axis=1))
+
+
+def verify_emulator_against_csim(
+    emulator: Any, hls_model: Any, x: np.ndarray, y_csim: np.ndarray | None = None, raise_on_mismatch: bool = True
+) -> dict:
+    """Emulator == compiled C-simulation on `x` (NCHW on the input grid), bit for bit.
+
+    On a mismatch, both are traced on up to 4 failing samples (the C-simulation recompiles with
+    tracing) and `FidelityError` names the first hls4ml layer whose outputs differ.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if y_csim is None:
+        y_csim = predict_csim(hls_model, x, progress=False)
+    y_emu = emulator.predict(x)
+    result, bad = _emu_result(y_emu, np.asarray(y_csim))
+    if bad.size:
+        xb = x[bad[:4]]
+        layer = _first_diverging(emulator.trace(xb), trace_csim(hls_model, xb)) or "<output>"
+        result["first_diverging_layer"] = layer
+        msg = (f"emulator and C-simulation differ on {bad.size}/{result['n']} samples "
+               f"(max |diff| {result['max_abs_diff']:.3g}); first diverging layer: '{layer}'")
+        if raise_on_mismatch:
+            raise FidelityError(msg, result)
+        log.error(msg)
+    else:
+        log.info("emulator == C-simulation bit-exact on %d samples", result["n"])
+    return result
+
+
+def verify_emulator_against_qonnx(
+    emulator: Any,
+    qonnx_path: Path | str | ModelWrapper,
+    x: np.ndarray,
+    raise_on_mismatch: bool = True,
+    return_outputs: bool = False,
+) -> dict:
+    """Emulator == QONNX execution on `x` (NCHW on the input grid, e.g. the whole test split).
+
+    Returns {n, exact, samples_exact, max_abs_diff, first_diverging_layer, emulator_images_per_s};
+    on a mismatch the emulator's per-layer outputs are matched against the QONNX execution context on
+    up to 4 failing samples and `FidelityError` names the first hls4ml layer that matches nothing.
+    """
+    qmodel = load_qonnx(qonnx_path)
+    x = np.asarray(x, dtype=np.float32)
+    t0 = time.perf_counter()
+    y_emu = emulator.predict(x)
+    rate = x.shape[0] / max(time.perf_counter() - t0, 1e-9)
+    y_ref = run_qonnx(qmodel, x)
+    result, bad = _emu_result(y_emu, y_ref)
+    result["emulator_images_per_s"] = rate
+    if bad.size:
+        xb = x[bad[:4]]
+        ctx = run_qonnx(qmodel, xb, return_all=True)
+        ref = [(node, arr) for node, _t, arr in qonnx_activations(qmodel, ctx, xb.shape[0])]
+        layer, ref_layer = locate_divergence(list(emulator.trace(xb).items()), ref,
+                                             hint=lambda n: qonnx_names_for_hls_layer(qmodel, n))
+        result["first_diverging_layer"] = layer or "<output>"
+        result["reference_layer"] = ref_layer
+        msg = (f"emulator and QONNX differ on {bad.size}/{result['n']} samples (max |diff| "
+               f"{result['max_abs_diff']:.3g}); first diverging layer: '{result['first_diverging_layer']}' "
+               f"(QONNX counterpart: {ref_layer!r})")
+        if raise_on_mismatch:
+            raise FidelityError(msg, result)
+        log.error(msg)
+    else:
+        log.info("emulator == QONNX bit-exact on %d samples", result["n"])
+    if return_outputs:
+        result["emulator_outputs"] = y_emu
     return result

@@ -57,6 +57,27 @@ def _synthesis_resources(vendor: dict) -> dict | None:
     return None
 
 
+def _project_section(build_dir: Path) -> dict | None:
+    """The board project (project/project.json): target, emulated csim_design result, sort trigger."""
+    path = build_dir / "project" / "project.json"
+    if not path.is_file():
+        return None
+    p = read_json(path)
+    csim = p.get("csim") or {}
+    return {
+        "dir": "project",
+        "board": p["board"],
+        "part": p["part"],
+        "clock_mhz": p["clock_mhz"],
+        "interface": p["interface"],
+        "vendor_flow": p.get("vendor_flow"),
+        "files": len(p.get("files", [])),
+        "csim": {k: csim.get(k) for k in ("n", "exact", "max_abs_diff", "passed")}
+        | {"wrapper_passed": (csim.get("wrapper") or {}).get("passed"), "source": "csim"},
+        "trigger": p.get("trigger"),
+    }
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
@@ -138,6 +159,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             )
         },
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
+        "project": _project_section(build_dir),
         "reference": PAPER_CELL_STUDENT,
         "timings_s": timings,
     }

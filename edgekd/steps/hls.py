@@ -1,4 +1,10 @@
-"""Step `hls`: hls4ml project from the cleaned QONNX, compiled with g++, C-sim == QONNX exactly."""
+"""Step `hls`: hls4ml project from the cleaned QONNX, compiled with g++, C-sim == QONNX exactly.
+
+The C-simulation library is cached by the hash of its firmware sources (cache/csim). The fixed-point
+emulator (edgekd.hls.emulate) must equal the C-simulation on the verification sample and QONNX on
+the whole test split; its accuracy there is `hw_metrics` in hls.json (next to `csim_metrics`, which
+covers the verification sample only).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,16 @@ import numpy as np
 
 from edgekd.distill.metrics import classification_metrics
 from edgekd.data.cells import CellSplits
+from edgekd.data.transforms import to_model_input
+from edgekd.export.verify import FidelityError
 from edgekd.hls.convert import convert_to_hls
-from edgekd.hls.verify import verify_csim_against_qonnx
+from edgekd.hls.emulate import Emulator
+from edgekd.hls.verify import (
+    input_on_grid,
+    verify_csim_against_qonnx,
+    verify_emulator_against_csim,
+    verify_emulator_against_qonnx,
+)
 from edgekd.hw import load_board
 from edgekd.report.latency import estimate, fits, layers_from_hls_model
 from edgekd.io import load_npy, read_json, save_npy, write_json
@@ -20,7 +34,8 @@ def run(ctx: BuildContext) -> None:
     qonnx_path = ctx.dir("export") / export["qonnx"]
     precision = export["input_precision"]
     project_dir = ctx.work / "project"
-    hls_model, hls_config = convert_to_hls(qonnx_path, cfg, project_dir, precision)
+    hls_model, hls_config = convert_to_hls(qonnx_path, cfg, project_dir, precision,
+                                           csim_cache=ctx.cache_dir / "csim")
 
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     y = load_npy(ctx.dir("export") / "verify_labels.npy")
@@ -31,7 +46,25 @@ def run(ctx: BuildContext) -> None:
     latency = estimate(layers_from_hls_model(hls_model), cfg.clock_mhz, cfg.io_type)
     latency["fit"] = fits(latency["resources"], board)
     write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
-    class_names = CellSplits.load(ctx.dir("data") / "splits.npz").class_names
+    splits = CellSplits.load(ctx.dir("data") / "splits.npz")
+    class_names = splits.class_names
+
+    # The emulator: plan saved, == C-sim on the verification sample, == QONNX on the whole test split.
+    emulator = Emulator(hls_model)
+    write_json(ctx.work / "emulator.json", emulator.to_json())
+    vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
+    x_test = input_on_grid(to_model_input(splits.x_test, ctx.config.student.input_size).numpy(), precision)
+    if not np.array_equal(x_test[: len(x)], x):
+        raise FidelityError(
+            "the hls step's input grid differs from the export step's verification inputs "
+            f"({precision}); the whole-test-split comparison would not be on the hardware's inputs",
+            {"first_diverging_layer": "<input>"},
+        )
+    vs_qonnx = verify_emulator_against_qonnx(emulator, qonnx_path, x_test, return_outputs=True)
+    hw_outputs = vs_qonnx.pop("emulator_outputs")
+    save_npy(ctx.work / "hw_outputs.npy", np.asarray(hw_outputs, dtype=np.float64))
+    hw_metrics = {**classification_metrics(splits.y_test, hw_outputs, class_names), "source": "emulator"}
+    cache_info = getattr(hls_model, "csim_cache_info", None) or {}
     write_json(ctx.work / "hls_config.json", hls_config)
     write_json(
         ctx.work / "hls.json",
@@ -48,5 +81,10 @@ def run(ctx: BuildContext) -> None:
             "project_dir": "hls/project",
             "fidelity": fidelity,
             "csim_metrics": classification_metrics(y, csim_outputs, class_names),
+            "hw_metrics": hw_metrics,
+            "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")},
+            "emulator_vs_qonnx": {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")},
+            "emulator_images_per_s": vs_qonnx["emulator_images_per_s"],
+            "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
         },
     )

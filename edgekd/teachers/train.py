@@ -61,8 +61,11 @@ def train_teacher(
 
     steps_per_epoch = max(1, -(-len(xt) // cfg.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # short warm-up from lr/10: with a few hundred steps in all, a long warm-up from OneCycle's
+    # default lr/25 wastes epochs the teacher needs
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.25
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15, div_factor=10.0,
+        final_div_factor=100.0,
     )
     history: dict[str, list] = {"train_loss": [], "val_accuracy": [], "seconds": []}
     columns = (TextColumn("teacher {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -98,3 +101,10 @@ def train_teacher(
             )
     model.eval()
     return history
+
+
+def train_teacher_on_splits(model: nn.Module, splits, cfg: TeacherConfig, seed: int, show_progress: bool = True) -> dict:
+    """`train_teacher` on a CellSplits (train split to learn, val split to report)."""
+    return train_teacher(
+        model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, cfg, seed, show_progress=show_progress
+    )

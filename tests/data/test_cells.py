@@ -87,6 +87,11 @@ def test_load_corrupt_splits(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(DataFormatError, match="bad.npz"):
         CellSplits.load(path)
+    good = tmp_path / "good.npz"
+    load_cell_splits(small_cfg(max_train=30, max_test=30)).save(good)
+    path.write_bytes(good.read_bytes()[:-200])  # truncated zip
+    with pytest.raises(DataFormatError, match="bad.npz"):
+        CellSplits.load(path)
 
 
 def test_folder_source(tmp_path):

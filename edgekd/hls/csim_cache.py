@@ -1,0 +1,101 @@
+"""Compile cache for the C-simulation library, keyed by the hash of the generated firmware sources.
+
+hls4ml's `compile()` writes the project and runs `build_lib.sh` (g++, ~8-15 s per project on 2 cores,
+minutes for large io_parallel designs) every time. Here the written sources (firmware/ without
+compiled libraries, the bridge, build_lib.sh without its random LIB_STAMP) are hashed; the library is
+built once in `<cache>/<hash>/` (a copy of those sources: the library reads its weights from the
+absolute path of the folder it was built in, so that folder must live as long as the cache) and every
+later design with the same sources just loads it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["firmware_hash", "compile_cached"]
+
+_STAMP = re.compile(rb"^LIB_STAMP=.*$", re.MULTILINE)
+_DONE = "csim_lib.txt"
+
+
+def _source_files(project_dir: Path) -> list[Path]:
+    files = [p for p in sorted((project_dir / "firmware").rglob("*")) if p.is_file() and p.suffix != ".so"]
+    for extra in ("build_lib.sh", *(p.name for p in sorted(project_dir.glob("*_bridge.cpp")))):
+        if (project_dir / extra).is_file():
+            files.append(project_dir / extra)
+    return files
+
+
+def firmware_hash(project_dir: Path | str) -> str:
+    """sha256 over the relative path and contents of every source the C-simulation library is built from."""
+    project_dir = Path(project_dir)
+    h = hashlib.sha256()
+    files = _source_files(project_dir)
+    if not files:
+        raise FileNotFoundError(f"{project_dir} has no written hls4ml firmware")
+    for path in files:
+        rel = path.relative_to(project_dir).as_posix()
+        data = path.read_bytes()
+        if rel == "build_lib.sh":
+            data = _STAMP.sub(b"LIB_STAMP=", data)
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def _build(project_dir: Path, target: Path) -> Path:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path in _source_files(project_dir):
+        dst = target / path.relative_to(project_dir)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dst)
+    t0 = time.perf_counter()
+    proc = subprocess.run(["bash", "build_lib.sh"], cwd=target, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"C-simulation library failed to compile in {target}:\n{proc.stdout[-4000:]}")
+    libs = sorted((target / "firmware").glob("*.so"))
+    if len(libs) != 1:
+        raise RuntimeError(f"expected one compiled library in {target / 'firmware'}, found {len(libs)}")
+    (target / _DONE).write_text(libs[0].relative_to(target).as_posix() + "\n")
+    log.info("C-simulation library compiled in %.1f s (%s)", time.perf_counter() - t0, target.name[:12])
+    return libs[0]
+
+
+def compile_cached(hls_model: Any, cache_dir: Path | str) -> dict:
+    """Write `hls_model`, then load its C-simulation library from the cache (compiling it on a miss).
+
+    Returns {"hash", "cached" (True when no compilation was needed), "library"}.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    hls_model.write()
+    project_dir = Path(hls_model.config.get_output_dir())
+    key = firmware_hash(project_dir)
+    target = cache_dir / key
+    with open(cache_dir / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = target / _DONE
+            lib = target / done.read_text().strip() if done.is_file() else None
+            cached = lib is not None and lib.is_file()
+            if not cached:
+                lib = _build(project_dir, target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    assert lib is not None
+    hls_model._top_function_lib = ctypes.cdll.LoadLibrary(str(lib))
+    log.info("C-simulation library %s (%s)", "reused from cache" if cached else "compiled", key[:12])
+    return {"hash": key, "cached": cached, "library": str(lib)}
