@@ -147,8 +147,12 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "qonnx_vs_csim_exact": hls["fidelity"]["exact"],
             "max_abs_diff": max(export["fidelity"]["max_abs_diff"], hls["fidelity"]["max_abs_diff"]),
             "first_diverging_layer": hls["fidelity"].get("first_diverging_layer"),
+            "emulator_vs_csim_exact": hls["emulator_vs_csim"]["exact"],
+            "emulator_vs_qonnx": {k: hls["emulator_vs_qonnx"][k] for k in ("n", "exact", "max_abs_diff")},
         },
-        "hw_metrics": {**hls["csim_metrics"], "source": "csim"},
+        # The whole test split through the bit-exact emulator (== C-sim on the sample, == QONNX on all).
+        "hw_metrics": hls["hw_metrics"],
+        "csim_metrics": {**hls["csim_metrics"], "source": "csim"},
         "latency": latency,
         "resources": resources,
         "hls": {
