@@ -52,11 +52,12 @@ def build(
         None, "--board-file", help="board YAML (see hw/boards/); overrides hls.board, and its part and clock"
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of a failure"),
 ) -> None:
     """Run the pipeline data -> teacher -> distill -> export -> hls -> project -> report."""
     _setup_logging(verbose)
     cfg = _load(config, board_file)
-    from edgekd.pipeline import STEP_NAMES, BuildError, run_build
+    from edgekd.pipeline import STEP_NAMES, BuildError, BuildFolderError, run_build
 
     for opt, value in (("--from", from_step), ("--to", to_step)):
         if value is not None and value not in STEP_NAMES:
@@ -65,12 +66,18 @@ def build(
     build_dir = out if out is not None else Path("build") / cfg.name
     try:
         results = run_build(cfg, build_dir, force=force, from_step=from_step, to_step=to_step)
+    except BuildFolderError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
     except BuildError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
-    except Exception as e:  # a step failed: say which, keep the traceback for -v
-        logging.getLogger("edgekd").debug("step failed", exc_info=True)
-        err.print(f"[red]build failed:[/red] {type(e).__name__}: {e}", highlight=False)
+    except Exception as e:  # a step failed: name it; the traceback only with --debug
+        if debug:
+            err.print_exception()
+        step = getattr(e, "edgekd_step", "?")
+        err.print(f"[red]build failed at step {step}:[/red] {type(e).__name__}: {e}", highlight=False)
+        err.print(f"earlier steps are kept; fix the cause and run the same command to resume from {step}")
         raise typer.Exit(1) from None
     ran = [s for s, r in results.items() if r["status"] == "ran"]
     skipped = [s for s, r in results.items() if r["status"] == "skipped"]

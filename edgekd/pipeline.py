@@ -13,12 +13,14 @@ build resumes where it stopped.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from edgekd import __version__
 from edgekd.config import BuildConfig, dump_config, sha256_json
@@ -33,6 +35,32 @@ RESOLVED_CONFIG = "config.resolved.yaml"
 
 class BuildError(RuntimeError):
     """A build step failed; the message says which step and why."""
+
+
+class BuildFolderError(BuildError):
+    """The build folder cannot be used (a file, not writable, or locked by another build)."""
+
+
+@contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the build folder: a second build into it is refused, not interleaved."""
+    if build_dir.exists() and not build_dir.is_dir():
+        raise BuildFolderError(f"{build_dir}: exists and is not a folder; choose another --out")
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(build_dir / ".edgekd.lock", "a+")
+    except OSError as err:
+        raise BuildFolderError(f"{build_dir}: cannot write the build folder ({err.strerror}); choose another --out") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildFolderError(
+                f"{build_dir}: another edgekd build is running in this folder; wait for it or use another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()  # closing releases the lock, also when the process is killed
 
 
 @dataclass(frozen=True)
@@ -167,7 +195,13 @@ def run_build(
     if first > last:
         raise BuildError(f"--from {from_step} comes after --to {to_step}")
 
-    build_dir.mkdir(parents=True, exist_ok=True)
+    with build_lock(build_dir):
+        return _run_locked(steps, cfg, build_dir, force, from_step, first, last)
+
+
+def _run_locked(
+    steps: list[Step], cfg: BuildConfig, build_dir: Path, force: bool, from_step: str | None, first: int, last: int
+) -> dict[str, dict]:
     write_text(build_dir / RESOLVED_CONFIG, dump_config(cfg))
     manifest = Manifest(build_dir)
     timings_path = build_dir / TIMINGS
@@ -216,8 +250,9 @@ def _run_step(step: Step, ctx: BuildContext, manifest: Manifest, inputs: str) ->
     start = time.perf_counter()
     try:
         step.run(ctx)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        err.edgekd_step = step.name  # type: ignore[attr-defined]  # lets the CLI name the failed step
         raise
     seconds = time.perf_counter() - start
     # Downstream steps need no invalidation here: their inputs hash covers this step's outputs.

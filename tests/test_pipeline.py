@@ -117,3 +117,38 @@ def test_corrupt_manifest_only_costs_a_rebuild(tmp_path, fake_steps):
 
 def test_real_step_list_order():
     assert [s.name for s in pipeline.step_list()] == ["data", "teacher", "distill", "export", "hls", "project", "report"]
+
+
+def test_second_build_into_the_same_folder_is_refused(tmp_path, fake_steps):
+    from edgekd.pipeline import BuildFolderError, build_lock
+
+    with build_lock(tmp_path):
+        with pytest.raises(BuildFolderError, match="another edgekd build is running"):
+            run_build(parse_config({"name": "t"}), tmp_path)
+    assert CALLS == []
+    run_build(parse_config({"name": "t"}), tmp_path)  # the lock is released with its holder
+    assert CALLS == ["a", "b", "c"]
+
+
+def test_build_folder_that_is_a_file_is_refused(tmp_path, fake_steps):
+    from edgekd.pipeline import BuildFolderError
+
+    target = tmp_path / "out"
+    target.write_text("not a folder")
+    with pytest.raises(BuildFolderError, match="not a folder"):
+        run_build(parse_config({"name": "t"}), target)
+    assert target.read_text() == "not a folder"
+
+
+def test_failed_step_is_named_by_the_cli(tmp_path, fake_steps, monkeypatch):
+    from typer.testing import CliRunner
+
+    from edgekd.cli import app
+
+    fake_steps[1] = Step("b", _fake("b", fail=True), ("student",), ("a",), "")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: t\n")
+    result = CliRunner().invoke(app, ["build", str(cfg), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "build failed at step b" in result.output and "b broke" in result.output
+    assert "Traceback" not in result.output

@@ -159,7 +159,8 @@ def load_cell_splits(cfg: DataConfig) -> CellSplits:
         x_pool, y_pool = x_pool[keep], y_pool[keep]
     n_val = int(round(cfg.val_fraction * len(y_pool)))
     is_val = np.zeros(len(y_pool), bool)
-    is_val[stratified_subset(y_pool, n_val, _rng(cfg, 3)) if n_val else []] = True
+    if n_val:
+        is_val[stratified_subset(y_pool, n_val, _rng(cfg, 3))] = True
     x_test, y_test = raw.x_test, raw.y_test.astype(np.int64)
     if cfg.max_test is not None and len(y_test) > cfg.max_test:
         keep = stratified_subset(y_test, cfg.max_test, _rng(cfg, 4))

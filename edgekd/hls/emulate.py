@@ -30,10 +30,11 @@ the layer: never approximated.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ _ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RN
 _SATURATION = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 _F32_EXACT = 2**24
 _F64_EXACT = 2**53
+_CHUNK_VALUES = 2**20  # values of the largest intermediate per chunk: keeps a chunk in L2/L3 cache
 
 
 class UnsupportedLayerError(NotImplementedError):
@@ -296,7 +298,12 @@ def quantize_float(x: np.ndarray, t: FixedType) -> np.ndarray:
 class _Tensor:
     data: Any  # (N, *shape) integers in some engine
     frac: int
-    bound: int  # |value| <= bound (integers)
+    lo: int  # lo <= every value <= hi (integers; a proven range, not necessarily attained)
+    hi: int
+
+    @property
+    def bound(self) -> int:
+        return max(-self.lo, self.hi, 0)
 
 
 def _type_bound(t: FixedType) -> int:
@@ -339,23 +346,59 @@ def _int_array(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=object)
 
 
-def _rescale_bound(bound: int, src_frac: int, t: FixedType) -> int:
+def _sat_range(t: FixedType) -> tuple[int, int]:
+    """Values a cast to t leaves unchanged. SAT_SYM (signed) maps the most negative code to -hi even
+    without overflow (``underflow |= neg_src && lower bits == 0`` in ap_fixed_base), so it is excluded."""
+    return (-t.hi if (t.saturation == "SAT_SYM" and t.signed) else t.lo), t.hi
+
+
+def _cast_range(lo: int, hi: int, src_frac: int, t: FixedType) -> tuple[int, int]:
+    """Range of cast(x, t) for lo <= x <= hi: every rounding mode gives floor or ceil, then overflow."""
     s = t.frac - src_frac
-    return bound * 2**s if s >= 0 else -(-bound // 2**-s) + 1
+    if s >= 0:
+        lo, hi = lo * 2**s, hi * 2**s
+    else:
+        lo, hi = lo // 2**-s, -(-hi // 2**-s)
+    slo, shi = _sat_range(t)
+    if slo <= lo and hi <= shi:
+        return lo, hi
+    if t.saturation in ("SAT", "SAT_SYM"):
+        return min(max(lo, slo), shi), max(min(hi, shi), slo)
+    if t.saturation == "SAT_ZERO":
+        return min(max(lo, t.lo), 0), max(min(hi, t.hi), 0)
+    return t.lo, t.hi  # WRAP: anything
 
 
-def _cast(x: _Tensor, t: FixedType) -> _Tensor:
-    """Cast a tensor to t, skipping the work when it is the identity (same grid, provably in range)."""
-    if x.frac == t.frac and (x.bound <= t.hi and -x.bound >= t.lo):
-        return _Tensor(x.data, t.frac, x.bound)
-    if t.frac > x.frac and x.bound * 2 ** (t.frac - x.frac) <= t.hi and -x.bound * 2 ** (t.frac - x.frac) >= t.lo:
-        bound = x.bound * 2 ** (t.frac - x.frac)
-        data = _to_engine(x.data, _engine(bound)) if _is_torch(x.data) else x.data
-        return _Tensor(data * (2 ** (t.frac - x.frac)), t.frac, bound)
-    work = max(x.bound, x.bound * 2 ** max(0, t.frac - x.frac)) + 1 + (2**t.width if t.saturation == "WRAP" else 0)
-    data = _to_engine(x.data, _engine(work))
-    out = requantize(data, x.frac, t)
-    return _Tensor(out, t.frac, min(_type_bound(t), _rescale_bound(x.bound, x.frac, t)))
+def _relu_data(data: Any) -> Any:
+    return torch.clamp_min(data, 0.0) if _is_torch(data) else np.where(data > 0, data, 0)
+
+
+def _cast(x: _Tensor, t: FixedType, relu: bool = False) -> _Tensor:
+    """Cast a tensor (after ``max(x, 0)`` with relu) to t, doing only the work the proven range needs."""
+    lo, hi = (max(x.lo, 0), max(x.hi, 0)) if relu else (x.lo, x.hi)
+    s = t.frac - x.frac
+    slo, shi = _sat_range(t)
+    if s >= 0 and slo <= lo * 2**s and hi * 2**s <= shi:
+        # same or finer grid and provably in range: the cast is exact, at most a scaling by 2^s
+        data = _relu_data(x.data) if relu and x.lo < 0 else x.data
+        if s > 0:
+            data = (_to_engine(data, _engine(max(-lo, hi) * 2**s)) if _is_torch(data) else data) * (2**s)
+        return _Tensor(data, t.frac, lo * 2**s, hi * 2**s)
+    out_lo, out_hi = _cast_range(lo, hi, x.frac, t)
+    if (-64 <= s < 0 and _is_torch(x.data) and t.rounding in ("RND_CONV", "TRN")
+            and t.saturation in ("SAT", "SAT_SYM")):
+        # Fused round + saturate (+ relu) in three tensor passes. x * 2^s is exact in the engine that holds
+        # x (a power-of-two scale of an integer); torch.round is ties-to-even (AP_RND_CONV) and floor is
+        # AP_TRN, both exact and never larger in magnitude than |x|. Rounding is monotone and keeps 0, so
+        # round(max(x, 0)) == max(round(x), 0), and saturation to [L, H] with L <= 0 <= H after max(., 0)
+        # is a clamp to [0, H]: relu costs nothing more.
+        y = x.data * (2.0**s)
+        y = y.round_() if t.rounding == "RND_CONV" else y.floor_()
+        return _Tensor(y.clamp_(float(max(slo, 0) if relu else slo), float(shi)), t.frac, out_lo, out_hi)
+    data = _relu_data(x.data) if relu and x.lo < 0 else x.data
+    work = max(x.bound, x.bound * 2 ** max(0, s)) + 1 + (2**t.width if t.saturation == "WRAP" else 0)
+    out = requantize(_to_engine(data, _engine(work)), x.frac, t)
+    return _Tensor(out, t.frac, out_lo, out_hi)
 
 
 class Emulator:
@@ -380,6 +423,9 @@ class Emulator:
             raise UnsupportedLayerError("<inputs>", "more than one graph input")
         for layer in hls_model.get_layers():
             self.steps.append(self._plan(layer))
+        # images per chunk: the largest intermediate (values per image) stays within ~4 MiB of float32
+        largest = max([int(np.prod(l.get_output_variable().shape)) for l in hls_model.get_layers()] + [1])
+        self.chunk_size = int(min(256, max(8, _CHUNK_VALUES // largest)))
 
     # -- planning -----------------------------------------------------------------------------------
 
@@ -411,7 +457,7 @@ class Emulator:
             def fn_t(x: _Tensor, perm=perm, t=t) -> _Tensor:
                 axes = [0] + [p + 1 for p in perm]
                 data = x.data.permute(*axes) if _is_torch(x.data) else np.transpose(x.data, axes)
-                return _cast(_Tensor(data, x.frac, x.bound), t)
+                return _cast(_Tensor(data, x.frac, x.lo, x.hi), t)
 
             return _Step(name, cls, "transpose", t, {"perm": perm}, fn_t, inputs, outputs)
 
@@ -420,7 +466,7 @@ class Emulator:
 
             def fn_r(x: _Tensor, shape=shape, t=t) -> _Tensor:
                 data = x.data.reshape((x.data.shape[0], *shape))
-                return _cast(_Tensor(data, x.frac, x.bound), t)
+                return _cast(_Tensor(data, x.frac, x.lo, x.hi), t)
 
             return _Step(name, cls, "reshape", t, {"shape": list(shape)}, fn_r, inputs, outputs)
 
@@ -432,8 +478,7 @@ class Emulator:
                 return _Step(name, cls, "linear", t, {}, lambda x, t=t: _cast(x, t), inputs, outputs)
 
             def fn_relu(x: _Tensor, t=t) -> _Tensor:
-                data = torch.clamp_min(x.data, 0.0) if _is_torch(x.data) else np.where(x.data > 0, x.data, 0)
-                return _cast(_Tensor(data, x.frac, x.bound), t)
+                return _cast(x, t, relu=True)  # x > 0 ? x : 0, then the cast (fused where exact)
 
             return _Step(name, cls, "relu", t, {}, fn_relu, inputs, outputs)
 
@@ -472,7 +517,7 @@ class Emulator:
             y = _window_max(data, k, s)
             if tuple(y.shape[1:]) != out_shape:
                 raise UnsupportedLayerError(base["name"], f"pooling output {tuple(y.shape[1:])} != {out_shape}")
-            return _cast(_Tensor(y, x.frac, x.bound), t)
+            return _cast(_Tensor(y, x.frac, x.lo, x.hi), t)
 
         info = {"pool": list(k), "stride": list(s)}
         return _Step(name, layer.class_name, "maxpool", t, info, fn_pool, base["inputs"], base["outputs"])
@@ -540,7 +585,7 @@ class Emulator:
         b_acc = requantize(np.asarray(b_int, dtype=object), b_t.frac, acc_t)
         b_abs = int(np.max(np.abs(b_acc))) if b_acc.size else 0
         per_product = shift < 0
-        acc_lo, acc_hi = acc_t.lo, acc_t.hi
+        acc_lo, acc_hi = _sat_range(acc_t)
         if not per_product:
             prod_fits = max_prod * 2**shift <= acc_hi and -max_prod * 2**shift >= acc_lo
             total = sum_bound * 2**shift + b_abs
@@ -578,7 +623,15 @@ class Emulator:
             cols = [x[:, j:j + s[0] * (ow - 1) + 1:s[0], :] for j in range(k[0])]
             return np.stack(cols, axis=2).reshape(n, ow, k[0] * c)
 
-        def torch_conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        def conv_weight(w: torch.Tensor) -> torch.Tensor:
+            """(K, cout) matrix -> torch conv weight (cout, cin, *kernel), channels_last for 2-D."""
+            k = geom["kernel"]
+            if len(k) == 2:
+                wk = w.reshape(k[0], k[1], geom["n_chan"], geom["n_filt"]).permute(3, 2, 0, 1)
+                return wk.contiguous(memory_format=torch.channels_last)
+            return w.reshape(k[0], geom["n_chan"], geom["n_filt"]).permute(2, 1, 0).contiguous()
+
+        def torch_conv(x: torch.Tensor, wk: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
             k, s, pad = geom["kernel"], geom["stride"], geom["pad"]
             if len(k) == 2:
                 # NHWC data viewed as NCHW in channels_last memory: oneDNN's fast path, no copies
@@ -587,17 +640,25 @@ class Emulator:
                     xc = xc.contiguous(memory_format=torch.channels_last)
                 if any(pad):
                     xc = F.pad(xc, (pad[2], pad[3], pad[0], pad[1]))
-                wk = w.reshape(k[0], k[1], geom["n_chan"], geom["n_filt"]).permute(3, 2, 0, 1)
-                wk = wk.contiguous(memory_format=torch.channels_last)
-                return F.conv2d(xc, wk, stride=tuple(s)).permute(0, 2, 3, 1)
+                return F.conv2d(xc, wk, bias, stride=tuple(s)).permute(0, 2, 3, 1)
             xc = x.permute(0, 2, 1)
             if any(pad):
                 xc = F.pad(xc, (pad[0], pad[1]))
-            wk = w.reshape(k[0], geom["n_chan"], geom["n_filt"]).permute(2, 1, 0).contiguous()
-            return F.conv1d(xc, wk, stride=tuple(s)).permute(0, 2, 1)
+            return F.conv1d(xc, wk, bias, stride=tuple(s)).permute(0, 2, 1)
 
         out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
         w_obj = np.asarray(w2, dtype=object)
+        if mm_engine != "int":
+            w_nd = {e: conv_weight(w) for e, w in w_nd.items()} if kind == "conv" else w_nd
+        # Fused path: products exact, accumulator cannot overflow, and every partial sum of
+        # bias + sum(x * w * 2^shift), in any order, is an integer of magnitude < post_bound, exact in
+        # fused_engine. So the bias and the 2^shift can go into one conv/matmul (oneDNN/MKL, any blocking).
+        fused_engine = _engine(post_bound) if not (per_product or needs_overflow) else "int"
+        if fused_engine != "int":
+            w_fused = _to_engine(np.asarray(w2, dtype=object) * 2**max(shift, 0), fused_engine)
+            w_fused = conv_weight(w_fused) if kind == "conv" else w_fused
+            b_fused = _to_engine(b_acc, fused_engine)
+        acc_range = (max(-post_bound, acc_t.lo), min(post_bound, acc_t.hi)) if not needs_overflow else (acc_t.lo, acc_t.hi)
 
         def fn(x: _Tensor) -> _Tensor:
             if x.frac != x_t.frac:
@@ -605,7 +666,13 @@ class Emulator:
             data = x.data
             if kind == "dense":
                 data = data.reshape(data.shape[0], -1)
-            if not per_product:
+            if fused_engine != "int":
+                xe = _to_engine(data, fused_engine)
+                if kind == "dense":
+                    acc = torch.addmm(b_fused, xe, w_fused)
+                else:
+                    acc = torch_conv(xe, w_fused, b_fused)
+            elif not per_product:
                 if mm_engine == "int":
                     xo = _to_engine(data, "int")
                     s = (xo @ w_obj) if kind == "dense" else conv_patches(xo) @ w_obj
@@ -624,7 +691,7 @@ class Emulator:
                 acc = _to_engine(q.sum(axis=-2), post_engine) + b_post
             if needs_overflow:
                 acc = _overflow(acc, acc_t)  # WRAP: modular, order-free
-            res = _cast(_Tensor(acc, acc_t.frac, min(post_bound, _type_bound(acc_t))), t)
+            res = _cast(_Tensor(acc, acc_t.frac, *acc_range), t)
             if tuple(res.data.shape[1:]) != out_shape:
                 raise UnsupportedLayerError(name, f"output {tuple(res.data.shape[1:])} != {out_shape}")
             return res
@@ -634,16 +701,14 @@ class Emulator:
             "accum": str(acc_t), "weight": str(w_t), "bias": str(b_t), "input": str(x_t),
             "product_frac": p_frac, "products_per_element": "rounded" if per_product else "exact",
             "sum_bound_bits": int(sum_bound).bit_length(), "matmul_engine": mm_engine,
-            "post_engine": post_engine, "accum_may_overflow": needs_overflow,
+            "post_engine": post_engine, "accum_may_overflow": needs_overflow, "fused_engine": fused_engine,
         }
         return _Step(name, layer.class_name, kind, t, info, fn, base["inputs"], base["outputs"])
 
     # -- running ------------------------------------------------------------------------------------
 
-    def _input_ints(self, x: np.ndarray) -> _Tensor:
-        first = self.steps[0]
-        t = first.result
-        x = np.asarray(x, dtype=np.float64)
+    def _input_layout(self, x: np.ndarray) -> np.ndarray:
+        """NCHW (like torch) or the model's own layout -> (N, *input_shape), a view where possible."""
         want = self.input_shape
         if x.ndim == 4 and tuple(x.shape[1:]) != want and tuple(x.shape[2:]) + (x.shape[1],) == want:
             x = x.transpose(0, 2, 3, 1)
@@ -652,44 +717,66 @@ class Emulator:
                 raise ValueError(f"emulator input has shape {x.shape}; the hls4ml model takes (N, {want}) "
                                  "(pass NCHW as for torch)")
             x = x.reshape((x.shape[0], *want))
-        # exact fast path: values on the grid and in range need no rounding
-        y = np.ldexp(x, t.frac)
-        if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and y.size and y.min() >= t.lo and y.max() <= t.hi:
-            ints: Any = y
-            bound = _type_bound(t)
-            return _Tensor(_to_engine(ints, _engine(bound)), t.frac, bound)
-        q = quantize_float(x, t)
+        return x
+
+    def _input_ints(self, x: np.ndarray) -> _Tensor:
+        """double inputs -> integers of the input type (what the C-simulation's conversion gives)."""
+        t = self.steps[0].result
+        x = self._input_layout(np.asarray(x))
         bound = _type_bound(t)
-        return _Tensor(_to_engine(q, _engine(bound)), t.frac, bound)
+        if x.dtype in (np.float32, np.float64) and t.frac >= 0 and x.size:
+            # Fast exact path: x * 2^frac (frac >= 0: a power-of-two scale, exact unless it overflows to
+            # inf, which the range test rejects) already integral and in range needs no rounding, and the
+            # conversion of a float32 input to double is exact.
+            xt = torch.from_numpy(x if x.flags.writeable else x.copy())
+            y = xt * (2.0**t.frac)
+            lo, hi = torch.aminmax(y)
+            if bool(torch.equal(y, torch.round(y))) and float(lo) >= t.lo and float(hi) <= t.hi:
+                return _Tensor(_to_engine(y, _engine(bound)), t.frac, t.lo, t.hi)
+        q = quantize_float(np.asarray(x, dtype=np.float64), t)  # rounds, saturates or raises (NaN, inf)
+        return _Tensor(_to_engine(q, _engine(bound)), t.frac, t.lo, t.hi)
 
     def _run(self, x: np.ndarray, keep: bool) -> tuple[dict[str, _Tensor], dict[str, np.ndarray]]:
         env: dict[str, _Tensor] = {}
         traces: dict[str, np.ndarray] = {}
         first = self.steps[0]
         env[first.outputs[0]] = self._input_ints(x)
-        with torch.no_grad():
-            for step in self.steps[1:]:
-                out = step.fn(env[step.inputs[0]])
-                for o in step.outputs:
-                    env[o] = out
-                if keep:
-                    traces[step.name] = _to_float(out)
+        for step in self.steps[1:]:
+            out = step.fn(env[step.inputs[0]])
+            for o in step.outputs:
+                env[o] = out
+            if keep:
+                traces[step.name] = _to_float(out)
         return env, traces
 
+    def _chunks(self, n: int, batch_size: int) -> list[tuple[int, int]]:
+        step = max(1, min(int(batch_size), self.chunk_size))
+        return [(i, min(i + step, n)) for i in range(0, n, step)]
+
     def predict(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Outputs (N, outputs) as float64, exactly what the C-simulation returns."""
+        """Outputs (N, outputs) as float64, exactly what the C-simulation returns.
+
+        Runs at most `batch_size` images at a time, and fewer (`chunk_size`) when the largest
+        intermediate of a bigger batch would not stay in cache: the result does not depend on either.
+        """
         x = np.asarray(x)
         outs = []
-        for start in range(0, x.shape[0], batch_size):
-            env, _ = self._run(x[start:start + batch_size], keep=False)
-            y = _to_float(env[self.output_names[0]])
-            outs.append(y)
+        with _exact_float_math():
+            for start, stop in self._chunks(x.shape[0], batch_size):
+                env, _ = self._run(x[start:stop], keep=False)
+                outs.append(_to_float(env[self.output_names[0]]))
         return np.concatenate(outs, axis=0) if outs else np.zeros((0, 0))
 
     def trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{hls layer name: (N, -1) float64} for every layer after the input, channels-last like the C-sim."""
-        _, traces = self._run(np.asarray(x), keep=True)
-        return traces
+        x = np.asarray(x)
+        parts: dict[str, list[np.ndarray]] = {}
+        with _exact_float_math():
+            for start, stop in self._chunks(x.shape[0], x.shape[0]):
+                _, traces = self._run(x[start:stop], keep=True)
+                for name, arr in traces.items():
+                    parts.setdefault(name, []).append(arr)
+        return {name: np.concatenate(arrs, axis=0) for name, arrs in parts.items()}
 
     def plan(self) -> list[dict]:
         """JSON-ready description of every layer: op, result type and the types it computes with."""
@@ -699,20 +786,51 @@ class Emulator:
         return {"io_type": self.io_type, "input_shape": list(self.input_shape), "layers": self.plan()}
 
 
-def _window_max(x: np.ndarray, k: tuple[int, ...], s: tuple[int, ...]) -> np.ndarray:
-    if len(k) == 2:
-        n, h, w, c = x.shape
-        oh, ow = (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
-        parts = [x[:, i:i + s[0] * (oh - 1) + 1:s[0], j:j + s[1] * (ow - 1) + 1:s[1], :]
-                 for i in range(k[0]) for j in range(k[1])]
-    else:
-        n, w, c = x.shape
-        ow = (w - k[0]) // s[0] + 1
-        parts = [x[:, j:j + s[0] * (ow - 1) + 1:s[0], :] for j in range(k[0])]
-    out = parts[0]
-    for p in parts[1:]:
-        out = torch.maximum(out, p) if _is_torch(out) else np.maximum(out, p)
-    return out
+def _window_max(x: Any, k: tuple[int, ...], s: tuple[int, ...]) -> Any:
+    """Max over k windows with stride s on (N, *spatial, C), one spatial axis at a time.
+
+    Exact: the maximum over a rectangle is the maximum over its columns of the maxima over its rows, and
+    max only ever returns one of its inputs. Separable passes touch (k0-1)*oh*W + (k1-1)*oh*ow elements
+    instead of (k0*k1-1)*oh*ow, on strided views (no copies of the input).
+    """
+    for axis, (kk, ss) in enumerate(zip(k, s), start=1):
+        n_out = (x.shape[axis] - kk) // ss + 1
+        lead = (slice(None),) * axis
+
+        def part(i: int, lead=lead, ss=ss, n_out=n_out) -> Any:
+            return x[lead + (slice(i, i + ss * (n_out - 1) + 1, ss),)]
+
+        if kk == 1:
+            x = part(0)
+            continue
+        if _is_torch(x):
+            out = torch.maximum(part(0), part(1))
+            for i in range(2, kk):
+                torch.maximum(out, part(i), out=out)
+        else:
+            out = np.maximum(part(0), part(1))
+            for i in range(2, kk):
+                out = np.maximum(out, part(i))
+        x = out
+    return x
+
+
+@contextlib.contextmanager
+def _exact_float_math() -> Iterator[None]:
+    """Float kernels that are exact on exact integers: each product and partial sum is a correctly
+    rounded IEEE operation, so integers below 2^24 (float32) / 2^53 (float64) stay exact in any order.
+    NNPACK (Winograd/FFT convolutions) is switched off; reduced-precision float32 math (TF32/BF16
+    matmuls or oneDNN convolutions) would not be exact and is refused."""
+    if torch.get_float32_matmul_precision() != "highest":
+        raise RuntimeError("emulator: torch float32 matmul precision is "
+                           f"'{torch.get_float32_matmul_precision()}'; it must be 'highest' for exact emulation")
+    mk = torch.backends.mkldnn
+    for where in (mk, getattr(mk, "conv", None), getattr(mk, "matmul", None)):
+        prec = getattr(where, "fp32_precision", "none")
+        if prec not in ("none", "ieee"):
+            raise RuntimeError(f"emulator: oneDNN float32 precision '{prec}' is not exact; set it to 'ieee'")
+    with torch.no_grad(), torch.backends.nnpack.flags(enabled=False):
+        yield
 
 
 def _to_float(x: _Tensor) -> np.ndarray:

@@ -25,6 +25,24 @@ PAPER_CELL_STUDENT = {
 }
 
 
+def toolchain_versions() -> dict:
+    """Versions of everything whose behaviour a bit-exact result depends on."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict = {}
+    for pkg in ("torch", "brevitas", "qonnx", "hls4ml", "onnx", "onnxruntime", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    try:
+        out["g++"] = subprocess.run(["g++", "-dumpfullversion"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        out["g++"] = None
+    return out
+
+
 def _synthesis_section(vendor: dict, clock_mhz: float) -> dict | None:
     """Latency and resources from the lab's vendor reports (csynth, cosim, Vivado), or None."""
     if not vendor:
@@ -122,6 +140,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "name": cfg.name,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config_sha256": cfg.sha256(),
+        "versions": toolchain_versions(),
         "task": cfg.task,
         "data": data,
         "teacher": {

@@ -50,9 +50,14 @@ def test_train_teacher_learns_and_is_deterministic():
     x = np.where(y[:, None, None] == 1, 170, 80).astype(np.uint8) + rng.integers(0, 20, (128, 32, 32), dtype=np.uint8)
     cfg = TeacherConfig(width=4, input_size=32, epochs=4, batch_size=16, lr=5e-3)
     runs = []
-    for _ in range(2):
-        torch.manual_seed(0)  # the initial weights; train_teacher seeds shuffling and augmentation
-        runs.append(train_teacher(ResNetTeacher(2, width=4), x, y, x[:32], y[:32], cfg, seed=1, show_progress=False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: extra threads only spin, and crawl on a busy machine
+    try:
+        for _ in range(2):
+            torch.manual_seed(0)  # the initial weights; train_teacher seeds shuffling and augmentation
+            runs.append(train_teacher(ResNetTeacher(2, width=4), x, y, x[:32], y[:32], cfg, seed=1, show_progress=False))
+    finally:
+        torch.set_num_threads(threads)
     h1, h2 = runs
     assert h1["train_loss"] == h2["train_loss"]
     assert len(h1["val_accuracy"]) == 4 and h1["val_accuracy"][-1] == 1.0
