@@ -6,6 +6,13 @@ from the hls4ml model's layers and the exact types hls4ml chose for every result
 and bias, and evaluates it on whole batches in integers (torch float32/float64 tensors holding exact
 integers where every intermediate provably stays below 2^24 / 2^53, Python integers otherwise).
 
+Speed (~40 images/s for hls4ml predict() on the cell student; this emulator is several hundred times
+faster) comes from proofs made once, when the plan is built, and from cache-sized chunks of images:
+every tensor carries a proven integer range, so a cast that provably changes nothing is skipped; a
+conv/dense whose accumulator cannot overflow runs as one float conv/matmul with the bias and the
+product -> accumulator shift folded in; round + saturate (+ ReLU) is three in-place passes; max pooling
+is separable. Each shortcut states why it is exact where it is taken.
+
 Semantics reproduced (the installed hls4ml templates under templates/vivado are the reference):
 
 * A value of type ``ap_[u]fixed<W,I,Q,O,N>`` is an integer ``v`` times ``2^-(W-I)``.
