@@ -67,6 +67,11 @@ class TeacherConfig(Strict):
     lr: float = Field(4e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    fine_labels: bool = Field(
+        True,
+        description="when the task merges classes (B vs T from B/T4/T8), train the teacher on the finer labels "
+        "and merge its logits (log-sum-exp); a stronger teacher",
+    )
 
     @model_validator(mode="after")
     def _path_for_loaded(self) -> "TeacherConfig":

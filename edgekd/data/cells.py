@@ -51,6 +51,11 @@ class CellSplits:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: list[str]
+    # The source's finer labels when the task merges classes (B/T4/T8 under a B-vs-T task): a teacher
+    # trained on them is markedly stronger, and its merged logits are exact class probabilities.
+    y_train_fine: np.ndarray | None = None
+    y_val_fine: np.ndarray | None = None
+    fine_class_names: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -63,7 +68,16 @@ class CellSplits:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **{k: getattr(self, k) for k in _SPLIT_FIELDS}, class_names=np.array(self.class_names))
+                fine = {}
+                if self.fine_class_names is not None:
+                    fine = {
+                        "y_train_fine": self.y_train_fine,
+                        "y_val_fine": self.y_val_fine,
+                        "fine_class_names": np.array(self.fine_class_names),
+                    }
+                np.savez(
+                    f, **{k: getattr(self, k) for k in _SPLIT_FIELDS}, class_names=np.array(self.class_names), **fine
+                )
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -79,6 +93,9 @@ class CellSplits:
                     raise DataFormatError(f"{path}: not a CellSplits file (missing {', '.join(missing)}); delete it to rebuild")
                 arrays = {k: z[k] for k in _SPLIT_FIELDS}
                 names = [str(n) for n in z["class_names"]]
+                if "fine_class_names" in z.files:
+                    arrays["y_train_fine"], arrays["y_val_fine"] = z["y_train_fine"], z["y_val_fine"]
+                    arrays["fine_class_names"] = [str(n) for n in z["fine_class_names"]]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             if isinstance(err, DataFormatError):
                 raise
@@ -168,13 +185,15 @@ def load_cell_splits(cfg: DataConfig) -> CellSplits:
 
     names = list(raw.class_names)
     labels = [y_pool[~is_val], y_pool[is_val], y_test]
+    fine: dict = {}
     if cfg.num_classes == 2 and names == CELL_CLASSES:
+        fine = {"y_train_fine": labels[0], "y_val_fine": labels[1], "fine_class_names": list(CELL_CLASSES)}
         labels, names = [merge_t_cells(y) for y in labels], ["B", "T"]
     elif len(names) != cfg.num_classes:
         raise DataFormatError(
             f"{cfg.path or cfg.source}: data has {len(names)} classes {names} but data.num_classes is "
             f"{cfg.num_classes}; set data.num_classes to {len(names)} (or use B/T4/T8 folders for a 2-class merge)"
         )
-    splits = CellSplits(x_pool[~is_val], labels[0], x_pool[is_val], labels[1], x_test, labels[2], names)
+    splits = CellSplits(x_pool[~is_val], labels[0], x_pool[is_val], labels[1], x_test, labels[2], names, **fine)
     log.info("cell splits (%s): %s", cfg.source, splits.summary())
     return splits

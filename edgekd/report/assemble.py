@@ -147,6 +147,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "source": teacher["source"],
             "arch": teacher["arch"],
             "params": teacher["params"],
+            "trained_on_classes": teacher.get("trained_on_classes"),
             "sha256": teacher["sha256"],
             "metrics": teacher["metrics"],
             "metrics_source": "torch",

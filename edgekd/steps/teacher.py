@@ -15,7 +15,7 @@ from edgekd.io import save_npy, write_json
 from edgekd.pipeline import BuildContext
 from edgekd.registry import TEACHERS
 from edgekd.teachers.annotate import annotate_with_teacher
-from edgekd.teachers.runner import TorchTeacherRunner, load_teacher
+from edgekd.teachers.runner import MergedClassesRunner, TorchTeacherRunner, load_teacher
 from edgekd.teachers.train import train_teacher
 
 
@@ -24,13 +24,17 @@ def run(ctx: BuildContext) -> None:
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     num_classes = len(splits.class_names)
     history: list[dict] = []
+    trained_on = splits.class_names
     if cfg.source == "train":
-        model = TEACHERS.get(cfg.arch)(num_classes, cfg)
-        history = train_teacher(
-            model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, cfg, seed=ctx.config.seed
-        )
+        fine = cfg.fine_labels and splits.fine_class_names is not None
+        y_train, y_val = (splits.y_train_fine, splits.y_val_fine) if fine else (splits.y_train, splits.y_val)
+        trained_on = splits.fine_class_names if fine else splits.class_names
+        model = TEACHERS.get(cfg.arch)(len(trained_on), cfg)
+        history = train_teacher(model, splits.x_train, y_train, splits.x_val, y_val, cfg, seed=ctx.config.seed)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
-        runner = TorchTeacherRunner(model, cfg.input_size, num_classes)
+        runner = TorchTeacherRunner(model, cfg.input_size, len(trained_on))
+        if fine:  # B/T4/T8 teacher answering B vs T: T's logit is logsumexp(T4, T8)
+            runner = MergedClassesRunner(runner, [[0], [1, 2]])
     else:
         runner = load_teacher(cfg, num_classes)
 
@@ -49,6 +53,7 @@ def run(ctx: BuildContext) -> None:
             "sha256": runner.sha256,
             "params": runner.num_params,
             "input_size": cfg.input_size,
+            "trained_on_classes": list(trained_on),
             "metrics": classification_metrics(splits.y_test, test_logits, splits.class_names),
             "history": history,
         },

@@ -259,3 +259,29 @@ def load_teacher(cfg: TeacherConfig, num_classes: int) -> TeacherRunner:
         raise ValueError(f"teacher.source '{cfg.source}' is trained, not loaded; use train_teacher")
     log.info("teacher loaded: %s", runner.describe())
     return runner
+
+
+class MergedClassesRunner(TeacherRunner):
+    """A teacher over finer classes, answering for merged ones: logit of a group = logsumexp of its members.
+
+    softmax of the merged logits equals the summed class probabilities exactly, so a B/T4/T8 teacher
+    becomes a B-vs-T teacher without retraining (log p(T) = log(p(T4) + p(T8)) up to the shared constant).
+    """
+
+    def __init__(self, inner: TeacherRunner, groups: list[list[int]]) -> None:
+        self.inner = inner
+        self.groups = groups
+        self.input_size = inner.input_size
+        self.num_classes = len(groups)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(f"{self.inner.sha256}:{self.groups}".encode()).hexdigest()
+
+    @property
+    def num_params(self) -> int | None:
+        return self.inner.num_params
+
+    def _run(self, x: torch.Tensor) -> np.ndarray:
+        fine = torch.as_tensor(np.asarray(self.inner._run(x), dtype=np.float32))
+        return torch.stack([torch.logsumexp(fine[:, g], dim=1) for g in self.groups], dim=1).numpy()

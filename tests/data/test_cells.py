@@ -106,3 +106,17 @@ def test_folder_source(tmp_path):
     assert len(s.y_train) + len(s.y_val) == 24
     s2 = load_cell_splits(cfg.model_copy(update={"num_classes": 2}))
     assert s2.class_names == ["B", "T"] and set(s2.y_test.tolist()) == {0, 1}
+
+
+def test_two_class_view_keeps_fine_labels_for_the_teacher(tmp_path):
+    from edgekd.config import DataConfig, SyntheticCellsConfig
+    from edgekd.data.cells import CellSplits, load_cell_splits, merge_t_cells
+
+    cfg = DataConfig(num_classes=2, synthetic=SyntheticCellsConfig(n_train=60, n_test=30, seed=2))
+    splits = load_cell_splits(cfg)
+    assert splits.fine_class_names == ["B", "T4", "T8"]
+    assert set(np.unique(splits.y_train_fine)) == {0, 1, 2}
+    assert np.array_equal(merge_t_cells(splits.y_train_fine), splits.y_train)
+    splits.save(tmp_path / "s.npz")
+    back = CellSplits.load(tmp_path / "s.npz")
+    assert np.array_equal(back.y_val_fine, splits.y_val_fine) and back.fine_class_names == ["B", "T4", "T8"]

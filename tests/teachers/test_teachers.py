@@ -162,3 +162,19 @@ def test_annotation_cache(tmp_path, images):
     assert CountingRunner.calls == 4
     np.testing.assert_array_equal(np.load(path), first)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_merged_classes_runner_sums_probabilities_exactly():
+    from edgekd.teachers.runner import MergedClassesRunner, TorchTeacherRunner
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16 * 16, 3))
+    inner = TorchTeacherRunner(model, 16, 3)
+    merged = MergedClassesRunner(inner, [[0], [1, 2]])
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16), dtype=np.uint8)
+    p_fine = torch.softmax(torch.as_tensor(inner.logits(images)), 1)
+    p_merged = torch.softmax(torch.as_tensor(merged.logits(images)), 1)
+    assert merged.logits(images).shape == (5, 2)
+    assert torch.allclose(p_merged[:, 0], p_fine[:, 0], atol=1e-6)
+    assert torch.allclose(p_merged[:, 1], p_fine[:, 1] + p_fine[:, 2], atol=1e-6)
+    assert merged.sha256 != inner.sha256  # a different annotation cache entry
