@@ -23,7 +23,7 @@ TINY = {
     "data": {"synthetic": {"n_train": 360, "n_test": 120, "seed": 1}, "val_fraction": 0.1},
     "teacher": {"width": 8, "epochs": 1, "input_size": 32, "batch_size": 64},
     "student": {"input_size": 16, "channels": [4, 4], "kernel_sizes": [3, 3]},
-    "distill": {"epochs": 2, "batch_size": 64},
+    "distill": {"epochs": 2, "qat_epochs": 1, "batch_size": 64},
     "hls": {"verify_samples": 24},
 }
 
@@ -87,9 +87,9 @@ def test_killed_build_resumes_and_gives_the_same_result(tiny_build, tmp_path):
     steps = read_json(out / "manifest.json")["steps"]
     assert "report" not in steps
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
     assert rerun.returncode == 0, rerun.stderr
-    assert "skipped data, teacher, distill" in rerun.stderr.replace("\n", " ")
+    assert "skipped data, teacher, distill" in " ".join(rerun.stderr.split())
     fresh = read_json(tiny_build / "report" / "report.json")
     resumed = read_json(out / "report" / "report.json")
     assert resumed["student"]["metrics"] == fresh["student"]["metrics"]
