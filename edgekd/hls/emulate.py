@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -735,7 +736,7 @@ class Emulator:
             # Fast exact path: x * 2^frac (frac >= 0: a power-of-two scale, exact unless it overflows to
             # inf, which the range test rejects) already integral and in range needs no rounding, and the
             # conversion of a float32 input to double is exact.
-            xt = torch.from_numpy(x if x.flags.writeable else x.copy())
+            xt = torch.from_numpy(x if x.flags.writeable and min(x.strides, default=0) >= 0 else np.array(x))
             y = xt * (2.0**t.frac)
             lo, hi = torch.aminmax(y)
             if bool(torch.equal(y, torch.round(y))) and float(lo) >= t.lo and float(hi) <= t.hi:
@@ -767,23 +768,20 @@ class Emulator:
         intermediate of a bigger batch would not stay in cache: the result does not depend on either.
         """
         x = np.asarray(x)
-        outs = []
-        with _exact_float_math():
-            for start, stop in self._chunks(x.shape[0], batch_size):
-                env, _ = self._run(x[start:stop], keep=False)
-                outs.append(_to_float(env[self.output_names[0]]))
+
+        def one(span: tuple[int, int]) -> np.ndarray:
+            env, _ = self._run(x[span[0]:span[1]], keep=False)
+            return _to_float(env[self.output_names[0]])
+
+        outs = _map_chunks(one, self._chunks(x.shape[0], batch_size))
         return np.concatenate(outs, axis=0) if outs else np.zeros((0, 0))
 
     def trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{hls layer name: (N, -1) float64} for every layer after the input, channels-last like the C-sim."""
         x = np.asarray(x)
-        parts: dict[str, list[np.ndarray]] = {}
-        with _exact_float_math():
-            for start, stop in self._chunks(x.shape[0], x.shape[0]):
-                _, traces = self._run(x[start:stop], keep=True)
-                for name, arr in traces.items():
-                    parts.setdefault(name, []).append(arr)
-        return {name: np.concatenate(arrs, axis=0) for name, arrs in parts.items()}
+        parts = _map_chunks(lambda span: self._run(x[span[0]:span[1]], keep=True)[1],
+                            self._chunks(x.shape[0], x.shape[0]))
+        return {name: np.concatenate([p[name] for p in parts], axis=0) for name in (parts[0] if parts else {})}
 
     def plan(self) -> list[dict]:
         """JSON-ready description of every layer: op, result type and the types it computes with."""
@@ -826,18 +824,49 @@ def _window_max(x: Any, k: tuple[int, ...], s: tuple[int, ...]) -> Any:
 def _exact_float_math() -> Iterator[None]:
     """Float kernels that are exact on exact integers: each product and partial sum is a correctly
     rounded IEEE operation, so integers below 2^24 (float32) / 2^53 (float64) stay exact in any order.
-    NNPACK (Winograd/FFT convolutions) is switched off; reduced-precision float32 math (TF32/BF16
-    matmuls or oneDNN convolutions) would not be exact and is refused."""
-    if torch.get_float32_matmul_precision() != "highest":
-        raise RuntimeError("emulator: torch float32 matmul precision is "
-                           f"'{torch.get_float32_matmul_precision()}'; it must be 'highest' for exact emulation")
-    mk = torch.backends.mkldnn
-    for where in (mk, getattr(mk, "conv", None), getattr(mk, "matmul", None)):
-        prec = getattr(where, "fp32_precision", "none")
-        if prec not in ("none", "ieee"):
-            raise RuntimeError(f"emulator: oneDNN float32 precision '{prec}' is not exact; set it to 'ieee'")
-    with torch.no_grad(), torch.backends.nnpack.flags(enabled=False):
-        yield
+    NNPACK (Winograd/FFT convolutions) is switched off and float32 matmuls run at 'highest' precision
+    (both restored on return); reduced-precision oneDNN float32 math (TF32/BF16) is refused."""
+    matmul = torch.get_float32_matmul_precision()
+    try:
+        if matmul != "highest":
+            torch.set_float32_matmul_precision("highest")
+        mk = torch.backends.mkldnn
+        for where in (mk, getattr(mk, "conv", None), getattr(mk, "matmul", None)):
+            prec = getattr(where, "fp32_precision", "none")
+            if prec not in ("none", "ieee"):
+                raise RuntimeError(f"emulator: oneDNN float32 precision '{prec}' is not exact; set it to 'ieee'")
+        with torch.backends.nnpack.flags(enabled=False):
+            yield
+    finally:
+        if matmul != "highest":
+            torch.set_float32_matmul_precision(matmul)
+
+
+def _map_chunks(fn: Callable[[Any], Any], items: list) -> list:
+    """[fn(item) for item in items] under exact float math, spread over torch's intra-op thread count.
+
+    Chunks are small (cache-sized), so parallelising each tensor op inside a chunk costs one OpenMP
+    barrier per op: slow, and very slow when another process competes for the cores. Instead
+    ``torch.get_num_threads()`` Python workers each run whole chunks with one torch thread (torch
+    releases the GIL inside its kernels); the thread count is restored on return. Steps only read
+    their plan, so chunks are independent, and the results come back in order.
+    """
+    n_threads = torch.get_num_threads()
+    workers = min(n_threads, len(items))
+
+    def run(item: Any) -> Any:
+        with torch.inference_mode():
+            return fn(item)
+
+    with _exact_float_math():
+        if workers <= 1:
+            return [run(item) for item in items]
+        torch.set_num_threads(1)  # new worker threads start from this count
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(run, items))
+        finally:
+            torch.set_num_threads(n_threads)
 
 
 def _to_float(x: _Tensor) -> np.ndarray:

@@ -65,6 +65,26 @@ def test_unsigned_and_wide_types():
     assert FixedType.parse("int<8>") == FixedType(8, 8, True)
 
 
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("spec", ["fixed<8,3,RND_CONV,SAT>", "ufixed<6,2,RND_CONV,SAT>", "fixed<7,2,TRN,SAT_SYM>",
+                                  "ufixed<8,1,TRN,SAT_SYM>", "fixed<6,4,RND_CONV,WRAP>", "fixed<9,3,RND,SAT_ZERO>"])
+def test_cast_shortcuts_equal_general_path(spec, relu):
+    """The fused float32 round/saturate(/relu) cast and the range-based skips equal the Python-int path."""
+    from edgekd.hls.emulate import _cast, _Tensor
+
+    t = FixedType.parse(spec)
+    rng = np.random.default_rng(7)
+    ints = rng.integers(-(2**15), 2**15, size=4000)
+    ints[:64] = np.arange(-32, 32) * 2**7  # exact ties at the 2^-8 -> 2^-t.frac step
+    for frac in (8, t.frac):  # a coarser target grid, and the same grid (identity or overflow only)
+        x = _Tensor(torch.tensor(ints, dtype=torch.float32), frac, int(ints.min()), int(ints.max()))
+        want = np.array([max(int(v), 0) if relu else int(v) for v in ints], dtype=object)
+        want = [int(v) for v in requantize(want, frac, t)]
+        got = _cast(x, t, relu=relu)
+        assert [int(v) for v in got.data] == want
+        assert got.lo <= min(want) and max(want) <= got.hi
+
+
 # -------------------------------------------------------------------------------------------------
 # hls4ml models (PyTorch frontend) with explicit precisions
 # -------------------------------------------------------------------------------------------------
@@ -174,6 +194,8 @@ def test_emulator_equals_csim(models, kind, precision, io_type):
     y_c, y_e = _csim(hm, x), emu.predict(x)
     assert y_c.shape == y_e.shape
     np.testing.assert_array_equal(y_e, y_c)
+    emu.chunk_size = 7  # chunking never changes a result
+    np.testing.assert_array_equal(emu.predict(x, batch_size=20), y_c)
     # and layer by layer on a few samples (every intermediate type; tracing recompiles, so once)
     if (kind, precision, io_type) == ("conv2d", "ties_sat", "io_stream"):
         from edgekd.hls.csim import trace_csim
