@@ -118,8 +118,8 @@ class StudentConfig(Strict):
 class DistillConfig(Strict):
     loss: str = Field("kd", description="registered distillation loss")
     temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.7, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
-    epochs: int = Field(15, ge=1, description="epochs of the float phase (its result is the float reference)")
+    alpha: float = Field(0.9, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
+    epochs: int = Field(30, ge=1, description="epochs of the float phase (its result is the float reference)")
     qat_epochs: int = Field(4, ge=0, description="quantization-aware epochs, starting from the float weights")
     batch_size: int = Field(128, ge=1)
     lr: float = Field(3e-3, gt=0, description="peak learning rate of the float phase (one-cycle schedule)")

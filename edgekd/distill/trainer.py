@@ -73,7 +73,7 @@ def train_student(
                 loss.backward()
                 opt.step()
                 sched.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
                 seen += len(idx)
                 bar.advance(task)
             val_acc = float((predict_logits(model, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
