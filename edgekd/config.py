@@ -127,6 +127,9 @@ class DistillConfig(Strict):
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = 0
     baseline: bool = Field(True, description="also train the same student on labels alone")
+    augment: bool = Field(
+        True, description="train on the 8 rotations/flips of each image, with the teacher's logits for each view"
+    )
 
 
 class HLSConfig(Strict):

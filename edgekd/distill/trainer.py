@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgekd.config import DistillConfig
+from edgekd.data.views import N_VIEWS, view_tensor
 from edgekd.progress import progress_bar
 from edgekd.registry import LOSSES
 
@@ -51,6 +52,7 @@ def train_student(
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
     best-validation state. `loss_name` picks from LOSSES."""
     loss_fn = LOSSES.get(loss_name)
+    n_views = N_VIEWS if cfg.augment else 1
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
@@ -66,8 +68,13 @@ def train_student(
             total, seen = 0.0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                out = model(x_train[idx])
-                t = teacher_logits[idx] if teacher_logits is not None else None
+                # teacher_logits is (views, N, classes) when training on symmetric views: draw one
+                # view per batch and use the teacher's answer for exactly that view.
+                view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
+                out = model(view_tensor(x_train[idx], view))
+                t = None
+                if teacher_logits is not None:
+                    t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
                 loss = loss_fn(out, y_train[idx], t, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

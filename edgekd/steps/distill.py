@@ -31,8 +31,9 @@ def run(ctx: BuildContext) -> None:
     size = cfg.student.input_size
     x_train, x_val, x_test = (to_model_input(x, size) for x in (splits.x_train, splits.x_val, splits.x_test))
     y_train, y_val = torch.as_tensor(splits.y_train), torch.as_tensor(splits.y_val)
-    teacher_logits = torch.as_tensor(load_npy(ctx.dir("teacher") / "logits_train.npy"))
-    if teacher_logits.shape != (len(x_train), k):
+    teacher_file = "logits_train_views.npy" if cfg.distill.augment else "logits_train.npy"
+    teacher_logits = torch.as_tensor(load_npy(ctx.dir("teacher") / teacher_file))
+    if teacher_logits.shape[-2:] != (len(x_train), k):
         raise ValueError(
             f"teacher logits have shape {tuple(teacher_logits.shape)}, expected ({len(x_train)}, {k}): "
             "re-run the teacher step (edgekd build --from teacher)"

@@ -7,9 +7,11 @@ teacher again.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from edgekd.data.cells import CellSplits, array_sha256
+from edgekd.data.views import N_VIEWS, view_images
 from edgekd.distill.metrics import classification_metrics
 from edgekd.io import save_npy, write_json
 from edgekd.pipeline import BuildContext
@@ -38,10 +40,14 @@ def run(ctx: BuildContext) -> None:
     else:
         runner = load_teacher(cfg, num_classes)
 
-    logits_train = annotate_with_teacher(
-        runner, splits.x_train, ctx.cache_dir / "teacher_logits", array_sha256(splits.x_train)
-    )
-    save_npy(ctx.work / "logits_train.npy", logits_train)
+    # One annotation per symmetric view of every training image, so distillation can train on
+    # augmented views with the teacher's answer for exactly that view (edgekd.data.views).
+    views = []
+    for view in range(N_VIEWS):
+        images = view_images(splits.x_train, view)
+        views.append(annotate_with_teacher(runner, images, ctx.cache_dir / "teacher_logits", array_sha256(images)))
+    save_npy(ctx.work / "logits_train.npy", views[0])
+    save_npy(ctx.work / "logits_train_views.npy", np.stack(views))
     test_logits = runner.logits(splits.x_test)
     save_npy(ctx.work / "logits_test.npy", test_logits)
     write_json(
