@@ -117,7 +117,7 @@ class StudentConfig(Strict):
 
 class DistillConfig(Strict):
     loss: str = Field("kd", description="registered distillation loss")
-    temperature: float = Field(4.0, gt=0)
+    temperature: float = Field(2.0, gt=0, description="KD temperature; low is better for 2-class students")
     alpha: float = Field(0.9, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
     epochs: int = Field(30, ge=1, description="epochs of the float phase (its result is the float reference)")
     qat_epochs: int = Field(4, ge=0, description="quantization-aware epochs, starting from the float weights")
