@@ -67,7 +67,7 @@ def test_build_folder_layout(tiny_build):
     assert (tiny_build / "export" / "student.clean.onnx").exists()
 
 
-def test_killed_build_resumes_and_gives_the_same_result(tiny_build, tmp_path):
+def test_killed_build_resumes_and_gives_the_same_result(tmp_path):
     """Kill a real build process once distill is recorded; the re-run skips data/teacher/distill."""
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(TINY))
@@ -84,17 +84,25 @@ def test_killed_build_resumes_and_gives_the_same_result(tiny_build, tmp_path):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    steps = read_json(out / "manifest.json")["steps"]
-    assert "report" not in steps
+    before = read_json(out / "manifest.json")["steps"]
+    assert "report" not in before
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
     assert rerun.returncode == 0, rerun.stderr
     assert "skipped data, teacher, distill" in " ".join(rerun.stderr.split())
-    fresh = read_json(tiny_build / "report" / "report.json")
+    after = read_json(out / "manifest.json")["steps"]
+    for step in ("data", "teacher", "distill"):
+        assert after[step] == before[step]  # same files, same hashes: nothing recomputed
+    assert not list(out.glob(".*.staging"))
     resumed = read_json(out / "report" / "report.json")
-    assert resumed["student"]["metrics"] == fresh["student"]["metrics"]
-    assert resumed["teacher"]["metrics"] == fresh["teacher"]["metrics"]
-    assert resumed["fidelity"] == fresh["fidelity"]
+    assert resumed["student"]["metrics"] == read_json(out / "distill" / "distill.json")["metrics"]
+
+    # The resumed result equals an uninterrupted run of the remaining steps on the same inputs.
+    run_build(parse_config(TINY), out, force=True, from_step="export")
+    again = read_json(out / "manifest.json")["steps"]
+    assert again["export"]["outputs"] == after["export"]["outputs"]
+    assert read_json(out / "report" / "report.json")["fidelity"] == resumed["fidelity"]
+    assert read_json(out / "report" / "report.json")["hw_metrics"] == resumed["hw_metrics"]
 
 
 def test_estimate_is_in_the_report(tiny_build):
