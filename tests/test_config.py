@@ -20,7 +20,7 @@ def test_example_config_loads_with_paper_defaults():
 
 def test_hash_changes_with_any_value():
     a = parse_config({"name": "x"})
-    b = parse_config({"name": "x", "distill": {"temperature": 2.0}})
+    b = parse_config({"name": "x", "distill": {"temperature": 3.0}})
     assert a.sha256() != b.sha256()
     assert a.section_sha256("data") == b.section_sha256("data")
     assert a.section_sha256("distill") != b.section_sha256("distill")
