@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from edgekd.io import read_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
@@ -230,14 +231,7 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
 
 def load_config(path: Path | str) -> BuildConfig:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = read_yaml(path, ConfigError, "config")
     return parse_config(data, source=str(path), base_dir=path.parent)
 
 
@@ -249,12 +243,7 @@ def load_config_with_board(path: Path | str, board_file: Path | str) -> BuildCon
     path, board_file = Path(path), Path(board_file)
     if not board_file.is_file():
         raise ConfigError(f"--board-file {board_file}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = read_yaml(path, ConfigError, "config")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     hls = data.get("hls") or {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from edgekd.io import read_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["Board", "BoardError", "BoardResources", "boards_dir", "list_boards", "load_board"]
@@ -97,15 +97,7 @@ def load_board(name_or_path: str | Path) -> Board:
         path = boards_dir() / f"{text_arg}.yaml"
         if not path.is_file():
             raise BoardError(f"unknown board {text_arg!r}; built-in boards: {', '.join(list_boards())}")
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise BoardError(f"{path}: cannot read board file ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise BoardError(f"{path}: not valid YAML ({err})") from None
-    board = parse_board(data, source=path)
+    board = parse_board(read_yaml(path, BoardError, "board file"), source=path)
     if not looks_like_path and board.name != text_arg:
         raise BoardError(f"{path}: name: {board.name!r} does not match the file name {text_arg!r}")
     return board

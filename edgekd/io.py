@@ -51,6 +51,21 @@ def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_yaml(path: Path | str, error: type[Exception], what: str) -> Any:
+    """Parse a YAML file with safe_load (never runs code); failures raise `error` naming the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise error(f"{path}: cannot read {what} ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise error(f"{path}: not valid YAML ({err})") from None
+
+
 def save_npy(path: Path | str, arr: np.ndarray) -> None:
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, arr, allow_pickle=False)
