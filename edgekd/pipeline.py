@@ -195,6 +195,8 @@ def run_build(
     if first > last:
         raise BuildError(f"--from {from_step} comes after --to {to_step}")
 
+    # Steps hand paths to compilers and tools that run in other folders: work with absolute paths.
+    build_dir = Path(build_dir).resolve()
     with build_lock(build_dir):
         return _run_locked(steps, cfg, build_dir, force, from_step, first, last)
 

@@ -124,7 +124,9 @@ def run_project_csim(project_dir: Path | str, cache_dir: Path | None = None, cxx
     Returns {n, outputs, exact, max_abs_diff, mismatched_samples, passed, wrapper: {...}, seconds, source}.
     `passed` is False on any mismatch (in either testbench); compile errors raise CsimError.
     """
-    project = find_project_dir(project_dir)
+    # Absolute: the compilers run in a temporary folder, where a relative project path means nothing.
+    project = find_project_dir(project_dir).resolve()
+    cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
     meta = read_json(project / "project.json") if (project / "project.json").is_file() else {}
     for rel in (f"hls/{HLS_PROJECT_NAME}_test.cpp", f"hls/firmware/{HLS_PROJECT_NAME}.cpp",
                 f"top/{TOP_NAME}.cpp", f"top/{TOP_NAME}_test.cpp", "hls/tb_data/tb_input_features.dat",

@@ -142,6 +142,14 @@ def test_csim_command_passes_and_catches_a_mismatch(board_builds, tmp_path):
     build = board_builds["pynq-z2"]
     ok = CliRunner().invoke(app, ["csim", str(build)])
     assert ok.exit_code == 0, ok.output
+    # A relative path (the default build/<name>) works too: the compilers run in another folder.
+    cwd = os.getcwd()
+    try:
+        os.chdir(build.parent)
+        rel = CliRunner().invoke(app, ["csim", build.name])
+    finally:
+        os.chdir(cwd)
+    assert rel.exit_code == 0, rel.output
     assert "100.00%" in ok.output and "passed" in ok.output
     # one expected value off by one LSB: both testbenches must fail, exit status 1
     bad = tmp_path / "bad"
