@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
+
+from edgekd.io import file_sha256  # noqa: F401  (one file hash for the whole project)
 
 
 def array_sha256(arr: np.ndarray) -> str:
@@ -15,12 +16,4 @@ def array_sha256(arr: np.ndarray) -> str:
     h.update(arr.dtype.str.encode())
     h.update(repr(tuple(arr.shape)).encode())
     h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
-
-
-def file_sha256(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
     return h.hexdigest()

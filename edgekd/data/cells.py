@@ -9,8 +9,6 @@ T4 and T8 into T. Every random choice is stratified by class and seeded from spl
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from edgekd.config import DataConfig
 from edgekd.data.formats import CELL_CLASSES, DataFormatError, load_image_folder, load_lymphomnist
 from edgekd.data.synthetic_cells import generate_cells
 from edgekd.hashing import array_sha256
+from edgekd.io import atomic_path
 from edgekd.registry import DATASETS
 
 __all__ = ["CellSplits", "RawCells", "array_sha256", "load_cell_splits", "merge_t_cells", "stratified_subset"]
@@ -63,25 +62,15 @@ class CellSplits:
 
     def save(self, path: Path | str) -> None:
         """Write an .npz atomically (temp file in the same folder, then rename) so a crash never leaves half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fine = {}
-                if self.fine_class_names is not None:
-                    fine = {
-                        "y_train_fine": self.y_train_fine,
-                        "y_val_fine": self.y_val_fine,
-                        "fine_class_names": np.array(self.fine_class_names),
-                    }
-                np.savez(
-                    f, **{k: getattr(self, k) for k in _SPLIT_FIELDS}, class_names=np.array(self.class_names), **fine
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        fine = {}
+        if self.fine_class_names is not None:
+            fine = {
+                "y_train_fine": self.y_train_fine,
+                "y_val_fine": self.y_val_fine,
+                "fine_class_names": np.array(self.fine_class_names),
+            }
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **{k: getattr(self, k) for k in _SPLIT_FIELDS}, class_names=np.array(self.class_names), **fine)
 
     @classmethod
     def load(cls, path: Path | str) -> "CellSplits":

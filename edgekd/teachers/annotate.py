@@ -8,12 +8,11 @@ shape/dtype is recomputed and overwritten, never trusted.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from edgekd.io import save_npy
 from edgekd.teachers.runner import TeacherRunner
 
 log = logging.getLogger(__name__)
@@ -37,18 +36,6 @@ def _load_cached(path: Path, n: int, num_classes: int | None) -> np.ndarray | No
     return arr
 
 
-def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def annotate_with_teacher(
     runner: TeacherRunner, images: np.ndarray, cache_dir: Path, data_sha256: str, batch_size: int = 256
 ) -> np.ndarray:
@@ -60,6 +47,6 @@ def annotate_with_teacher(
             log.info("teacher logits from cache %s", path)
             return cached
     logits = np.ascontiguousarray(runner.logits(images, batch_size=batch_size), dtype=np.float32)
-    _save_atomic(path, logits)
+    save_npy(path, logits)
     log.info("teacher logits for %d images cached in %s", len(images), path)
     return logits

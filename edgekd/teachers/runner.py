@@ -152,7 +152,7 @@ class TorchTeacherRunner(TeacherRunner):
         return runner
 
 
-class TorchScriptTeacherRunner(TeacherRunner):
+class TorchScriptTeacherRunner(TorchTeacherRunner):
     def __init__(self, path: Path | str, input_size: int, num_classes: int | None = None) -> None:
         self.path = Path(path)
         self.input_size = input_size
@@ -166,15 +166,7 @@ class TorchScriptTeacherRunner(TeacherRunner):
                 f"{self.path}: not a loadable TorchScript module ({type(err).__name__}); "
                 "export one with torch.jit.script(model).save(path) or torch.jit.trace"
             ) from None
-        self._sha = file_sha256(self.path)
-
-    @property
-    def sha256(self) -> str:
-        return self._sha
-
-    @property
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        self._sha = file_sha256(self.path)  # the file is the identity (TorchTeacherRunner.sha256 reads it)
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor) -> np.ndarray:
