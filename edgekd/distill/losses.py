@@ -37,3 +37,47 @@ def hinton_kd(
         F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean", log_target=True
     )
     return (1.0 - cfg.alpha) * F.cross_entropy(student, labels) + cfg.alpha * t * t * soft
+
+
+def concordance_cc(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Concordance correlation coefficient per output column over the whole batch/set.
+
+    CCC = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2), population (1/N) moments, as in
+    Lin (1989) and the Wav2Small paper (arXiv 2408.13920). `pred`, `target`: (N, D) -> (D,).
+    """
+    if pred.shape != target.shape or pred.ndim != 2:
+        raise ValueError(f"CCC needs two (N, D) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    mx, my = pred.mean(dim=0), target.mean(dim=0)
+    vx = ((pred - mx) ** 2).mean(dim=0)
+    vy = ((target - my) ** 2).mean(dim=0)
+    cov = ((pred - mx) * (target - my)).mean(dim=0)
+    return 2.0 * cov / (vx + vy + (mx - my) ** 2 + eps)
+
+
+def _regression_target(labels: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+    # As in the Wav2Small paper, students learn from the teacher's annotations; labels only for the baseline.
+    return labels if teacher is None else teacher
+
+
+@LOSSES.register("ccc")
+def ccc_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, cfg: DistillConfig) -> torch.Tensor:
+    """1 - mean_d CCC_d(s, t) over the batch (t = teacher annotations, or labels without a teacher).
+
+    Source: Wav2Small (arXiv 2408.13920), following the CCC objective of Wav2Vec2 emotion models.
+    """
+    return 1.0 - concordance_cc(student, _regression_target(labels, teacher)).mean()
+
+
+@LOSSES.register("mse")
+def mse_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, cfg: DistillConfig) -> torch.Tensor:
+    """mean over batch and outputs of (s - t)^2 (t = teacher annotations, or labels without a teacher)."""
+    return F.mse_loss(student, _regression_target(labels, teacher))
+
+
+@LOSSES.register("ccc_mse")
+def ccc_mse_loss(
+    student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, cfg: DistillConfig
+) -> torch.Tensor:
+    """alpha (1 - mean CCC) + (1 - alpha) MSE: CCC fixes the scale and correlation, MSE anchors the offset."""
+    target = _regression_target(labels, teacher)
+    return cfg.alpha * (1.0 - concordance_cc(student, target).mean()) + (1.0 - cfg.alpha) * F.mse_loss(student, target)

@@ -51,7 +51,7 @@ def test_kd_needs_teacher():
 
 
 def test_unknown_loss_lists_the_known_ones():
-    with pytest.raises(KeyError, match="registered: ce, kd"):
+    with pytest.raises(KeyError, match="registered: ccc, ccc_mse, ce, kd"):
         LOSSES.get("nope")
 
 
@@ -62,3 +62,31 @@ def test_classification_metrics():
     assert m["accuracy"] == pytest.approx(3 / 5)
     assert m["confusion_matrix"] == [[2, 1], [1, 1]]
     assert m["per_class_recall"] == {"B": pytest.approx(2 / 3), "T": pytest.approx(0.5)}
+
+
+def test_ccc_matches_hand_computation():
+    from edgekd.distill.losses import concordance_cc
+    from edgekd.distill.metrics import regression_metrics
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = np.array([2.0, 2.0, 4.0, 5.0])
+    # By hand: mean x 2.5, mean y 3.25; var x 1.25, var y 1.6875; cov 1.375.
+    expected = 2 * 1.375 / (1.25 + 1.6875 + 0.75**2)
+    got = concordance_cc(torch.tensor(x)[:, None], torch.tensor(y)[:, None])
+    assert float(got[0]) == pytest.approx(expected, rel=1e-6)
+    m = regression_metrics(y[:, None], x[:, None], ["a"])
+    assert m["ccc"]["a"] == pytest.approx(expected, rel=1e-9) and m["ccc_mean"] == pytest.approx(expected, rel=1e-9)
+    assert m["mse"] == pytest.approx(np.mean((x - y) ** 2))
+    cfg = DistillConfig()
+    assert float(LOSSES.get("ccc")(torch.tensor(x)[:, None], None, torch.tensor(y)[:, None], cfg)) == pytest.approx(
+        1 - expected, rel=1e-6
+    )
+
+
+def test_ccc_and_mse_gradient_check():
+    torch.manual_seed(2)
+    s = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(6, 3, dtype=torch.float64)
+    cfg = DistillConfig(alpha=0.5)
+    for name in ("ccc", "mse", "ccc_mse"):
+        assert torch.autograd.gradcheck(lambda x: LOSSES.get(name)(x, None, t, cfg), (s,))
