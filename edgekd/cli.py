@@ -1,11 +1,13 @@
 """Command line: thin. Parses arguments, calls the library, sets exit codes.
 
-Exit codes: 0 success, 1 a build step failed, 2 bad config or arguments.
+Exit codes: 0 success, 1 a build step failed, 2 bad config, arguments or build folder, 130 interrupted
+(SIGINT or SIGTERM: the running step's staging folder is removed; the same command resumes).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +43,10 @@ def _load(config: Path, board_file: Path | None = None):
         raise typer.Exit(2) from None
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @app.command()
 def build(
     config: Path = typer.Argument(..., help="build config (YAML)"),
@@ -57,20 +63,39 @@ def build(
     """Run the pipeline data -> teacher -> distill -> export -> hls -> project -> report."""
     _setup_logging(verbose)
     cfg = _load(config, board_file)
-    from edgekd.pipeline import STEP_NAMES, BuildError, BuildFolderError, run_build
+    from edgekd.pipeline import BuildError, BuildFolderError, run_build, step_names
+    from edgekd.safety import missing_input_paths
 
+    missing = missing_input_paths(cfg)
+    if missing:  # a config error, found before any step runs
+        err.print(f"[red]error:[/red] {config}: " + "; ".join(missing) + "; fix the path (relative paths are "
+                  "relative to the config file)", highlight=False)
+        raise typer.Exit(2)
+
+    names = step_names(cfg)  # a bring-your-own QONNX config runs only export -> hls -> project -> report
     for opt, value in (("--from", from_step), ("--to", to_step)):
-        if value is not None and value not in STEP_NAMES:
-            err.print(f"[red]error:[/red] {opt} {value}: unknown step; steps are {', '.join(STEP_NAMES)}")
+        if value is not None and value not in names:
+            err.print(f"[red]error:[/red] {opt} {value}: unknown step; steps are {', '.join(names)}")
             raise typer.Exit(2)
     build_dir = out if out is not None else Path("build") / cfg.name
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM cleans up like Ctrl-C
     try:
         results = run_build(cfg, build_dir, force=force, from_step=from_step, to_step=to_step)
     except BuildFolderError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the running step's staging folder is already gone
+        step = getattr(e, "edgekd_step", None)
+        err.print(f"[red]interrupted[/red]{f' during step {step}' if step else ''}; completed steps are kept: "
+                  "run the same command to resume", highlight=False)
+        raise typer.Exit(130) from None
     except BuildError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        if debug:
+            err.print_exception()
+        step = getattr(e, "edgekd_step", None)
+        err.print(f"[red]{f'build failed at step {step}' if step else 'error'}:[/red] {e}", highlight=False)
+        if step:
+            err.print(f"earlier steps are kept; fix the cause and run the same command to resume from {step}")
         raise typer.Exit(1) from None
     except Exception as e:  # a step failed: name it; the traceback only with --debug
         if debug:
@@ -79,6 +104,8 @@ def build(
         err.print(f"[red]build failed at step {step}:[/red] {type(e).__name__}: {e}", highlight=False)
         err.print(f"earlier steps are kept; fix the cause and run the same command to resume from {step}")
         raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
     ran = [s for s, r in results.items() if r["status"] == "ran"]
     skipped = [s for s, r in results.items() if r["status"] == "skipped"]
     err.print(f"build {build_dir}: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}")
@@ -157,11 +184,99 @@ def csim(
 
 
 @app.command()
+def convert(
+    model: Path = typer.Argument(..., help="your quantized model (QONNX .onnx)"),
+    board: str = typer.Option(..., "--board", help="built-in board (pynq-z2, zcu104, zcu102, alveo-u250, ...) or a board YAML"),
+    out: Optional[Path] = typer.Option(None, "--out", help="build folder (default build/<model name>)"),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npy of real inputs (default: random on the input grid)"),
+    allow_inexact: bool = typer.Option(
+        False, "--allow-inexact", help="convert a model that cannot be exact and report the measured mismatch"
+    ),
+    force: bool = typer.Option(False, "--force", help="re-run every step"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of a failure"),
+) -> None:
+    """Bring your own QONNX model: only the hardware half (export check -> hls -> project -> report).
+
+    The same as `edgekd build` of a config `student: {qonnx: MODEL}`; that config is written to the build folder
+    as convert.yaml, so `edgekd build BUILD/convert.yaml --out BUILD` resumes or changes it.
+    """
+    import re
+
+    from edgekd.config import dump_config, parse_config
+    from edgekd.io import write_text
+
+    _setup_logging(verbose)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", model.stem.removesuffix(".qonnx")).strip(".") or "model"
+    student: dict = {"qonnx": str(model.resolve()), "allow_inexact": allow_inexact}
+    if inputs is not None:
+        student["inputs"] = str(inputs.resolve())
+    board_value = str(Path(board).resolve()) if board.endswith((".yaml", ".yml")) else board
+    try:
+        cfg = parse_config({"name": name, "student": student, "hls": {"board": board_value}},
+                           source=f"edgekd convert {model}", base_dir=Path.cwd())
+    except ConfigError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    except (ValueError, FileNotFoundError) as e:  # an unknown board name
+        err.print(f"[red]error:[/red] --board {board}: {e}", highlight=False)
+        raise typer.Exit(2) from None
+    build_dir = out if out is not None else Path("build") / cfg.name
+    config_path = build_dir / "convert.yaml"
+    from edgekd.safety import is_foreign_folder
+
+    if is_foreign_folder(build_dir):  # checked before convert.yaml (a build marker) is written into it
+        err.print(f"[red]error:[/red] {build_dir}: folder has files but is not an edgekd build folder; "
+                  "choose a new or empty folder for --out", highlight=False)
+        raise typer.Exit(2)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        write_text(config_path, dump_config(cfg))
+    except OSError as e:
+        err.print(f"[red]error:[/red] {build_dir}: cannot write the build folder ({e.strerror})", highlight=False)
+        raise typer.Exit(2) from None
+    build(config=config_path, out=build_dir, force=force, from_step=None, to_step=None, board_file=None,
+          verbose=verbose, debug=debug)
+
+
+@app.command()
 def validate(config: Path = typer.Argument(..., help="build config (YAML)")) -> None:
     """Check a config and print it resolved with every default."""
     from edgekd.config import dump_config
 
     typer.echo(dump_config(_load(config)), nl=False)
+
+
+@app.command("suggest-student")
+def suggest_student(
+    config: Path = typer.Argument(..., help="build config (YAML)"),
+    build_dir: Optional[Path] = typer.Option(
+        None, "--build", help="build folder with a trained teacher (default: a randomly initialised teacher, as DisWOT)"
+    ),
+    budget_params: Optional[int] = typer.Option(None, "--budget-params", min=1, help="at most this many parameters"),
+    budget_latency_us: Optional[float] = typer.Option(
+        None, "--budget-latency-us", min=0.0, help="at most this estimated latency (config's board clock and io_type)"
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="rows to print"),
+    batch: int = typer.Option(64, "--batch", min=4, help="images of the probe batch"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON result (default suggest-student-<name>.json)"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Rank cell_cnn variants within a budget by teacher similarity at initialisation (DisWOT), no training."""
+    _setup_logging(verbose)
+    cfg = _load(config)
+    from edgekd.io import write_json
+    from edgekd.students.suggest import SuggestError, render_table, suggest_students
+
+    try:
+        result = suggest_students(cfg, build_dir, budget_params, budget_latency_us, batch=batch)
+    except SuggestError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    dest = out if out is not None else Path(f"suggest-student-{cfg.name}.json")
+    write_json(dest, result)
+    Console().print(render_table(result, top))
+    err.print(f"{len(result['candidates'])} candidates ranked; JSON: {dest}")
 
 
 @app.command()

@@ -34,8 +34,20 @@ class SyntheticCellsConfig(Strict):
     difficulty: float = Field(1.0, gt=0.0, le=3.0, description="scales class overlap; 1.0 = tuned default")
 
 
+class SyntheticSpeechConfig(Strict):
+    """Synthetic speech-emotion corpus (edgekd.data.synthetic_speech); task: regression only."""
+
+    n_train: int = Field(2000, ge=8, description="training clips (before the validation split)")
+    n_test: int = Field(500, ge=8, description="test clips (from speakers unseen in training)")
+    n_speakers: int = Field(60, ge=4, description="synthetic speakers; about a fifth are held out for test")
+    clip_seconds: float = Field(2.0, gt=0.1, le=30.0, description="length of every clip")
+    seed: int = Field(0, description="generator seed; same seed, same clips")
+    label_noise: float = Field(0.05, ge=0.0, le=0.5, description="sd of the noise added to the annotated labels")
+    snr_db: float = Field(20.0, description="median room-noise signal-to-noise ratio in dB")
+
+
 class DataConfig(Strict):
-    source: Literal["synthetic", "lymphomnist", "folder"] = "synthetic"
+    source: Literal["synthetic", "lymphomnist", "folder", "synthetic_speech", "audio_folder"] = "synthetic"
     path: Path | None = Field(None, description="LymphoMNIST IDX folder or image folder (one subfolder per class)")
     num_classes: Literal[2, 3] = Field(2, description="3 = B/T4/T8; 2 merges T4 and T8 into T")
     val_fraction: float = Field(0.1, ge=0.0, lt=0.5)
@@ -44,12 +56,26 @@ class DataConfig(Strict):
     max_test: int | None = Field(None, ge=8, description="use at most this many test images")
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="image folders only: share held out as test")
     synthetic: SyntheticCellsConfig = SyntheticCellsConfig()
+    # audio (task: regression): edgekd.data.audio documents the windowing
+    speech: SyntheticSpeechConfig = SyntheticSpeechConfig()
+    csv: Path | None = Field(None, description="audio_folder: CSV with a `file` column; default PATH/labels.csv")
+    window_seconds: float = Field(1.0, ge=0.01, le=30.0, description="audio: fixed window length (16 kHz samples)")
+    window_hop_seconds: float | None = Field(None, gt=0.0, description="audio: hop between windows; default = window")
 
     @model_validator(mode="after")
     def _path_for_real_data(self) -> "DataConfig":
-        if self.source != "synthetic" and self.path is None:
+        if self.source not in ("synthetic", "synthetic_speech") and self.path is None:
             raise ValueError(f"data.path is required when data.source is '{self.source}'")
         return self
+
+
+class Wav2VecTeacherConfig(Strict):
+    """Built-in Wav2Vec2-style audio teacher (edgekd.teachers.wav2vec)."""
+
+    conv_channels: int = Field(128, ge=8, description="channels of the convolutional feature encoder")
+    dim: int = Field(160, ge=16, description="transformer width")
+    layers: int = Field(4, ge=1, description="transformer encoder layers")
+    heads: int = Field(4, ge=1, description="attention heads")
 
 
 class TeacherConfig(Strict):
@@ -73,6 +99,9 @@ class TeacherConfig(Strict):
         description="when the task merges classes (B vs T from B/T4/T8), train the teacher on the finer labels "
         "and merge its logits (log-sum-exp); a stronger teacher",
     )
+    wav2vec: Wav2VecTeacherConfig = Field(
+        default_factory=lambda: Wav2VecTeacherConfig(), description="audio: the built-in Wav2Vec2-style teacher"
+    )
 
     @model_validator(mode="after")
     def _path_for_loaded(self) -> "TeacherConfig":
@@ -95,6 +124,39 @@ class StudentConfig(Strict):
     act_bits: int | list[int] = Field(8, description="activation bits after each conv, one value or one per conv")
     bias_bits: int = Field(16, ge=4, le=32)
     output_bits: int = Field(16, ge=4, le=32, description="bits of the logits quantizer")
+    width: int = Field(
+        13, ge=1, le=256,
+        description="wav2small / wav2small_hw: channels of the conv stack l1-l7 (13 = the ~17K release, "
+        "34 = the paper's ~72K); unused by cell_cnn",
+    )
+    hw_pool_after: list[int] = Field(
+        [1, 3], min_length=1, max_length=3,
+        description="wav2small_hw: conv layers (1-7) followed by a 2x2 max pool; [3] pools where Wav2Small does, "
+        "[1, 3] (default) has ~4x fewer MACs (C-simulation, QAT and FPGA latency); unused by the other students",
+    )
+    hw_head_hidden: int = Field(
+        16, ge=0, le=1024,
+        description="wav2small_hw: hidden units of the Dense + ReLU layer that stands in for the Gram features "
+        "(0 = one Linear head); unused by the other students",
+    )
+
+    @field_validator("hw_pool_after")
+    @classmethod
+    def _hw_pools(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or not all(1 <= i <= 7 for i in v):
+            raise ValueError(f"student.hw_pool_after takes distinct conv layer numbers 1-7, got {v}")
+        return sorted(v)
+
+    # Bring your own model (edgekd.export.byo): a QONNX file instead of a registered student; the build
+    # then runs only export (check + prepare) -> hls -> project -> report, and the fields above are unused.
+    qonnx: Path | None = Field(None, description="your quantized model (QONNX .onnx); relative to the config file")
+    inputs: Path | None = Field(
+        None, description="with qonnx: .npy of real inputs (N, *input shape), put on the input grid; default random"
+    )
+    random_inputs: int = Field(256, ge=1, le=100000, description="with qonnx and no inputs: random inputs on the grid")
+    allow_inexact: bool = Field(
+        False, description="with qonnx: convert a model that cannot be exact and report the measured mismatch"
+    )
 
     @model_validator(mode="after")
     def _per_layer_lengths(self) -> "StudentConfig":
@@ -119,7 +181,11 @@ class StudentConfig(Strict):
 class DistillConfig(Strict):
     loss: str = Field("kd", description="registered distillation loss")
     temperature: float = Field(2.0, gt=0, description="KD temperature; low is better for 2-class students")
-    alpha: float = Field(0.9, ge=0, description="weight of the teacher term; (1 - alpha) weighs CE on labels")
+    alpha: float = Field(
+        0.9, ge=0, le=10,
+        description="weight xi of the teacher term; (1 - alpha) weighs CE on labels. Above 1 (label-noise "
+        "self-distillation setting) the labels term is subtracted",
+    )
     epochs: int = Field(30, ge=1, description="epochs of the float phase (its result is the float reference)")
     qat_epochs: int = Field(4, ge=0, description="quantization-aware epochs, starting from the float weights")
     batch_size: int = Field(128, ge=1)
@@ -131,6 +197,42 @@ class DistillConfig(Strict):
     augment: bool = Field(
         True, description="train on the 8 rotations/flips of each image, with the teacher's logits for each view"
     )
+    dts: "DTSConfig" = Field(default_factory=lambda: DTSConfig(), description="loss dts: temperature scheduler")
+    pld: "PLDConfig" = Field(default_factory=lambda: PLDConfig(), description="loss pld: Plackett-Luce")
+    ofa: "OFAConfig" = Field(default_factory=lambda: OFAConfig(), description="loss ofa: One-for-All heads")
+
+
+class DTSConfig(Strict):
+    """Dynamic Temperature Scheduler (loss `dts`); defaults are the paper's."""
+
+    t0: float = Field(4.0, gt=0, description="initial temperature of the cosine schedule")
+    t_min: float = Field(2.0, gt=0, description="lower clamp of the temperature")
+    t_max: float = Field(4.0, gt=0, description="upper clamp of the temperature")
+    ce_weight: float = Field(0.1, ge=0, description="weight of CE on labels")
+    kd_weight: float = Field(0.9, ge=0, description="weight of the T^2 KL term")
+    momentum: float = Field(0.9, ge=0, lt=1, description="T <- momentum T + (1 - momentum) T* every iteration")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DTSConfig":
+        if self.t_min > self.t_max:
+            raise ValueError(f"distill.dts.t_min ({self.t_min}) must not exceed distill.dts.t_max ({self.t_max})")
+        return self
+
+
+class PLDConfig(Strict):
+    """Plackett-Luce distillation (loss `pld`)."""
+
+    tau: float = Field(1.0, gt=0, description="temperature of the teacher softmax that weighs each rank")
+
+
+class OFAConfig(Strict):
+    """One-for-All feature distillation (loss `ofa`): heads on intermediate features, training only."""
+
+    eps: float = Field(1.0, gt=0, description="exponent on (p_teacher + 1) of the target class (1 = plain soft CE)")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the OFA terms")
+    weight: float = Field(1.0, ge=0, description="weight of the summed OFA terms (final logits and every head)")
+    ce_weight: float = Field(1.0, ge=0, description="weight of CE on labels (final logits)")
+    head_channels: int = Field(32, ge=1, description="channels of each head's conv before pooling")
 
 
 class HLSConfig(Strict):
@@ -144,6 +246,11 @@ class HLSConfig(Strict):
     reuse_factor: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource"] = "Latency"
     verify_samples: int = Field(256, ge=1, description="test images checked bit for bit in C-simulation")
+    max_parallel_products: int = Field(
+        16384, ge=0,
+        description="io_parallel: refuse a layer with more multiplications per image than this before hls4ml "
+        "generates code (the cell student's first conv has 304,704; its io_parallel compile takes over 10 min); 0 = no limit",
+    )
     trigger_threshold: float = Field(
         0.0, description="frame grabber: sort trigger fires when logit[class] - largest other logit >= this"
     )
@@ -169,13 +276,37 @@ class HLSConfig(Strict):
 
 class BuildConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="build name; build/<name>/ by default")
-    task: Literal["classification"] = "classification"
+    task: Literal["classification", "regression"] = Field(
+        "classification", description="classification (cells) or regression (speech emotion A/D/V)"
+    )
     seed: int = 0
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     hls: HLSConfig = HLSConfig()
+
+    @model_validator(mode="after")
+    def _task_defaults(self) -> "BuildConfig":
+        audio = self.data.source in AUDIO_SOURCES
+        # a bring-your-own QONNX model (student.qonnx) reads no data: its task only says if it is a classifier
+        if audio != (self.task == "regression") and self.student.qonnx is None:
+            raise ValueError(
+                f"data.source '{self.data.source}' does not fit task '{self.task}': task regression takes "
+                f"data.source {' or '.join(AUDIO_SOURCES)}, task classification the image sources"
+            )
+        if self.task == "regression":  # audio defaults, unless the config set the key
+            if "loss" not in self.distill.model_fields_set:
+                self.distill.__dict__["loss"] = "ccc"
+            if "arch" not in self.teacher.model_fields_set:
+                self.teacher.__dict__["arch"] = "wav2vec2"
+            if "name" not in self.student.model_fields_set:
+                self.student.__dict__["name"] = "wav2small_hw"
+            if "augment" not in self.distill.model_fields_set:
+                self.distill.__dict__["augment"] = False
+            if self.distill.loss not in ("ccc", "mse", "ccc_mse"):
+                raise ValueError(f"distill.loss '{self.distill.loss}' is not a regression loss; use ccc, mse or ccc_mse")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -191,6 +322,9 @@ class BuildConfig(Strict):
 
     def sha256(self) -> str:
         return sha256_json(self.model_dump(mode="json"))
+
+
+AUDIO_SOURCES = ("synthetic_speech", "audio_folder")
 
 
 def sha256_json(obj: object) -> str:
@@ -226,6 +360,16 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
             cfg.data.path = (base_dir / cfg.data.path).resolve()
         if cfg.teacher.path is not None and not cfg.teacher.path.is_absolute():
             cfg.teacher.path = (base_dir / cfg.teacher.path).resolve()
+        for key in ("qonnx", "inputs"):
+            value = getattr(cfg.student, key)
+            if value is not None and not value.is_absolute():
+                setattr(cfg.student, key, (base_dir / value).resolve())
+        if cfg.data.csv is not None and not cfg.data.csv.is_absolute():
+            cfg.data.csv = (base_dir / cfg.data.csv).resolve()
+    if cfg.student.qonnx is not None or cfg.student.inputs is not None:
+        from edgekd.export.byo import validate_byo_student  # loads onnx only for such configs
+
+        validate_byo_student(cfg.student, source)
     return cfg
 
 

@@ -60,6 +60,8 @@ def read_yaml(path: Path | str, error: type[Exception], what: str) -> Any:
         text = path.read_text()
     except OSError as err:
         raise error(f"{path}: cannot read {what} ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not a text file (byte {err.start} is not UTF-8); is this the {what}?") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:

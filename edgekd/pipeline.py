@@ -24,6 +24,8 @@ from typing import Callable, Iterator
 
 from edgekd import __version__
 from edgekd.config import BuildConfig, dump_config, sha256_json
+from edgekd.determinism import configure_determinism, seed_step
+from edgekd.safety import is_foreign_folder, is_inside
 from edgekd.io import file_sha256, read_json, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,11 @@ def build_lock(build_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the build folder: a second build into it is refused, not interleaved."""
     if build_dir.exists() and not build_dir.is_dir():
         raise BuildFolderError(f"{build_dir}: exists and is not a folder; choose another --out")
+    if is_foreign_folder(build_dir):  # steps replace data/, teacher/, ... wholesale: never in a user's folder
+        raise BuildFolderError(
+            f"{build_dir}: folder has files but is not an edgekd build folder (no manifest.json); "
+            "choose a new or empty folder for --out"
+        )
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         handle = open(build_dir / ".edgekd.lock", "a+")
@@ -70,6 +77,9 @@ class Step:
     config_sections: tuple[str, ...]
     depends_on: tuple[str, ...]
     description: str
+    # Files outside the build folder that the step reads (a bring-your-own QONNX model, its inputs): their
+    # sha256 joins the inputs hash, so a changed file re-runs the step.
+    input_files: Callable[[BuildConfig], list[Path]] | None = None
 
 
 @dataclass
@@ -110,7 +120,26 @@ def _steps() -> list[Step]:
 STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "report")
 
 
-def step_list() -> list[Step]:
+# A bring-your-own QONNX model (student.qonnx) runs only the hardware half (edgekd.steps.byo).
+BYO_STEP_NAMES = ("export", "hls", "project", "report")
+
+
+def is_byo(cfg: BuildConfig) -> bool:
+    return getattr(cfg.student, "qonnx", None) is not None
+
+
+def step_names(cfg: BuildConfig | None = None) -> tuple[str, ...]:
+    """Names of the steps a build of `cfg` runs, in order (without importing the steps)."""
+    return BYO_STEP_NAMES if cfg is not None and is_byo(cfg) else STEP_NAMES
+
+
+def step_list(cfg: BuildConfig | None = None) -> list[Step]:
+    if cfg is not None and is_byo(cfg):
+        from edgekd.steps import byo
+
+        steps = byo.steps()
+        assert tuple(s.name for s in steps) == BYO_STEP_NAMES
+        return steps
     steps = _steps()
     assert tuple(s.name for s in steps) == STEP_NAMES
     return steps
@@ -137,9 +166,15 @@ class Manifest:
 
     def is_current(self, step: str, inputs_sha256: str) -> bool:
         entry = self.steps.get(step)
-        if not entry or entry.get("inputs_sha256") != inputs_sha256:
+        if not isinstance(entry, dict) or entry.get("inputs_sha256") != inputs_sha256:
             return False
-        for rel, digest in entry["outputs"].items():
+        outputs = entry.get("outputs")
+        if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
+            return False  # a damaged entry only costs a re-run
+        for rel, digest in outputs.items():
+            if not is_inside(self.build_dir, rel):  # a tampered manifest never points outside the build
+                log.warning("step %s: manifest names %s, outside the build folder; running it again", step, rel)
+                return False
             path = self.build_dir / rel
             if not path.is_file() or file_sha256(path) != digest:
                 log.info("step %s: %s changed or is missing; running it again", step, rel)
@@ -169,15 +204,18 @@ def _inputs_sha256(step: Step, cfg: BuildConfig, manifest: Manifest) -> str:
         "config": {s: dump[s] for s in step.config_sections},
         "upstream": {d: manifest.outputs_hash(d) for d in step.depends_on},
     }
+    if step.input_files is not None:
+        payload["files"] = {str(p): file_sha256(p) for p in step.input_files(cfg)}
     return sha256_json(payload)
 
 
-def _select(name: str | None, default: int) -> int:
+def _select(name: str | None, default: int, names: tuple[str, ...] | None = None) -> int:
+    names = STEP_NAMES if names is None else names
     if name is None:
         return default
-    if name not in STEP_NAMES:
-        raise BuildError(f"unknown step '{name}'; steps are: {', '.join(STEP_NAMES)}")
-    return STEP_NAMES.index(name)
+    if name not in names:
+        raise BuildError(f"unknown step '{name}'; steps are: {', '.join(names)}")
+    return names.index(name)
 
 
 def run_build(
@@ -189,15 +227,17 @@ def run_build(
     to_step: str | None = None,
 ) -> dict[str, dict]:
     """Run the pipeline; returns {step: {status, seconds}} for the steps considered."""
-    steps = step_list()
-    first = _select(from_step, 0)
-    last = _select(to_step, len(steps) - 1)
+    steps = step_list(cfg) if is_byo(cfg) else step_list()
+    names = tuple(s.name for s in steps)
+    first = _select(from_step, 0, names)
+    last = _select(to_step, len(steps) - 1, names)
     if first > last:
         raise BuildError(f"--from {from_step} comes after --to {to_step}")
 
     # Steps hand paths to compilers and tools that run in other folders: work with absolute paths.
     build_dir = Path(build_dir).resolve()
     with build_lock(build_dir):
+        configure_determinism()  # fixed thread count + deterministic kernels: bit-reproducible steps
         return _run_locked(steps, cfg, build_dir, force, from_step, first, last)
 
 
@@ -251,6 +291,7 @@ def _run_step(step: Step, ctx: BuildContext, manifest: Manifest, inputs: str) ->
     log.info("step %-8s running: %s", step.name, step.description)
     start = time.perf_counter()
     try:
+        seed_step(step.name)  # a step's random streams never depend on what ran before it in this process
         step.run(ctx)
     except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)

@@ -54,6 +54,6 @@ class Registry(Generic[F]):
 
 
 DATASETS: Registry = Registry("dataset", ("edgekd.data.cells",))
-TEACHERS: Registry = Registry("teacher", ("edgekd.teachers.resnet",))
-STUDENTS: Registry = Registry("student", ("edgekd.students.cell_cnn",))
-LOSSES: Registry = Registry("loss", ("edgekd.distill.losses",))
+TEACHERS: Registry = Registry("teacher", ("edgekd.teachers.resnet", "edgekd.teachers.wav2vec"))
+STUDENTS: Registry = Registry("student", ("edgekd.students.cell_cnn", "edgekd.students.wav2small"))
+LOSSES: Registry = Registry("loss", ("edgekd.distill.losses", "edgekd.distill.methods"))

@@ -8,6 +8,7 @@ gzip-compressed (detected by the gzip magic bytes, whatever the suffix).
 from __future__ import annotations
 
 import gzip
+import zlib
 import logging
 import struct
 from pathlib import Path
@@ -45,7 +46,7 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == _GZIP_MAGIC or path.suffix == ".gz":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:  # zlib.error: a damaged deflate stream
             raise DataFormatError(
                 f"{path}: corrupt or truncated gzip data ({err}); re-download or re-extract the file"
             ) from None
@@ -136,6 +137,9 @@ def load_lymphomnist(folder: Path | str) -> tuple[np.ndarray, np.ndarray, np.nda
     return out[0], out[1], out[2], out[3]
 
 
+MIN_IMAGE_SIDE = 8  # smaller crops hold no cell texture; resizing them up only invents pixels
+
+
 def read_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
     """One PNG/TIFF -> uint8 grayscale (size, size); other bit depths are rescaled to 0..255."""
     try:
@@ -156,6 +160,14 @@ def read_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
             raise DataFormatError(f"{path}: unexpected image shape {arr.shape}; expected grayscale or RGB")
     if arr.ndim != 2:
         raise DataFormatError(f"{path}: unexpected image shape {arr.shape}; expected a 2-D image")
+    h, w = arr.shape
+    if min(h, w) < MIN_IMAGE_SIDE or max(h, w) > 2 * min(h, w):
+        raise DataFormatError(
+            f"{path}: image of {w}x{h} pixels is too small or too elongated to resize to {size}x{size} (need sides "
+            f">= {MIN_IMAGE_SIDE} px and at most 2:1); crop the cells to square images or remove the file"
+        )
+    if arr.dtype.kind not in "uib" and not np.isfinite(arr).all():
+        raise DataFormatError(f"{path}: NaN or inf pixel values ({arr.dtype}); re-export the image")
     if arr.dtype != np.uint8:
         arr = arr.astype(np.float64)
         if np.issubdtype(np.asarray(arr).dtype, np.floating) and arr.max(initial=0) <= 1.0:

@@ -1,7 +1,8 @@
 """Distillation losses, registered by name so a config says `distill: {loss: kd}`.
 
 Every loss has the signature `loss(student_logits, labels, teacher_logits, cfg) -> scalar tensor`;
-`teacher_logits` is None for the labels-only baseline.
+`teacher_logits` is None for the labels-only baseline. Losses from the literature that keep state
+(DTS's temperature) or train extra modules (OFA's heads) are in edgekd.distill.methods.
 """
 
 from __future__ import annotations
@@ -29,14 +30,23 @@ def hinton_kd(
 
     Source: Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network" (2015). The T^2
     factor keeps the soft term's gradient scale independent of T.
+
+    With a = xi > 1 and T = 1 this is the self-distillation objective of Das and Sanghavi,
+    "Understanding Self-Distillation in the Presence of Label Noise" (ICML 2023):
+    xi CE(softmax(t), s) + (1 - xi) CE(y, s), up to the constant xi H(softmax(t)); xi > 1 can be
+    optimal under heavy label noise. Distil a label-smoothed teacher at low T (Mueller et al. 2019).
     """
     if teacher is None:
         raise ValueError("loss 'kd' needs teacher logits")
     t = cfg.temperature
-    soft = F.kl_div(
+    return (1.0 - cfg.alpha) * F.cross_entropy(student, labels) + cfg.alpha * t * t * soft_kl(student, teacher, t)
+
+
+def soft_kl(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
+    """KL(softmax(teacher / t) || softmax(student / t)), mean over the batch (no T^2 factor)."""
+    return F.kl_div(
         F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean", log_target=True
     )
-    return (1.0 - cfg.alpha) * F.cross_entropy(student, labels) + cfg.alpha * t * t * soft
 
 
 def concordance_cc(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

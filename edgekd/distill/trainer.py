@@ -17,8 +17,8 @@ from torch import nn
 
 from edgekd.config import DistillConfig
 from edgekd.data.views import N_VIEWS, view_tensor
+from edgekd.distill.methods import StatefulLoss, make_loss
 from edgekd.progress import progress_bar
-from edgekd.registry import LOSSES
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,43 @@ def train_student(
     lr: float,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
-    best-validation state. `loss_name` picks from LOSSES."""
-    loss_fn = LOSSES.get(loss_name)
+    best-validation state. `loss_name` picks from LOSSES; a stateful loss (edgekd.distill.methods) gets
+    a fresh object for this run, its extra trainable modules (OFA heads) join the optimizer but never
+    the model, and its hooks are removed when training ends."""
+    loss_fn = make_loss(loss_name, cfg)
+    stateful = isinstance(loss_fn, StatefulLoss)
     n_views = N_VIEWS if cfg.augment else 1
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    extra_params = loss_fn.attach(model, x_train[:2]) if stateful else []
+    try:
+        return _train_loop(
+            model, x_train, y_train, teacher_logits, x_val, y_val, cfg, loss_fn, extra_params, label, epochs, lr,
+            n_views, gen,
+        )
+    finally:
+        if stateful:
+            loss_fn.detach()
+
+
+def _train_loop(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    cfg: DistillConfig,
+    loss_fn,
+    extra_params: list,
+    label: str,
+    epochs: int,
+    lr: float,
+    n_views: int,
+    gen: torch.Generator,
+) -> TrainResult:
+    stateful = isinstance(loss_fn, StatefulLoss)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(extra_params), lr=lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
@@ -64,6 +95,8 @@ def train_student(
         task = bar.add_task(f"train {label}", total=epochs * steps_per_epoch)
         for epoch in range(epochs):
             model.train()
+            if stateful:
+                loss_fn.begin_epoch(epoch, epochs)
             order = torch.randperm(len(x_train), generator=gen)
             total, seen = 0.0, 0
             for i in range(0, len(order), cfg.batch_size):
@@ -85,6 +118,8 @@ def train_student(
                 bar.advance(task)
             val_acc = float((predict_logits(model, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
             history.append({"epoch": epoch + 1, "loss": total / seen, "val_accuracy": val_acc})
+            if stateful:
+                history[-1].update(loss_fn.state())
             log.debug("%s epoch %d loss %.4f val %.4f", label, epoch + 1, total / seen, val_acc)
             if val_acc > best_acc:
                 best_acc, best_epoch, best_state = val_acc, epoch + 1, copy.deepcopy(model.state_dict())

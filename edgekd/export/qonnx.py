@@ -93,13 +93,14 @@ def _quiet_onnxruntime() -> None:
     onnxruntime.set_default_logger_severity(3)
 
 
-_BATCHED: dict[tuple[int, int], ModelWrapper] = {}
+_BATCHED: dict[tuple[int, int], tuple[ModelWrapper, ModelWrapper]] = {}
 
 
 def _with_batch(model: ModelWrapper, batch: int) -> ModelWrapper:
     """Copy of `model` whose batch dimension is `batch` (cached; shape inference is the slow part)."""
     key = (id(model), batch)
-    if key not in _BATCHED:
+    # the entry holds the model itself: an id is reused once its model is garbage collected
+    if key not in _BATCHED or _BATCHED[key][0] is not model:
         if len(_BATCHED) > 16:
             _BATCHED.clear()
         batched = ModelWrapper(copy.deepcopy(model.model))
@@ -116,8 +117,8 @@ def _with_batch(model: ModelWrapper, batch: int) -> ModelWrapper:
                 shape = shape.copy()
                 shape[0] = batch
                 batched.set_initializer(node.input[1], shape)
-        _BATCHED[key] = batched
-    return _BATCHED[key]
+        _BATCHED[key] = (model, batched)
+    return _BATCHED[key][1]
 
 
 def run_qonnx(

@@ -36,14 +36,22 @@ class UnsupportedOpError(ValueError):
         self.report = report
 
 
+# An average that hls4ml 1.3.0 computes exactly from QONNX: a Conv (verified bit-exact) with constant
+# power-of-two weights. AveragePool itself is no way out: qonnx 1.0.0's ConvertToChannelsLastAndClean
+# does not wrap it, and hls4ml then refuses the graph ("convert the model to channels-last").
+_AVERAGE_ADVICE = (
+    "average with a frozen Conv2d whose kernel covers the averaged extent and whose weights are 2^-k on the "
+    "channel diagonal (a power-of-two-scaled sum, exact; see `time_avg` in edgekd.students.wav2small)"
+)
+
 # Op -> what to do instead. Each of these was seen to fail loudly or (worse) silently.
 _REFUSED: dict[str, str] = {
     "GlobalAveragePool": "hls4ml 1.3.0 converts it but computes wrong values without an error; "
-    "use AvgPool2d with a fixed kernel equal to the feature-map size, or flatten into the dense layer",
+    + _AVERAGE_ADVICE + ", or flatten into the dense layer",
     "GlobalMaxPool": "not verified and shares GlobalAveragePool's code path; use MaxPool2d with a fixed kernel",
-    "ReduceMean": "usually AdaptiveAvgPool / mean() exported by the dynamo exporter; use AvgPool2d with a "
-    "fixed kernel and export with edgekd.export.qonnx.export_student_qonnx (TorchScript exporter)",
-    "ReduceSum": "hls4ml has no reduction layers; use AvgPool2d with a fixed kernel",
+    "ReduceMean": "usually AdaptiveAvgPool / mean() exported by the dynamo exporter; hls4ml has no reduction "
+    "layers: " + _AVERAGE_ADVICE + "; export with edgekd.export.qonnx.export_student_qonnx (TorchScript exporter)",
+    "ReduceSum": "hls4ml has no reduction layers; " + _AVERAGE_ADVICE,
     "Softmax": "apply softmax on the host; the hardware returns logits (hls4ml's softmax is a lookup "
     "table, not bit-exact)",
     "LogSoftmax": "apply log-softmax on the host; the hardware returns logits",
@@ -53,9 +61,9 @@ _REFUSED: dict[str, str] = {
     "MultiThreshold": "export with brevitas.export.export_qonnx (Quant nodes) instead of FINN's streamlined graph",
     "QuantizeLinear": "export with brevitas.export.export_qonnx (Quant nodes), not export_onnx_qcdq",
     "DequantizeLinear": "export with brevitas.export.export_qonnx (Quant nodes), not export_onnx_qcdq",
-    "Trunc": "QuantAvgPool's truncation is not mapped by hls4ml 1.3.0; use a plain AvgPool2d followed by a "
-    "power-of-two activation quantizer",
-    "Unsqueeze": "usually a ReduceMean/AdaptiveAvgPool leftover; use AvgPool2d with a fixed kernel",
+    "Trunc": "QuantAvgPool's truncation is not mapped by hls4ml 1.3.0; " + _AVERAGE_ADVICE
+    + ", followed by a power-of-two activation quantizer",
+    "Unsqueeze": "usually a ReduceMean/AdaptiveAvgPool leftover; " + _AVERAGE_ADVICE,
     "Squeeze": "usually a ReduceMean/AdaptiveAvgPool leftover; use nn.Flatten",
     "Sigmoid": "not bit-exact (lookup table); apply it on the host or drop it for logits",
     "Tanh": "not bit-exact (lookup table); use ReLU or a hard-tanh quantizer",
@@ -120,11 +128,17 @@ def _check_node(model: ModelWrapper, node) -> tuple[str, str]:
         dims = _pool_dims(node)
         if dims != 2:
             what = "MaxPool1d" if op == "MaxPool" else "AvgPool1d"
+            instead = ("reshape to (N, C, 1, L) and use MaxPool2d with kernel (1, k)" if op == "MaxPool"
+                       else _AVERAGE_ADVICE)
+            return UNSUPPORTED, f"{what}-style {dims}-D pooling fails in hls4ml 1.3.0; {instead}"
+        if op == "MaxPool":
+            return SUPPORTED, "2-D max pooling"
+        if node.domain != "qonnx.custom_op.channels_last":
             return UNSUPPORTED, (
-                f"{what}-style {dims}-D pooling fails in hls4ml 1.3.0; reshape to (N, C, 1, L) and use the 2-D "
-                "pool with kernel (1, k)"
+                "AvgPool2d: qonnx 1.0.0's channels-last conversion does not wrap AveragePool, so hls4ml 1.3.0 "
+                "refuses it; " + _AVERAGE_ADVICE
             )
-        return (SUPPORTED, "2-D max pooling") if op == "MaxPool" else (UNVERIFIED, "2-D average pooling, not verified bit-exact")
+        return UNVERIFIED, "2-D average pooling, not verified bit-exact"
     if op in ("Conv", "MatMul"):
         w = node.input[1]
         if _producer_op(model, w) != "Quant":

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
+import json
 import logging
 import re
 import time
@@ -21,6 +23,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from edgekd.config import HLSConfig
 from edgekd.export.support import check_hardware_support
+from edgekd.modelcheck import check_io_parallel_budget
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,39 @@ def build_hls_config(model: ModelWrapper, hls_cfg: HLSConfig, input_precision: s
     return config
 
 
+def _install_model_stamp() -> None:
+    """Make hls4ml's library stamp a function of the model instead of `uuid4()` (bit-reproducible projects).
+
+    hls4ml's `make_stamp` writer pass runs on every `write()`/`compile()`/`trace()` and puts a random
+    8-character stamp into build_lib.sh and hls4ml_config.yml. A model converted here carries
+    `_edgekd_stamp` (from its QONNX bytes and hls4ml config) and the pass uses it; other models keep uuid4.
+    """
+    from hls4ml.model.optimizer.passes.stamp import MakeStamp
+
+    if getattr(MakeStamp.transform, "_edgekd", False):
+        return
+    original = MakeStamp.transform
+
+    def transform(self, model):  # type: ignore[no-untyped-def]
+        stamp = getattr(model, "_edgekd_stamp", None)
+        if stamp is None:
+            return original(self, model)
+        if getattr(model.config, "trace_output", False):  # trace() builds another library: another file name
+            stamp = hashlib.sha256(f"{stamp}:trace".encode()).hexdigest()[:8]
+        model.config.config["Stamp"] = stamp
+        return False
+
+    transform._edgekd = True  # type: ignore[attr-defined]
+    MakeStamp.transform = transform
+
+
+def model_stamp(qonnx_path: Path, config: dict[str, Any], hls_cfg: HLSConfig) -> str:
+    """8 hex digits that identify (QONNX file, hls4ml config, target): same model, same stamp."""
+    h = hashlib.sha256(Path(qonnx_path).read_bytes())
+    h.update(json.dumps([config, hls_cfg.model_dump(mode="json")], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:8]
+
+
 def convert_to_hls(
     qonnx_path: Path | str,
     hls_cfg: HLSConfig,
@@ -73,6 +109,7 @@ def convert_to_hls(
     input_precision: str,
     compile_model: bool = True,
     csim_cache: Path | str | None = None,
+    check_support: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Check op support, convert, write and (by default) compile an hls4ml project.
 
@@ -89,7 +126,10 @@ def convert_to_hls(
     qonnx_path = Path(qonnx_path)
     project_dir = Path(project_dir)
     model = ModelWrapper(str(qonnx_path))
-    check_hardware_support(model)
+    if check_support:  # off only for a bring-your-own model converted with allow_inexact (edgekd.export.byo)
+        check_hardware_support(model)
+    # io_parallel unrolls every layer: refuse one too large before hls4ml spends minutes on it
+    check_io_parallel_budget(model, hls_cfg.io_type, getattr(hls_cfg, "max_parallel_products", 0), qonnx_path)
     config = build_hls_config(model, hls_cfg, input_precision)
     t0 = time.perf_counter()
     with quiet_hls4ml():
@@ -103,6 +143,8 @@ def convert_to_hls(
             clock_period=hls_cfg.clock_period_ns,
             hls_config=copy.deepcopy(config),
         )
+        _install_model_stamp()
+        hls_model._edgekd_stamp = model_stamp(qonnx_path, config, hls_cfg)
         if compile_model and csim_cache is not None:
             from edgekd.hls.csim_cache import compile_cached
 

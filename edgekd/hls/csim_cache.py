@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgekd.io import write_text
+
 log = logging.getLogger(__name__)
 
 __all__ = ["firmware_hash", "compile_cached"]
@@ -64,12 +66,14 @@ def _build(project_dir: Path, target: Path) -> Path:
     t0 = time.perf_counter()
     proc = subprocess.run(["bash", "build_lib.sh"], cwd=target, text=True, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"C-simulation library failed to compile in {target}:\n{proc.stdout[-4000:]}")
     libs = sorted((target / "firmware").glob("*.so"))
-    if len(libs) != 1:
-        raise RuntimeError(f"expected one compiled library in {target / 'firmware'}, found {len(libs)}")
-    (target / _DONE).write_text(libs[0].relative_to(target).as_posix() + "\n")
+    if proc.returncode != 0 or len(libs) != 1:
+        shutil.rmtree(target, ignore_errors=True)  # nothing half-built stays in the cache
+        if proc.returncode != 0:
+            raise RuntimeError(f"C-simulation library failed to compile in {project_dir}:\n{proc.stdout[-4000:]}")
+        raise RuntimeError(f"expected one compiled library from {project_dir}, found {len(libs)}")
+    # the marker is written last and atomically: a library without it is rebuilt, never trusted
+    write_text(target / _DONE, libs[0].relative_to(target).as_posix() + "\n")
     log.info("C-simulation library compiled in %.1f s (%s)", time.perf_counter() - t0, target.name[:12])
     return libs[0]
 

@@ -28,10 +28,11 @@ Semantics reproduced (the installed hls4ml templates under templates/vivado are 
   order of additions does not matter (modular arithmetic); a saturating accumulator is emulated only when
   no partial sum can overflow (checked from the weights and the input type's range).
 * Max pooling: maximum over the window, cast to result_t. ReLU: ``x > 0 ? x : 0`` cast to result_t;
-  linear: the cast alone. Transpose and Reshape move values (with a cast to their result type).
+  linear: the cast alone. Transpose and Reshape move values (with a cast to their result type);
+  ZeroPadding (inserted by hls4ml before padded io_stream convs) adds zeros around the cast input.
 
 Anything else (other activations, average pooling, padding in pooling, Resource strategy, binary or
-exponent weights, merges, the audio student's layers...) is refused with `UnsupportedLayerError` naming
+exponent weights, merges...) is refused with `UnsupportedLayerError` naming
 the layer: never approximated.
 """
 
@@ -478,6 +479,9 @@ class Emulator:
 
             return _Step(name, cls, "reshape", t, {"shape": list(shape)}, fn_r, inputs, outputs)
 
+        if cls in ("ZeroPadding1D", "ZeroPadding2D") or kind.endswith(("ZeroPadding1D", "ZeroPadding2D")):
+            return self._plan_zeropad(layer, t, base)
+
         if cls == "Activation" or kind.endswith("Activation"):
             act = str(layer.get_attr("activation", "")).lower()
             if act not in ("linear", "relu"):
@@ -500,6 +504,29 @@ class Emulator:
             return self._plan_linear(layer, t, base)
 
         raise UnsupportedLayerError(name, f"layer class {cls} ({kind})")
+
+    def _plan_zeropad(self, layer: Any, t: FixedType, base: dict) -> _Step:
+        """hls4ml inserts ZeroPadding before a padded io_stream conv (``zeropad{1,2}d_cl``): zeros of
+        result_t around the input cast to result_t. Casting first is the same (0 is exact in every type)."""
+        name = layer.name
+        if str(layer.get_attr("data_format", "channels_last")) != "channels_last":
+            raise UnsupportedLayerError(name, "channels_first zero padding")
+        two_d = layer.class_name.endswith("2D") or type(layer).__name__.endswith("2D")
+        keys = ("pad_top", "pad_bottom", "pad_left", "pad_right") if two_d else ("pad_left", "pad_right")
+        pads = [int(layer.get_attr(k, 0) or 0) for k in keys]
+        out_shape = tuple(int(d) for d in layer.get_output_variable().shape)
+        # channels-last (N, [H,] W, C): torch's pad lists the last dimension first
+        torch_pad = (0, 0, pads[-2], pads[-1]) + ((pads[0], pads[1]) if two_d else ())
+        np_pad = [(0, 0)] + ([(pads[0], pads[1])] if two_d else []) + [(pads[-2], pads[-1]), (0, 0)]
+
+        def fn_zp(x: _Tensor, t=t) -> _Tensor:
+            y = _cast(x, t)
+            data = F.pad(y.data, torch_pad) if _is_torch(y.data) else np.pad(y.data, np_pad, constant_values=0)
+            if tuple(data.shape[1:]) != out_shape:
+                raise UnsupportedLayerError(name, f"zero padding output {tuple(data.shape[1:])} != {out_shape}")
+            return _Tensor(data, y.frac, min(y.lo, 0), max(y.hi, 0))
+
+        return _Step(name, layer.class_name, "zeropad", t, {"pads": pads}, fn_zp, base["inputs"], base["outputs"])
 
     def _plan_pool(self, layer: Any, t: FixedType, base: dict) -> _Step:
         name = layer.name

@@ -170,6 +170,7 @@ def generate_project(
     class_names: list[str],
     trigger_threshold: float = 0.0,
     trigger_class: int | None = None,
+    host_postprocessing: list[dict] | None = None,
 ) -> dict[str, Any]:
     """Write the board project into `out_dir` from a build's `hls/` and `export/` folders.
 
@@ -254,6 +255,8 @@ def generate_project(
         "input_shape": list(x.shape[1:]),
         "n_samples": int(len(x)),
         "class_names": list(class_names),
+        # a bring-your-own model's trailing Softmax/ArgMax/TopK, applied by the driver (edgekd.export.prepare)
+        "host_postprocessing": list(host_postprocessing or []),
         "class_bits": max(1, math.ceil(math.log2(n_out))),
         "trigger": trigger,
         "trigger_threshold_literal": _fmt(thr_grid),

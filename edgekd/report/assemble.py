@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from edgekd import __version__
+from edgekd.determinism import determinism_info
 from edgekd.config import BuildConfig
 from edgekd.io import read_json
 from edgekd.report.lab import lab_board, lab_synthesis
@@ -141,6 +142,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config_sha256": cfg.sha256(),
         "versions": toolchain_versions(),
+        "reproducibility": determinism_info(),  # torch threads: same config + threads -> same bits
         "task": cfg.task,
         "data": data,
         "teacher": {

@@ -20,8 +20,13 @@ def _env() -> Environment:
     return env
 
 
+def _template(report: dict, kind: str) -> str:
+    # speech emotion (task regression) reports CCC instead of accuracy: its own template
+    return f"report_regression.{kind}.j2" if report.get("task") == "regression" else f"report.{kind}.j2"
+
+
 def render_markdown(report: dict) -> str:
-    return _env().get_template("report.md.j2").render(r=report)
+    return _env().get_template(_template(report, "md")).render(r=report)
 
 
 def render_html(report: dict) -> str:
@@ -32,7 +37,7 @@ def render_html(report: dict) -> str:
 
     env = _env()
     env.autoescape = True
-    return env.get_template("report.html.j2").render(
+    return env.get_template(_template(report, "html")).render(
         r=report,
         report_json=json.dumps(report, indent=1),
         plot_layers=plots.per_layer_latency(report),

@@ -251,7 +251,7 @@ def parse_cosim_rpt(path: Path | str) -> dict[str, Any]:
     for i, line in enumerate(text.splitlines()):
         c = _cells(line)
         if c and c[0] in ("Verilog", "VHDL", "SystemC"):
-            rows[c[0]] = (i + 1, c)
+            rows[c[0]] = (i + 1, c if len(c) > 1 else [*c, ""])  # a row cut after its first cell has no status
     if not rows:
         raise VendorReportError(f"{path}: no Verilog/VHDL result row found (not a cosim report?)")
     for rtl in ("Verilog", "VHDL", "SystemC"):

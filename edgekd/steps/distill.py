@@ -13,6 +13,8 @@ import logging
 import torch
 
 from edgekd.data.cells import CellSplits
+from edgekd.determinism import seed_everything
+from edgekd.modelcheck import check_finite_weights
 from edgekd.data.transforms import to_model_input
 from edgekd.distill.metrics import classification_metrics
 from edgekd.distill.trainer import predict_logits, train_student
@@ -25,7 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_distill(ctx)
     cfg = ctx.config
+    if cfg.teacher.label_smoothing > 0 and cfg.distill.loss == "kd" and cfg.distill.temperature > 1.5:
+        # label smoothing erases the teacher's between-class information that high temperatures would
+        # expose (Mueller et al. 2019): distil such teachers at low temperature
+        log.warning(
+            "teacher.label_smoothing is %g: distil a label-smoothed teacher at low temperature "
+            "(distill.temperature <= 1.5; it is %g)", cfg.teacher.label_smoothing, cfg.distill.temperature,
+        )
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     k = len(splits.class_names)
     size = cfg.student.input_size
@@ -50,6 +63,7 @@ def run(ctx: BuildContext) -> None:
     if cfg.distill.baseline:
         runs.append(("baseline_no_kd", "ce", None))
     for label, loss, teacher in runs:
+        seed_everything(cfg.distill.seed)  # initial weights from the seed, not from the process's RNG history
         float_model = build_student(cfg.student, k, quantized=False)
         float_run = train_student(
             float_model, x_train, y_train, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
@@ -65,6 +79,8 @@ def run(ctx: BuildContext) -> None:
                 epochs=cfg.distill.qat_epochs, lr=cfg.distill.qat_lr,
             )
             history["qat"] = qat_run.history
+        check_finite_weights(float_run.state_dict, f"{label} (float phase)")  # a diverged run stops here
+        check_finite_weights(model.state_dict(), f"{label} (quantization-aware phase)")
         torch.save(model.state_dict(), ctx.work / f"{label}.pt")
         metrics["quant" if label == "student" else label] = classification_metrics(
             splits.y_test, predict_logits(model, x_test), splits.class_names

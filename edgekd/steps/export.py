@@ -21,6 +21,10 @@ from edgekd.students.cell_cnn import input_quant_format, quantize_input
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_export(ctx)
     cfg = ctx.config
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     k = len(splits.class_names)

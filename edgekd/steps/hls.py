@@ -29,6 +29,10 @@ from edgekd.pipeline import BuildContext
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_hls(ctx)
     cfg = ctx.config.hls
     export = read_json(ctx.dir("export") / "export.json")
     qonnx_path = ctx.dir("export") / export["qonnx"]

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_project(ctx)
     cfg = ctx.config.hls
     board = load_board(cfg.board)
     class_names = CellSplits.load(ctx.dir("data") / "splits.npz").class_names

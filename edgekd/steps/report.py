@@ -11,6 +11,10 @@ from edgekd.report.render import render_html, render_markdown
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_report(ctx)
     write_report(assemble_report(ctx.config, ctx.build_dir), ctx.work)
 
 

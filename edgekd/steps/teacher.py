@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from edgekd.data.cells import CellSplits, array_sha256
+from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
 from edgekd.distill.metrics import classification_metrics
 from edgekd.io import save_npy, write_json
@@ -22,6 +23,10 @@ from edgekd.teachers.train import train_teacher
 
 
 def run(ctx: BuildContext) -> None:
+    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
+        from edgekd.steps import audio
+
+        return audio.run_teacher(ctx)
     cfg = ctx.config.teacher
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     num_classes = len(splits.class_names)
@@ -31,6 +36,7 @@ def run(ctx: BuildContext) -> None:
         fine = cfg.fine_labels and splits.fine_class_names is not None
         y_train, y_val = (splits.y_train_fine, splits.y_val_fine) if fine else (splits.y_train, splits.y_val)
         trained_on = splits.fine_class_names if fine else splits.class_names
+        seed_everything(ctx.config.seed)  # initial weights from the seed, not from the process's RNG history
         model = TEACHERS.get(cfg.arch)(len(trained_on), cfg)
         history = train_teacher(model, splits.x_train, y_train, splits.x_val, y_val, cfg, seed=ctx.config.seed)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")

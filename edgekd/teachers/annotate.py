@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.io import save_npy
+from edgekd.modelcheck import check_finite_logits
 from edgekd.teachers.runner import TeacherRunner
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def annotate_with_teacher(
             log.info("teacher logits from cache %s", path)
             return cached
     logits = np.ascontiguousarray(runner.logits(images, batch_size=batch_size), dtype=np.float32)
+    check_finite_logits(logits, f"teacher {runner.sha256[:12]}")  # never cache (or distil from) NaN/inf
     save_npy(path, logits)
     log.info("teacher logits for %d images cached in %s", len(images), path)
     return logits

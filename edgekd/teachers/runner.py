@@ -26,6 +26,7 @@ from edgekd.config import TeacherConfig
 from edgekd.data.transforms import to_model_input
 from edgekd.hashing import file_sha256
 from edgekd.registry import TEACHERS
+from edgekd.safety import check_onnx_model
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class OnnxTeacherRunner(TeacherRunner):
         self.num_classes = num_classes
         if not self.path.is_file():
             raise TeacherLoadError(f"{self.path}: ONNX file not found; set teacher.path")
+        check_onnx_model(self.path, TeacherLoadError, "ONNX teacher")  # untrusted file: checker first
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3

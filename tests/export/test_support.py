@@ -30,13 +30,15 @@ def _quant(name, inp, out, scale):
 @pytest.mark.parametrize(
     "op, attrs, in_shape, out_shape, advice",
     [
-        ("GlobalAveragePool", {}, [1, 4, 8, 8], [1, 4, 1, 1], "AvgPool2d with a fixed kernel"),
+        ("GlobalAveragePool", {}, [1, 4, 8, 8], [1, 4, 1, 1], "frozen Conv2d whose kernel covers"),
         ("Softmax", {"axis": 1}, [1, 10], [1, 10], "softmax on the host"),
-        ("ReduceMean", {"keepdims": 0}, [1, 4, 8, 8], [1], "AvgPool2d"),
-        ("MaxPool", {"kernel_shape": [2]}, [1, 4, 8], [1, 4, 4], "MaxPool1d"),
+        ("ReduceMean", {"keepdims": 0}, [1, 4, 8, 8], [1], "frozen Conv2d"),
+        ("MaxPool", {"kernel_shape": [2]}, [1, 4, 8], [1, 4, 4], "MaxPool2d with kernel (1, k)"),
         ("AveragePool", {"kernel_shape": [2]}, [1, 4, 8], [1, 4, 4], "AvgPool1d"),
+        ("AveragePool", {"kernel_shape": [8, 1], "strides": [8, 1]}, [1, 4, 8, 8], [1, 4, 1, 8],
+         "does not wrap AveragePool"),
     ],
-    ids=["global-avg-pool", "softmax", "reduce-mean", "maxpool1d", "avgpool1d"],
+    ids=["global-avg-pool", "softmax", "reduce-mean", "maxpool1d", "avgpool1d", "avgpool2d-not-channels-last"],
 )
 def test_refused_ops_name_node_and_fix(op, attrs, in_shape, out_shape, advice):
     model = _model([helper.make_node(op, ["x"], ["y"], name=f"my_{op.lower()}", **attrs)], in_shape, out_shape)

@@ -1,0 +1,454 @@
+"""The audio path (task: regression, speech emotion A/D/V) of every build step.
+
+Each cell step's `run(ctx)` hands over to the `run_<step>` function here when `task` is `regression`,
+so the pipeline, manifest, resume and step folders are the same as for the cell task. The files each
+step writes mirror the cell steps' (same names where the meaning is the same), so the shared library
+(QONNX export, hls4ml conversion, C-sim verification, board project, latency estimate) is reused as is.
+
+- data:    splits.npz (fixed-length windows, see edgekd.data.audio), data.json
+- teacher: teacher.pt (built-in), teacher.json, annotations_{train,val,test}.npy (the teacher's A/D/V per
+           window, computed once and cached under cache/teacher_annotations by teacher and data hashes)
+- distill: wav2small.pt + wav2small.onnx / wav2small.int8.onnx (float reference), float.pt and student.pt
+           (wav2small_hw float phase and QAT), baseline_no_kd.pt, predictions_test.npz, distill.json
+- export:  student.qonnx.onnx, student.clean.onnx, verify_inputs.npy (host log-mel on the input grid),
+           qonnx_outputs.npy, export.json
+- hls:     project/, hls.json, estimate.json, csim_outputs.npy (and the emulator's files when it applies)
+- project: the board project (AXI-stream wrapper of the features input)
+- report:  report.json / .md / .html with regression metrics (edgekd.report.audio)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import numpy as np
+import torch
+
+from edgekd.config import DistillConfig
+from edgekd.data.audio import AudioSplits, aggregate_windows, load_audio_splits
+from edgekd.data.cells import array_sha256
+from edgekd.data.synthetic_speech import DIMENSIONS
+from edgekd.distill.metrics import regression_metrics
+from edgekd.io import load_npy, read_json, save_npy, write_json
+from edgekd.pipeline import BuildContext, BuildError
+from edgekd.progress import progress_bar
+from edgekd.registry import LOSSES, STUDENTS, TEACHERS
+
+log = logging.getLogger(__name__)
+
+NAMES = list(DIMENSIONS)
+FLOAT_STUDENT = "wav2small"
+HW_STUDENTS = ("wav2small_hw",)
+
+
+def _seed(seed: int) -> None:
+    """Initial weights from the seed, not from the process's RNG history (edgekd.determinism)."""
+    from edgekd.determinism import seed_everything
+
+    seed_everything(seed)
+
+
+def _check_finite(state: dict, what: str) -> None:
+    """A diverged training run stops the build here, naming the model (edgekd.modelcheck)."""
+    from edgekd.modelcheck import check_finite_weights
+
+    check_finite_weights(state, what)
+
+
+# ----------------------------------------------------------------------------------------------- data
+def run_data(ctx: BuildContext) -> None:
+    splits = load_audio_splits(ctx.config.data)
+    latent = splits.meta.pop("latent_test", None)
+    if latent is not None:  # synthetic corpus: the noise-free labels, for the generator's own figures
+        save_npy(ctx.work / "latent_test.npy", np.asarray(latent, np.float32))
+    splits.save(ctx.work / "splits.npz")
+    write_json(ctx.work / "data.json", {"source": ctx.config.data.source, **splits.summary()})
+
+
+def _splits(ctx: BuildContext) -> AudioSplits:
+    return AudioSplits.load(ctx.dir("data") / "splits.npz")
+
+
+# -------------------------------------------------------------------------------------------- teacher
+def _label_metrics(splits: AudioSplits, pred_windows: np.ndarray, split: str = "test") -> dict | None:
+    """Window- and clip-level metrics against the corpus labels, or None for an unlabelled corpus."""
+    if not splits.has_labels or len(pred_windows) == 0:
+        return None
+    clip_pred = aggregate_windows(pred_windows, splits.clip[split], len(splits.clip_labels[split]))
+    return {
+        **regression_metrics(splits.y[split], pred_windows, NAMES),
+        "clips": regression_metrics(splits.clip_labels[split], clip_pred, NAMES),
+    }
+
+
+def run_teacher(ctx: BuildContext) -> None:
+    from edgekd.teachers.annotate import annotate_with_teacher
+    from edgekd.teachers.audio_runner import TorchAudioTeacherRunner, load_audio_teacher
+    from edgekd.teachers.wav2vec import train_audio_teacher
+
+    cfg = ctx.config.teacher
+    splits = _splits(ctx)
+    history: list[dict] = []
+    if cfg.source == "train":
+        if not splits.has_labels:
+            raise BuildError("teacher.source is 'train' but the corpus CSV has no arousal/dominance/valence "
+                             "columns; label the corpus or load a teacher (teacher.source: onnx or torchscript)")
+        _seed(ctx.config.seed)
+        model = TEACHERS.get(cfg.arch)(len(NAMES), cfg)
+        history = train_audio_teacher(model, splits.x["train"], splits.y["train"], splits.x["val"], splits.y["val"],
+                                      cfg, seed=ctx.config.seed)
+        _check_finite(model.state_dict(), "teacher")
+        torch.save(model.state_dict(), ctx.work / "teacher.pt")
+        runner = TorchAudioTeacherRunner(model, splits.window)
+    else:
+        runner = load_audio_teacher(cfg, splits.window)
+
+    annotations = {}
+    for split in ("train", "val", "test"):
+        x = splits.x[split]
+        annotations[split] = annotate_with_teacher(
+            runner, x, ctx.cache_dir / "teacher_annotations", array_sha256(x), batch_size=64
+        ) if len(x) else np.zeros((0, 3), np.float32)
+        save_npy(ctx.work / f"annotations_{split}.npy", annotations[split])
+    metrics = _label_metrics(splits, annotations["test"])
+    latent_path = ctx.dir("data") / "latent_test.npy"
+    extra = {}
+    if latent_path.exists():
+        clip_pred = aggregate_windows(annotations["test"], splits.clip["test"], len(splits.clip_labels["test"]))
+        extra["metrics_vs_latent_clips"] = regression_metrics(load_npy(latent_path), clip_pred, NAMES)
+    write_json(
+        ctx.work / "teacher.json",
+        {
+            "source": cfg.source,
+            "arch": cfg.arch if cfg.source in ("train", "checkpoint") else None,
+            "path": str(cfg.path) if cfg.path else None,
+            "sha256": runner.sha256,
+            "params": runner.num_params,
+            "window_samples": splits.window,
+            "outputs": NAMES,
+            "metrics": metrics,
+            **extra,
+            "history": history,
+        },
+    )
+
+
+# -------------------------------------------------------------------------------------------- distill
+def host_features(waves: np.ndarray, student_cfg, n_samples: int, chunk: int = 256) -> np.ndarray:
+    """The hardware student's input: host log-mel (edgekd.data.logmel) on its input grid, (N, 1, F_hw, 26)."""
+    from edgekd.data.logmel import features_on_grid, log_mel
+
+    if len(waves) == 0:
+        one = features_on_grid(log_mel(np.zeros((1, n_samples), np.float32)), student_cfg)
+        return np.zeros((0, *one.shape[1:]), np.float32)
+    parts = [features_on_grid(log_mel(waves[i : i + chunk]), student_cfg) for i in range(0, len(waves), chunk)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    x = torch.as_tensor(x)
+    if len(x) == 0:
+        return np.zeros((0, 3), np.float32)
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).float().numpy()
+
+
+def train_regression(
+    model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None,
+    x_val: torch.Tensor, target_val: np.ndarray, cfg: DistillConfig, loss_name: str, label: str, epochs: int,
+    lr: float,
+) -> dict:
+    """Train in place (AdamW, one-cycle schedule peaking at `lr`, as edgekd.distill.trainer); keep the
+    state with the best validation mean CCC against `target_val` (teacher annotations, or labels for the
+    labels-only baseline). Returns {best_epoch, history}."""
+    loss_fn = LOSSES.get(loss_name)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
+    steps = max(1, -(-len(x) // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
+    best, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
+    history: list[dict] = []
+    with progress_bar() as bar:
+        task = bar.add_task(f"train {label}", total=epochs * steps)
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(x), generator=gen)
+            total, seen = 0.0, 0
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                if len(idx) < 2:  # CCC and BatchNorm need two samples
+                    continue
+                out = model(x[idx])
+                loss = loss_fn(out, labels[idx], None if teacher is None else teacher[idx], cfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += loss.item() * len(idx)
+                seen += len(idx)
+                bar.advance(task)
+            val = regression_metrics(target_val, predict(model, x_val), NAMES)["ccc_mean"] if len(x_val) else 0.0
+            history.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "val_ccc_mean": val,
+                            "seconds": round(time.perf_counter() - t0, 2)})
+            log.info("%s epoch %d/%d: loss %.4f, val mean CCC %.4f", label, epoch + 1, epochs, history[-1]["loss"], val)
+            if val > best:
+                best, best_epoch, best_state = val, epoch + 1, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return {"best_epoch": best_epoch, "history": history}
+
+
+def _student_metrics(pred: np.ndarray, annotations: np.ndarray, splits: AudioSplits) -> dict:
+    return {"vs_teacher": regression_metrics(annotations, pred, NAMES), "vs_labels": _label_metrics(splits, pred)}
+
+
+def _hw_student_name(ctx: BuildContext) -> str:
+    name = ctx.config.student.name
+    if name not in HW_STUDENTS:
+        raise BuildError(f"student.name '{name}': the audio task's hardware student must take host features; "
+                         f"use one of {', '.join(HW_STUDENTS)} (the float '{FLOAT_STUDENT}' is always trained as the "
+                         "accuracy reference)")
+    return name
+
+
+def run_distill(ctx: BuildContext) -> None:
+    from edgekd.students.wav2small import count_wav2small_params, export_float_onnx, export_int8_onnx
+
+    cfg, dcfg = ctx.config, ctx.config.distill
+    splits = _splits(ctx)
+    n_samples = splits.window
+    hw_name = _hw_student_name(ctx)
+    ann = {s: load_npy(ctx.dir("teacher") / f"annotations_{s}.npy") for s in ("train", "val", "test")}
+    teacher_train = torch.as_tensor(ann["train"])
+    waves = {s: torch.as_tensor(splits.x[s]) for s in ("train", "val", "test")}
+    t0 = time.perf_counter()
+    feats = {s: torch.as_tensor(host_features(splits.x[s], cfg.student, n_samples)) for s in ("train", "val", "test")}
+    log.info("host log-mel features for %d windows in %.1f s", sum(len(v) for v in feats.values()),
+             time.perf_counter() - t0)
+    labels_train = torch.as_tensor(splits.y["train"])
+    metrics: dict[str, dict] = {}
+    training: dict[str, dict] = {}
+    preds: dict[str, np.ndarray] = {}
+
+    # 1. the float Wav2Small on the waveform: the accuracy reference
+    _seed(dcfg.seed)
+    ref = STUDENTS.get(FLOAT_STUDENT)(cfg.student, len(NAMES), False, n_samples=n_samples)
+    training[FLOAT_STUDENT] = train_regression(ref, waves["train"], labels_train, teacher_train, waves["val"],
+                                               ann["val"], dcfg, dcfg.loss, FLOAT_STUDENT, dcfg.epochs, dcfg.lr)
+    _check_finite(ref.state_dict(), FLOAT_STUDENT)
+    torch.save(ref.state_dict(), ctx.work / "wav2small.pt")
+    preds[FLOAT_STUDENT] = predict(ref, waves["test"])
+    metrics[FLOAT_STUDENT] = _student_metrics(preds[FLOAT_STUDENT], ann["test"], splits)
+    onnx_path = export_float_onnx(ref, ctx.work / "wav2small.onnx", n_samples)
+    int8_bytes = export_int8_onnx(onnx_path, ctx.work / "wav2small.int8.onnx")
+    wav2small_info = {"params": count_wav2small_params(ref), "onnx_bytes": onnx_path.stat().st_size,
+                      "int8_onnx_bytes": int8_bytes, "onnx": "wav2small.onnx", "int8_onnx": "wav2small.int8.onnx"}
+
+    # 2. the hardware student (float phase, then QAT from the folded weights), 3. the labels-only baseline
+    runs = [("student", dcfg.loss, teacher_train, ann["val"])]
+    if dcfg.baseline:
+        if splits.has_labels:
+            runs.append(("baseline_no_kd", dcfg.loss, None, splits.y["val"]))
+        else:
+            log.warning("distill.baseline: the corpus has no labels; no labels-only baseline")
+    hw_params = None
+    for label, loss, teacher, val_target in runs:
+        _seed(dcfg.seed)
+        float_model = STUDENTS.get(hw_name)(cfg.student, len(NAMES), False, n_samples=n_samples)
+        float_run = train_regression(float_model, feats["train"], labels_train, teacher, feats["val"], val_target,
+                                     dcfg, loss, f"{label} (float)", dcfg.epochs, dcfg.lr)
+        model = STUDENTS.get(hw_name)(cfg.student, len(NAMES), True, n_samples=n_samples)
+        model.load_float_weights(float_model.state_dict())
+        hw_params = count_wav2small_params(model)
+        history = {"float": float_run}
+        if dcfg.qat_epochs > 0:
+            history["qat"] = train_regression(model, feats["train"], labels_train, teacher, feats["val"], val_target,
+                                              dcfg, loss, f"{label} (QAT)", dcfg.qat_epochs, dcfg.qat_lr)
+        _check_finite(float_model.state_dict(), f"{label} (float phase)")
+        _check_finite(model.state_dict(), f"{label} (quantization-aware phase)")
+        torch.save(model.state_dict(), ctx.work / f"{label}.pt")
+        key = "quant" if label == "student" else label
+        preds[key] = predict(model, feats["test"])
+        metrics[key] = _student_metrics(preds[key], ann["test"], splits)
+        if label == "student":
+            torch.save(float_model.state_dict(), ctx.work / "float.pt")
+            preds["float"] = predict(float_model, feats["test"])
+            metrics["float"] = _student_metrics(preds["float"], ann["test"], splits)
+        training[label] = {"loss": loss, "target": "teacher" if teacher is not None else "labels", **history}
+        log.info("%s: test mean CCC vs teacher %.4f", label, metrics[key]["vs_teacher"]["ccc_mean"])
+
+    np.savez(ctx.work / "predictions_test.npz", **preds)
+    ref_ccc = metrics[FLOAT_STUDENT]["vs_teacher"]["ccc_mean"]
+    hw_ccc = metrics["quant"]["vs_teacher"]["ccc_mean"]
+    write_json(
+        ctx.work / "distill.json",
+        {
+            "name": hw_name,
+            "params": hw_params["trainable"] if hw_params else None,
+            "params_detail": hw_params,
+            "loss": dcfg.loss,
+            "metrics": metrics,
+            "wav2small": wav2small_info,
+            "target": {
+                "rule": "hardware student keeps >= 90% of the float wav2small's mean CCC against the teacher",
+                "hw_ccc_mean_vs_teacher": hw_ccc,
+                "wav2small_ccc_mean_vs_teacher": ref_ccc,
+                "ratio": hw_ccc / ref_ccc if ref_ccc > 0 else None,
+                "met": bool(ref_ccc > 0 and hw_ccc >= 0.9 * ref_ccc),
+            },
+            "training": training,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------- export
+def _load_hw_student(ctx: BuildContext, splits: AudioSplits) -> torch.nn.Module:
+    model = STUDENTS.get(_hw_student_name(ctx))(ctx.config.student, len(NAMES), True, n_samples=splits.window)
+    model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def run_export(ctx: BuildContext) -> None:
+    from edgekd.export.qonnx import export_student_qonnx
+    from edgekd.export.support import check_hardware_support
+    from edgekd.export.verify import verify_torch_against_qonnx
+    from edgekd.students.cell_cnn import input_quant_format
+    from edgekd.students.wav2small import HW_REPLACEMENTS
+
+    cfg = ctx.config
+    splits = _splits(ctx)
+    model = _load_hw_student(ctx, splits)
+    shape = tuple(model.input_shape)
+    clean_path = export_student_qonnx(model, shape, ctx.work)
+    support = check_hardware_support(clean_path)
+    n = min(cfg.hls.verify_samples, len(splits.x["test"]))
+    x = host_features(splits.x["test"][:n], cfg.student, splits.window)
+    fidelity = verify_torch_against_qonnx(model, clean_path, x, return_outputs=True)
+    save_npy(ctx.work / "verify_inputs.npy", x)
+    save_npy(ctx.work / "qonnx_outputs.npy", fidelity.pop("qonnx_outputs"))
+    write_json(
+        ctx.work / "export.json",
+        {
+            "qonnx": clean_path.name,
+            "qonnx_raw": "student.qonnx.onnx",
+            "input_shape": list(shape),
+            "input_precision": input_quant_format(model).hls_type(),
+            "input": "host log-mel (edgekd.data.logmel.features_on_grid)",
+            "hw_replacements": HW_REPLACEMENTS,
+            "support": support,
+            "fidelity": fidelity,
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------------------ hls
+def run_hls(ctx: BuildContext) -> None:
+    from edgekd.hls.convert import convert_to_hls
+    from edgekd.hls.verify import verify_csim_against_qonnx
+    from edgekd.hw import load_board
+    from edgekd.report.latency import estimate, fits, layers_from_hls_model
+
+    cfg = ctx.config.hls
+    export = read_json(ctx.dir("export") / "export.json")
+    qonnx_path = ctx.dir("export") / export["qonnx"]
+    precision = export["input_precision"]
+    hls_model, hls_config = convert_to_hls(qonnx_path, cfg, ctx.work / "project", precision,
+                                           csim_cache=ctx.cache_dir / "csim")
+    x = load_npy(ctx.dir("export") / "verify_inputs.npy")
+    fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
+    csim_outputs = np.asarray(fidelity.pop("csim_outputs"), dtype=np.float64)
+    save_npy(ctx.work / "csim_outputs.npy", csim_outputs)
+    board = load_board(cfg.board)
+    latency = estimate(layers_from_hls_model(hls_model), cfg.clock_mhz, cfg.io_type)
+    latency["fit"] = fits(latency["resources"], board)
+    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
+
+    splits = _splits(ctx)
+    ann_test = load_npy(ctx.dir("teacher") / "annotations_test.npy")
+    n = len(x)
+    csim_metrics = {"vs_teacher": regression_metrics(ann_test[:n], csim_outputs, NAMES),
+                    "vs_labels": regression_metrics(splits.y["test"][:n], csim_outputs, NAMES)
+                    if splits.has_labels else None, "source": "csim"}
+    hw = _emulate_test_split(ctx, hls_model, qonnx_path, x, csim_outputs, precision, splits, ann_test)
+    cache_info = getattr(hls_model, "csim_cache_info", None) or {}
+    write_json(ctx.work / "hls_config.json", hls_config)
+    write_json(
+        ctx.work / "hls.json",
+        {
+            "board": board.name, "backend": cfg.backend, "io_type": cfg.io_type, "part": cfg.part,
+            "clock_mhz": cfg.clock_mhz, "clock_period_ns": cfg.clock_period_ns, "reuse_factor": cfg.reuse_factor,
+            "strategy": cfg.strategy, "input_precision": precision, "project_dir": "hls/project",
+            "fidelity": fidelity, "csim_metrics": csim_metrics, **hw,
+            "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
+        },
+    )
+
+
+def _emulate_test_split(ctx, hls_model, qonnx_path, x, csim_outputs, precision, splits, ann_test) -> dict:
+    """The bit-exact emulator on the whole test split (== C-sim on the sample, == QONNX on all), when it
+    covers the student's layers; otherwise the reason, and hw_metrics from the C-simulated sample."""
+    from edgekd.hls.emulate import Emulator, UnsupportedLayerError
+    from edgekd.hls.verify import verify_emulator_against_csim, verify_emulator_against_qonnx
+
+    try:
+        emulator = Emulator(hls_model)
+    except UnsupportedLayerError as err:
+        log.warning("emulator does not cover this student (%s); hardware metrics from the C-simulated sample", err)
+        return {"hw_metrics": {"vs_teacher": regression_metrics(ann_test[: len(x)], csim_outputs, NAMES),
+                               "n": len(x), "source": "csim"},
+                "emulator": {"used": False, "reason": str(err)}}
+    write_json(ctx.work / "emulator.json", emulator.to_json())
+    vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
+    x_test = host_features(splits.x["test"], ctx.config.student, splits.window)
+    if not np.array_equal(x_test[: len(x)], x):
+        from edgekd.export.verify import FidelityError
+
+        raise FidelityError("the hls step's host features differ from the export step's verification inputs",
+                            {"first_diverging_layer": "<input>"})
+    vs_qonnx = verify_emulator_against_qonnx(emulator, qonnx_path, x_test, return_outputs=True)
+    hw_outputs = np.asarray(vs_qonnx.pop("emulator_outputs"), dtype=np.float64)
+    save_npy(ctx.work / "hw_outputs.npy", hw_outputs)
+    return {
+        "hw_metrics": {"vs_teacher": regression_metrics(ann_test, hw_outputs, NAMES),
+                       "vs_labels": _label_metrics(splits, hw_outputs), "n": len(x_test), "source": "emulator"},
+        "emulator": {"used": True},
+        "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")},
+        "emulator_vs_qonnx": {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")},
+        "emulator_images_per_s": vs_qonnx.get("emulator_images_per_s"),
+    }
+
+
+# -------------------------------------------------------------------------------------------- project
+def run_project(ctx: BuildContext) -> None:
+    from edgekd.hw import load_board
+    from edgekd.project.csim import run_project_csim
+    from edgekd.project.generate import ProjectError, generate_project
+
+    cfg = ctx.config.hls
+    board = load_board(cfg.board)
+    if board.interface == "pixel_stream":
+        raise ProjectError(
+            f"board {board.name}: its interface is a camera pixel stream with a sort trigger, which does not "
+            "fit the audio student (log-mel features in, A/D/V out); use an AXI-stream or XRT board "
+            "(hls.board: pynq-z2, zcu104, zcu102 or alveo-u250)")
+    info = generate_project(ctx.work, hls_dir=ctx.dir("hls"), export_dir=ctx.dir("export"), board=board,
+                            name=ctx.config.name, class_names=NAMES)
+    write_json(ctx.work / "project.json", info)
+    csim = run_project_csim(ctx.work, cache_dir=ctx.cache_dir)
+    write_json(ctx.work / "project.json", {**info, "csim": csim})
+    if not csim["passed"]:
+        raise ProjectError(f"project C-simulation: {100 * csim['exact']:.2f}% of {csim['outputs']} outputs bit-equal "
+                           f"(max abs diff {csim['max_abs_diff']}); wrapper testbench "
+                           f"{'passed' if csim['wrapper']['passed'] else 'FAILED'}")
+
+
+# --------------------------------------------------------------------------------------------- report
+def run_report(ctx: BuildContext) -> None:
+    from edgekd.report.audio import assemble_audio_report
+    from edgekd.steps.report import write_report
+
+    write_report(assemble_audio_report(ctx.config, ctx.build_dir), ctx.work)
