@@ -102,15 +102,16 @@ def render_byo_markdown(report: dict) -> str:
     return _env().get_template("byo_report.md.j2").render(r=report)
 
 
-def write_byo_report(report: dict, folder: Path) -> None:
-    """report.json first (the source of truth), then report.md and a self-contained report.html."""
-    import html
+def render_byo_html(report: dict) -> str:
     import json
 
+    env = _env()
+    env.autoescape = True
+    return env.get_template("byo_report.html.j2").render(r=report, report_json=json.dumps(report, indent=1))
+
+
+def write_byo_report(report: dict, folder: Path) -> None:
+    """report.json first (the source of truth), then report.md and a self-contained report.html."""
     write_json(folder / "report.json", report)
-    md = render_byo_markdown(report)
-    write_text(folder / "report.md", md)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>edgekd report: {html.escape(report['name'])}"
-            "</title></head><body><pre>" + html.escape(md) + "</pre><h2>report.json</h2><pre>"
-            + html.escape(json.dumps(report, indent=1)) + "</pre></body></html>\n")
-    write_text(folder / "report.html", page)
+    write_text(folder / "report.md", render_byo_markdown(report))
+    write_text(folder / "report.html", render_byo_html(report))

@@ -38,6 +38,9 @@ def test_convert_end_to_end(tmp_path: Path) -> None:
     assert report["host_postprocessing"]["agreement_after_host"] == 1.0
     assert report["project"]["csim"]["exact"] == 1.0 and report["project"]["interface"] == "axi_stream_dma"
     assert "| `Softmax_0` | host |" in (out / "report" / "report.md").read_text()
+    page = (out / "report" / "report.html").read_text()
+    assert '<td><code>Softmax_0</code></td><td>host</td><td class="host">host' in page
+    assert "<h2>Verdict: exact</h2>" in page and "<code>fixed&lt;8,2&gt;</code>" in page  # escaped, not markup
     # the generated driver applies the host stage (softmax) to the hardware's outputs
     spec = importlib.util.spec_from_file_location("byo_driver", out / "project" / "driver" / "edgekd_driver.py")
     driver = importlib.util.module_from_spec(spec)
