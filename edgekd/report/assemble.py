@@ -97,6 +97,27 @@ def _project_section(build_dir: Path) -> dict | None:
     }
 
 
+def latency_and_resources(build_dir: Path) -> tuple[dict, dict]:
+    """The report's `latency` and `resources` sections: the hls step's estimate beside what a lab measured
+    (synthesis and board files ingested by edgekd.report.lab). Shared by every task's report."""
+    est = read_json(build_dir / "hls" / "estimate.json")
+    vendor = lab_synthesis(build_dir)
+    latency = {
+        "clock_mhz": est["clock_mhz"],
+        "estimate": {k: est[k] for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "per_layer", "source")},
+        "synthesis": _synthesis_section(vendor, est["clock_mhz"]),
+        "board": lab_board(build_dir),
+    }
+    resources = {
+        "board": est["board"]["name"],
+        "available": est["board"]["resources"],
+        "estimate": {**est["resources"], "source": "estimate"},
+        "fit": est["fit"],
+        "synthesis": _synthesis_resources(vendor),
+    }
+    return latency, resources
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
@@ -107,22 +128,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     timings_path = build_dir / "time_per_step.json"
     timings = read_json(timings_path) if timings_path.exists() else {}
 
-    est = read_json(build_dir / "hls" / "estimate.json")
-    vendor = lab_synthesis(build_dir)
-    board = lab_board(build_dir)
-    latency = {
-        "clock_mhz": est["clock_mhz"],
-        "estimate": {k: est[k] for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "per_layer", "source")},
-        "synthesis": _synthesis_section(vendor, est["clock_mhz"]),
-        "board": board,
-    }
-    resources = {
-        "board": est["board"]["name"],
-        "available": est["board"]["resources"],
-        "estimate": {**est["resources"], "source": "estimate"},
-        "fit": est["fit"],
-        "synthesis": _synthesis_resources(vendor),
-    }
+    latency, resources = latency_and_resources(build_dir)
 
     metrics = distill["metrics"]
     quant_acc = metrics["quant"]["accuracy"]

@@ -14,8 +14,7 @@ from pathlib import Path
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import read_json
-from edgekd.report.assemble import _project_section, _synthesis_resources, _synthesis_section, toolchain_versions
-from edgekd.report.lab import lab_board, lab_synthesis
+from edgekd.report.assemble import _project_section, latency_and_resources, toolchain_versions
 
 # The published Wav2Small figures (arXiv 2408.13920, REFERENCE.md section 2), for side-by-side comparison.
 PAPER_WAV2SMALL = {
@@ -33,10 +32,9 @@ def assemble_audio_report(cfg: BuildConfig, build_dir: Path) -> dict:
     distill = read_json(build_dir / "distill" / "distill.json")
     export = read_json(build_dir / "export" / "export.json")
     hls = read_json(build_dir / "hls" / "hls.json")
-    est = read_json(build_dir / "hls" / "estimate.json")
     timings_path = build_dir / "time_per_step.json"
     timings = read_json(timings_path) if timings_path.exists() else {}
-    vendor = lab_synthesis(build_dir)
+    latency, resources = latency_and_resources(build_dir)
 
     metrics = distill["metrics"]
     students = {
@@ -100,20 +98,8 @@ def assemble_audio_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "hw_metrics": hw_metrics,
         "csim_metrics": hls["csim_metrics"],
         "emulator": hls.get("emulator"),
-        "latency": {
-            "clock_mhz": est["clock_mhz"],
-            "estimate": {k: est[k] for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "per_layer", "source")},
-            "synthesis": _synthesis_section(vendor, est["clock_mhz"]),
-            "board": lab_board(build_dir),
-            "window_seconds": data["window_samples"] / data["sample_rate"],
-        },
-        "resources": {
-            "board": est["board"]["name"],
-            "available": est["board"]["resources"],
-            "estimate": {**est["resources"], "source": "estimate"},
-            "fit": est["fit"],
-            "synthesis": _synthesis_resources(vendor),
-        },
+        "latency": latency | {"window_seconds": data["window_samples"] / data["sample_rate"]},
+        "resources": resources,
         "hls": {k: hls[k] for k in ("board", "backend", "io_type", "part", "clock_mhz", "clock_period_ns",
                                     "reuse_factor", "strategy", "input_precision", "project_dir")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},

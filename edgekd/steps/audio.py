@@ -87,6 +87,7 @@ def run_teacher(ctx: BuildContext) -> None:
     from edgekd.teachers.annotate import annotate_with_teacher
     from edgekd.teachers.audio_runner import TorchAudioTeacherRunner, load_audio_teacher
     from edgekd.teachers.wav2vec import train_audio_teacher
+    from edgekd.steps.teacher import teacher_identity
 
     cfg = ctx.config.teacher
     splits = _splits(ctx)
@@ -121,11 +122,7 @@ def run_teacher(ctx: BuildContext) -> None:
     write_json(
         ctx.work / "teacher.json",
         {
-            "source": cfg.source,
-            "arch": cfg.arch if cfg.source in ("train", "checkpoint") else None,
-            "path": str(cfg.path) if cfg.path else None,
-            "sha256": runner.sha256,
-            "params": runner.num_params,
+            **teacher_identity(cfg, runner),
             "window_samples": splits.window,
             "outputs": NAMES,
             "metrics": metrics,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from edgekd.config import TeacherConfig
 from edgekd.data.cells import CellSplits, array_sha256
 from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
@@ -18,8 +19,19 @@ from edgekd.io import save_npy, write_json
 from edgekd.pipeline import BuildContext
 from edgekd.registry import TEACHERS
 from edgekd.teachers.annotate import annotate_with_teacher
-from edgekd.teachers.runner import MergedClassesRunner, TorchTeacherRunner, load_teacher
+from edgekd.teachers.runner import MergedClassesRunner, TeacherRunner, TorchTeacherRunner, load_teacher
 from edgekd.teachers.train import train_teacher
+
+
+def teacher_identity(cfg: TeacherConfig, runner: TeacherRunner) -> dict:
+    """Where the teacher came from and which one it is: the head of every task's teacher.json."""
+    return {
+        "source": cfg.source,
+        "arch": cfg.arch if cfg.source in ("train", "checkpoint") else None,
+        "path": str(cfg.path) if cfg.path else None,
+        "sha256": runner.sha256,
+        "params": runner.num_params,
+    }
 
 
 def run(ctx: BuildContext) -> None:
@@ -59,11 +71,7 @@ def run(ctx: BuildContext) -> None:
     write_json(
         ctx.work / "teacher.json",
         {
-            "source": cfg.source,
-            "arch": cfg.arch if cfg.source in ("train", "checkpoint") else None,
-            "path": str(cfg.path) if cfg.path else None,
-            "sha256": runner.sha256,
-            "params": runner.num_params,
+            **teacher_identity(cfg, runner),
             "input_size": cfg.input_size,
             "trained_on_classes": list(trained_on),
             "metrics": classification_metrics(splits.y_test, test_logits, splits.class_names),
