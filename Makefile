@@ -14,11 +14,12 @@ test: install
 
 install: $(STAMP)
 
-# System packages: g++ compiles the hls4ml C-simulation, tclsh runs generated Tcl under stubs.
+# System packages: g++ compiles the hls4ml C-simulation, tclsh runs generated Tcl under stubs, qemu-user
+# runs the int8 ONNX test on an emulated AVX2-only CPU (onnxruntime's kernels differ without VNNI).
 sysdeps:
-	@if ! command -v g++ >/dev/null || ! command -v tclsh >/dev/null; then \
-		echo "installing g++ and tcl with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ tcl >/dev/null; \
+	@if ! command -v g++ >/dev/null || ! command -v tclsh >/dev/null || ! command -v qemu-x86_64 >/dev/null; then \
+		echo "installing g++, tcl and qemu-user with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ tcl qemu-user >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt | sysdeps

@@ -1,4 +1,4 @@
-"""onnxruntime CPU time per 10 s clip: the Wav2Vec2-style teacher, the float wav2small and wav2small_hw.
+"""onnxruntime CPU time per 10 s clip: the Wav2Vec2-style teacher, the float and int8 wav2small and wav2small_hw.
 
 Each model is exported to plain ONNX for one 10 s clip at 16 kHz (160,000 samples) and run with
 onnxruntime on the CPU (1 intra-op thread, so the figure does not depend on the machine's core count):
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from edgekd.config import parse_config
+from edgekd.determinism import cpu_features
 from edgekd.registry import STUDENTS, TEACHERS
 
 SECONDS = 10.0
@@ -34,13 +35,9 @@ N_SAMPLES = int(SECONDS * 16000)
 
 
 def _session(path: Path):
-    import onnxruntime as ort
+    from edgekd.export.int8_onnx import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return onnx_session(path, threads=1)
 
 
 def _time(fn, runs: int) -> float:
@@ -62,7 +59,7 @@ def _export(model: torch.nn.Module, x: torch.Tensor, path: Path) -> Path:
 
 def main(runs: int = 20, build: Path | None = None) -> dict:
     from edgekd.data.logmel import features_on_grid, log_mel
-    from edgekd.students.wav2small import count_wav2small_params
+    from edgekd.students.wav2small import count_wav2small_params, export_int8_onnx
 
     torch.manual_seed(0)
     cfg = parse_config({"name": "bench", "task": "regression", "data": {"source": "synthetic_speech"}})
@@ -92,6 +89,12 @@ def main(runs: int = 20, build: Path | None = None) -> dict:
                 "onnx_bytes": path.stat().st_size,
                 "input_shape": list(x.shape),
             }
+        # the int8 wav2small as builds hand it out (edgekd.export.int8_onnx.DEFAULT_FORMAT)
+        int8 = export_int8_onnx(Path(tmp) / "wav2small.onnx", Path(tmp) / "wav2small.int8.onnx")
+        sess = _session(Path(tmp) / "wav2small.int8.onnx")
+        feed = {sess.get_inputs()[0].name: wave}
+        results["wav2small_int8"] = {"ms_per_10s_clip": round(_time(lambda: sess.run(None, feed), runs), 3),
+                                     "onnx_bytes": int8["bytes"], "int8_format": int8["format"]}
     host_ms = _time(lambda: features_on_grid(log_mel(wave), cfg.student), runs)
     results["wav2small_hw"]["host_logmel_ms"] = round(host_ms, 3)
     results["wav2small_hw"]["ms_per_10s_clip_with_host_logmel"] = round(results["wav2small_hw"]["ms_per_10s_clip"] + host_ms, 3)
@@ -99,7 +102,9 @@ def main(runs: int = 20, build: Path | None = None) -> dict:
         "what": "onnxruntime CPU, 1 thread, median ms per 10 s clip at 16 kHz (batch 1)",
         "runs": runs,
         "weights": str(build) if build else "fresh init (latency does not depend on weights)",
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        # onnxruntime picks its kernels by these (int8: VNNI or not); figures from CPUs that differ here differ
+        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                    "features": cpu_features()},
         "models": results,
         "paper_anchor_ms": {"wav2vec2": 670.0, "mobilenetv4_distilled": 7.0, "source": "arXiv 2408.13920"},
     }

@@ -28,7 +28,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_threads", "configure_determinism", "determinism_info", "seed_everything", "seed_step"]
+__all__ = [
+    "build_threads", "configure_determinism", "cpu_features", "determinism_info", "seed_everything", "seed_step",
+]
 
 THREADS_ENV = "EDGEKD_THREADS"
 MAX_DEFAULT_THREADS = 8
@@ -81,11 +83,42 @@ def seed_step(step: str, seed: int = 0) -> int:
     return derived
 
 
+def cpu_features() -> dict:
+    """The x86 vector features that change integer and float kernels (onnxruntime's MLAS, torch, numpy).
+
+    Read through numpy's runtime CPUID dispatch, so it is what this process's libraries see (under an
+    emulator too), not /proc/cpuinfo. AVX-VNNI (256-bit, newer Intel) is only in /proc/cpuinfo.
+    """
+    import platform
+
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+    except ImportError:  # pragma: no cover - numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as feats
+    flags: set[str] = set()
+    try:
+        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {
+        "machine": platform.machine(),
+        "avx2": bool(feats.get("AVX2")),
+        "avx512f": bool(feats.get("AVX512F")),
+        "avx512_vnni": bool(feats.get("AVX512VNNI")),
+        "avx_vnni": "avx_vnni" in flags,
+    }
+
+
 def determinism_info() -> dict:
-    """What a reproduction needs besides the config: the thread count and deterministic-kernel mode."""
+    """What a reproduction needs besides the config: the thread count and deterministic-kernel mode,
+    and the CPU features that select onnxruntime's integer kernels and the float summation order."""
     import torch
 
     return {
         "torch_threads": torch.get_num_threads(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cpu": cpu_features(),
     }

@@ -1,3 +1,4 @@
+import random
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,25 @@ from edgekd.export.qonnx import export_student_qonnx
 from edgekd.students.cell_cnn import build_cell_cnn, calibrate
 
 TINY = StudentConfig(input_size=16, channels=[4, 4])
+# Every test starts from the same process state, whatever ran before it: a build sets torch's thread count
+# and deterministic mode for the process (edgekd.determinism), other tests draw from the global random
+# streams, and float results (BatchNorm statistics, conv sums) change with the thread count. Two threads
+# is what the suite was measured with on 2-core machines; a 1-core machine gets 1.
+TEST_THREADS = min(2, torch.get_num_threads())
+
+
+@pytest.fixture(autouse=True)
+def same_start_state():
+    """Fixed torch threads, deterministic-algorithm mode off, seeded global streams; restored after."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(TEST_THREADS)
+    torch.use_deterministic_algorithms(False)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture(scope="module")

@@ -213,7 +213,7 @@ def _hw_student_name(ctx: BuildContext) -> str:
 
 
 def run_distill(ctx: BuildContext) -> None:
-    from edgekd.students.wav2small import count_wav2small_params, export_float_onnx, export_int8_onnx
+    from edgekd.students.wav2small import count_wav2small_params, export_float_onnx, export_int8_onnx, int8_agreement
 
     cfg, dcfg = ctx.config, ctx.config.distill
     splits = _splits(ctx)
@@ -241,9 +241,11 @@ def run_distill(ctx: BuildContext) -> None:
     preds[FLOAT_STUDENT] = predict(ref, waves["test"])
     metrics[FLOAT_STUDENT] = _student_metrics(preds[FLOAT_STUDENT], ann["test"], splits)
     onnx_path = export_float_onnx(ref, ctx.work / "wav2small.onnx", n_samples)
-    int8_bytes = export_int8_onnx(onnx_path, ctx.work / "wav2small.int8.onnx")
+    int8 = export_int8_onnx(onnx_path, ctx.work / "wav2small.int8.onnx")
     wav2small_info = {"params": count_wav2small_params(ref), "onnx_bytes": onnx_path.stat().st_size,
-                      "int8_onnx_bytes": int8_bytes, "onnx": "wav2small.onnx", "int8_onnx": "wav2small.int8.onnx"}
+                      "int8_onnx_bytes": int8["bytes"], "onnx": "wav2small.onnx", "int8_onnx": "wav2small.int8.onnx",
+                      "int8_format": int8["format"],
+                      "int8_corr_vs_float": int8_agreement(onnx_path, ctx.work / "wav2small.int8.onnx", waves["test"])}
 
     # 2. the hardware student (float phase, then QAT from the folded weights), 3. the labels-only baseline
     runs = [("student", dcfg.loss, teacher_train, ann["val"])]

@@ -54,6 +54,8 @@ __all__ = [
     "count_wav2small_params",
     "export_float_onnx",
     "export_int8_onnx",
+    "frontend_nodes",
+    "int8_agreement",
     "load_float_weights",
     "run_onnx",
 ]
@@ -329,32 +331,42 @@ def export_float_onnx(model: Wav2Small, path: Path | str, n_samples: int, opset:
     return path
 
 
-def export_int8_onnx(float_onnx: Path | str, path: Path | str) -> int:
-    """Dynamic int8 quantization (onnxruntime.quantization) of the float ONNX; returns its size in bytes.
-
-    Weights of MatMul/Gemm and Conv become int8 (activations are quantized at run time); the frozen DFT
-    convs are left in float (they are the spectrum, not learned weights).
-    """
+def frontend_nodes(float_onnx: Path | str) -> list[str]:
+    """Names of the frozen DFT convs in an exported wav2small: they are the spectrum, not learned weights,
+    and stay float in the int8 model."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edgekd.io import atomic_path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     graph = onnx.load(str(float_onnx)).graph
-    exclude = [n.name for n in graph.node if n.op_type == "Conv" and any("frontend" in i for i in n.input)]
-    with atomic_path(path, suffix=".onnx") as tmp:
-        quantize_dynamic(str(float_onnx), str(tmp), weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
-    return path.stat().st_size
+    # by the weight's name: l1's data input comes out of the front-end too, but its weights are learned
+    return [n.name for n in graph.node if n.op_type == "Conv" and len(n.input) > 1 and "frontend" in n.input[1]]
+
+
+def export_int8_onnx(float_onnx: Path | str, path: Path | str, fmt: str | None = None,
+                     calibration: np.ndarray | None = None) -> dict:
+    """int8 ONNX of the float wav2small (edgekd.export.int8_onnx; its DEFAULT_FORMAT is accurate on CPUs
+    with and without VNNI); the frozen DFT convs stay float. Returns {format, bytes, excluded_nodes}."""
+    from edgekd.export.int8_onnx import DEFAULT_FORMAT, quantize_onnx_int8
+
+    return quantize_onnx_int8(float_onnx, path, fmt or DEFAULT_FORMAT, exclude_nodes=frontend_nodes(float_onnx),
+                              calibration=calibration)
+
+
+def int8_agreement(float_onnx: Path | str, int8_onnx: Path | str, x: np.ndarray | torch.Tensor) -> float | None:
+    """Correlation of the int8 model's outputs with the float model's on `x` (all outputs pooled), on this
+    CPU (the figure the README's int8 table compares across CPUs); None for fewer than 2 windows."""
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < 2:
+        return None
+    ref, q = run_onnx(float_onnx, x), run_onnx(int8_onnx, x)
+    return round(float(np.corrcoef(q.ravel(), ref.ravel())[0, 1]), 5)
 
 
 def run_onnx(path: Path | str, x: np.ndarray) -> np.ndarray:
-    """onnxruntime CPU execution of an exported student (first input, first output)."""
-    import onnxruntime as ort
+    """onnxruntime CPU execution of an exported student (first input, first output), single-threaded so
+    the float summation order does not depend on the machine's core count."""
+    from edgekd.export.int8_onnx import run_onnx_batches
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
+    return run_onnx_batches(path, x)
 
 
 

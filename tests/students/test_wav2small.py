@@ -1,5 +1,11 @@
 """Wav2Small students: parameter counts, the log-mel front-end (torch == numpy), ONNX export, BN folding."""
 
+import json
+import platform
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +22,7 @@ from edgekd.data.logmel import (
 )
 from edgekd.registry import STUDENTS
 from edgekd.students.cell_cnn import calibrate, input_quant_format
+from edgekd.export.int8_onnx import DEFAULT_FORMAT
 from edgekd.students.wav2small import (
     HW_REPLACEMENTS,
     Wav2Small,
@@ -144,10 +151,56 @@ def test_float_onnx_matches_torch_and_int8_size(tmp_path):
     longer = _waves(2, 2 * N_SAMPLES, seed=2)  # the length axis is dynamic
     with torch.no_grad():
         assert np.max(np.abs(run_onnx(path, longer) - model(torch.as_tensor(longer)).numpy())) < 1e-4
-    size = export_int8_onnx(path, tmp_path / "wav2small.int8.onnx")
-    assert 8_000 < size < path.stat().st_size  # int8 weights, float frozen DFT kernels
+    info = export_int8_onnx(path, tmp_path / "wav2small.int8.onnx")
+    assert info["format"] == DEFAULT_FORMAT and "/frontend/conv_real/Conv" in info["excluded_nodes"]
+    assert 8_000 < info["bytes"] < path.stat().st_size  # int8 weights, float frozen DFT kernels
     q = run_onnx(tmp_path / "wav2small.int8.onnx", x)
-    assert q.shape == (16, 3) and np.corrcoef(q.ravel(), ref.ravel())[0, 1] > 0.9
+    # Measured 0.9938 with AVX-512 VNNI and, identically, on an emulated AVX2-only CPU (the test below);
+    # the saturating format before measured 0.797 there (issue 18).
+    assert q.shape == (16, 3) and np.corrcoef(q.ravel(), ref.ravel())[0, 1] > 0.98
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the int8 kernels in question are x86-64's")
+def test_int8_onnx_holds_on_avx2_cpu_without_vnni(tmp_path):
+    """The int8 model under qemu's EPYC-Rome CPU model (AVX2, no AVX-512, no VNNI: onnxruntime's MLAS then
+    runs its saturating VPMADDUBSW U8S8 kernels) stays as close to float as on this machine."""
+    qemu = shutil.which("qemu-x86_64")
+    assert qemu, "qemu-x86_64 not found: `make sysdeps` installs Debian's qemu-user"
+    torch.manual_seed(0)
+    model = STUDENTS.get("wav2small")(StudentConfig(), 3, False, n_samples=N_SAMPLES)
+    x = _waves(16, N_SAMPLES, seed=1)
+    model.train()
+    with torch.no_grad():
+        model(torch.as_tensor(x))
+    model.eval()
+    path = export_float_onnx(model, tmp_path / "w.onnx", N_SAMPLES)
+    models = {"float": path}
+    for fmt in ("dynamic_u8s8", DEFAULT_FORMAT):  # the saturating format shows that the emulation bites
+        export_int8_onnx(path, tmp_path / f"{fmt}.onnx", fmt)
+        models[fmt] = tmp_path / f"{fmt}.onnx"
+    np.save(tmp_path / "x.npy", x)
+    child = (
+        "import json, sys, numpy as np\n"
+        "from edgekd.determinism import cpu_features\n"
+        "from edgekd.export.int8_onnx import run_onnx_batches\n"
+        "x = np.load(sys.argv[1])\n"
+        "print(json.dumps({'cpu': cpu_features(), **{n: run_onnx_batches(p, x).tolist() "
+        "for n, p in zip(sys.argv[2::2], sys.argv[3::2])}}))\n"
+    )
+    args = [str(tmp_path / "x.npy")] + [str(a) for n, p in models.items() for a in (n, p)]
+    proc = subprocess.run([qemu, "-cpu", "EPYC-Rome", sys.executable, "-c", child, *args], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    emulated = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert emulated["cpu"]["avx2"] and not emulated["cpu"]["avx512f"] and not emulated["cpu"]["avx512_vnni"]
+    ref = np.asarray(emulated["float"])
+    corr = {f: np.corrcoef(np.asarray(emulated[f]).ravel(), ref.ravel())[0, 1] for f in models if f != "float"}
+    assert corr[DEFAULT_FORMAT] > 0.98  # measured 0.9938, as natively
+    assert corr["dynamic_u8s8"] < 0.95  # measured 0.797: saturation (0.9966 with VNNI)
+    native = run_onnx(models[DEFAULT_FORMAT], x)
+    # 7-bit weights never saturate, so both kernels compute the same integers; measured difference 0
+    assert np.max(np.abs(np.asarray(emulated[DEFAULT_FORMAT]) - native)) < 1e-5
 
 
 def test_bn_folding_matches_float_twin():
