@@ -4,8 +4,16 @@ Flow (each step verified on torch 2.13 / brevitas 0.13.4 / qonnx 1.0.0):
     brevitas.export.export_qonnx (TorchScript exporter) -> cleanup_model
     -> ConvertToChannelsLastAndClean -> GemmToMatMul -> cleanup_model
 
-The cleaned model keeps an NCHW graph input (`global_in`, batch 1) followed by a Transpose to NHWC;
-everything after it is channels-last, which is what hls4ml's ONNX frontend wants.
+The cleaned model is channels-last throughout, its graph input (`global_in`, batch 1) included: NHWC,
+the order a camera or frame grabber delivers pixels (raster order, channels interleaved per pixel).
+qonnx's default would leave an NCHW input followed by a Transpose to NHWC; hls4ml 1.3.0 keeps that
+Transpose as an `nnet::transpose` stream layer, which reads the whole image before writing its first
+output (about 2 x H x W cycles and H x W x C x bits flip-flops), even for one channel where it moves no
+data. `make_input_channels_last=True` removes it; the export step verifies the result against torch,
+bit for bit, as always.
+
+Callers still pass NCHW batches (like torch): `run_qonnx` (and the C-simulation and emulator layout
+helpers) transpose them to the model's input layout, read from the input's qonnx layout annotation.
 """
 
 from __future__ import annotations
@@ -25,16 +33,18 @@ from qonnx.util.cleanup import cleanup_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RAW_NAME", "CLEAN_NAME", "export_student_qonnx", "clean_qonnx", "load_qonnx", "run_qonnx"]
+__all__ = ["RAW_NAME", "CLEAN_NAME", "export_student_qonnx", "clean_qonnx", "load_qonnx", "run_qonnx",
+           "input_is_channels_last", "to_model_layout"]
 
 RAW_NAME = "student.qonnx.onnx"
 CLEAN_NAME = "student.clean.onnx"
 
 
 def clean_qonnx(model: ModelWrapper) -> ModelWrapper:
-    """cleanup -> channels-last -> Gemm to MatMul (hls4ml rejects Gemm) -> cleanup."""
+    """cleanup -> channels-last, input included (no input Transpose) -> Gemm to MatMul (hls4ml rejects
+    Gemm) -> cleanup."""
     model = cleanup_model(model)
-    model = model.transform(ConvertToChannelsLastAndClean())
+    model = model.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
     with warnings.catch_warnings():
         # GemmToMatMul warns for any Gemm opset other than 9; opset-13+ Gemm with transB converts
         # correctly (checked bit-exact against torch by edgekd.export.verify).
@@ -47,7 +57,7 @@ def export_student_qonnx(model: torch.nn.Module, input_shape: tuple[int, ...], o
     """Export `model` (eval mode, batch 1 of `input_shape` = (C, H, W) or (1, C, H, W)) to QONNX.
 
     Writes `out_dir/student.qonnx.onnx` (as exported) and `out_dir/student.clean.onnx` (cleaned,
-    channels-last inside, NCHW input); returns the path of the cleaned file.
+    channels-last throughout, NHWC input); returns the path of the cleaned file.
     """
     from brevitas.export import export_qonnx
 
@@ -93,6 +103,31 @@ def _quiet_onnxruntime() -> None:
     onnxruntime.set_default_logger_severity(3)
 
 
+def input_is_channels_last(model: ModelWrapper) -> bool:
+    """True when the graph input is a 4-D NHWC tensor (qonnx's layout annotation)."""
+    name = model.graph.input[0].name
+    shape = model.get_tensor_shape(name)
+    try:
+        layout = model.get_tensor_layout(name)
+    except Exception:  # noqa: BLE001 - no annotation: not made channels-last by qonnx
+        layout = None
+    return len(shape) == 4 and layout is not None and list(layout) == ["N", "H", "W", "C"]
+
+
+def to_model_layout(model: ModelWrapper, x: np.ndarray) -> np.ndarray:
+    """An NCHW batch (like torch) -> the model's input layout (NHWC when the input is channels-last).
+
+    A batch already in the model's layout passes unchanged, except where both readings fit (H == W == C),
+    where NCHW wins: callers pass NCHW.
+    """
+    if not input_is_channels_last(model) or x.ndim != 4:
+        return x
+    _, h, w, c = model.get_tensor_shape(model.graph.input[0].name)
+    if tuple(x.shape[1:]) == (c, h, w):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x
+
+
 _BATCHED: dict[tuple[int, int], tuple[ModelWrapper, ModelWrapper]] = {}
 
 
@@ -129,21 +164,23 @@ def run_qonnx(
 ) -> np.ndarray | dict[str, np.ndarray]:
     """Execute a (cleaned) QONNX model on `x` with qonnx's reference executor.
 
-    `x` is NCHW, like torch (the cleaned model's input is NCHW; its first node transposes to NHWC),
-    and should already be on the input quantizer's grid (the first Quant node re-rounds it anyway).
+    `x` is NCHW, like torch (transposed here when the model's input is channels-last, see
+    `to_model_layout`), and should already be on the input quantizer's grid (the first Quant node
+    re-rounds it anyway).
     Runs in batches of `batch_size`. Returns the graph output, shape (N, classes); with
     `return_all`, the full execution context {tensor name: array concatenated over the batch}
-    (initializers included, taken from the first batch). Intermediate tensors after the
-    input Transpose are channels-last (NHWC).
+    (initializers included, taken from the first batch). Intermediate 4-D tensors are channels-last
+    (NHWC), and so is the graph input of a model made channels-last.
     """
     _quiet_onnxruntime()
     model = load_qonnx(model)
-    x = np.asarray(x, dtype=np.float32)
+    x = to_model_layout(model, np.asarray(x, dtype=np.float32))
     in_name, out_name = model.graph.input[0].name, model.graph.output[0].name
     in_shape = model.get_tensor_shape(in_name)
     if tuple(x.shape[1:]) != tuple(in_shape[1:]):
         raise ValueError(f"run_qonnx: input has shape {x.shape}; the model's input '{in_name}' takes "
-                         f"(N, {', '.join(map(str, in_shape[1:]))}) (NCHW)")
+                         f"(N, {', '.join(map(str, in_shape[1:]))}) "
+                         f"({'NHWC; pass NCHW as for torch' if input_is_channels_last(model) else 'NCHW'})")
     if x.shape[0] == 0:
         raise ValueError("run_qonnx: empty input")
     chunks: list[dict[str, np.ndarray]] = []

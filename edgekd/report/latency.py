@@ -37,6 +37,7 @@ __all__ = [
     "fits",
     "layers_from_hls_model",
     "layer_specs_from_dicts",
+    "input_items",
 ]
 
 IOType = Literal["io_parallel", "io_stream"]
@@ -106,6 +107,9 @@ class LayerSpec:
     result_bits: int = 16
     n_weights: int | None = None
     n_nonzero_weights: int | None = None
+    #: io_stream: stream items this layer reads per image when they differ from its input pixels (a Dense
+    #: after an aliased flatten reads the flatten's input items); None = `in_pixels`
+    in_packets: int | None = None
 
     def __post_init__(self) -> None:
         self.in_shape = tuple(int(d) for d in self.in_shape)
@@ -288,6 +292,10 @@ def estimate_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
 
 
 def _free(spec: LayerSpec, io_type: IOType) -> LayerCost:
+    if io_type == "io_stream" and _is_stream_alias(spec):
+        # InplaceStreamFlatten (hls4ml backends/fpga/passes): no process, the next layer reads the same stream
+        return LayerCost(spec.name, spec.type, cycles=0, ii=1, items_in=1, fill_items=1,
+                         notes=["alias of its input stream (InplaceStreamFlatten)"])
     if io_type == "io_stream" and spec.type in {"Flatten", "Reshape"} and spec.in_shape[-1] != spec.out_shape[-1]:
         # repack_stream: reads each input packet once (1/cycle), emits when an output packet is full
         n = spec.in_pixels
@@ -321,7 +329,7 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
             ff = (n_mult * acc if cycles > 0 else 0) + (spec.n_filt * spec.result_bits if cycles > 0 else 0)
             return LayerCost(spec.name, spec.type, cycles, ii, dsp, lut, ff, bram)
         # io_stream dense: read all input packets (1/cycle), one kernel evaluation, write output packets
-        n_in_items = spec.in_pixels
+        n_in_items = spec.in_packets or spec.in_pixels
         out_items = spec.out_pixels
         ff = n_mult * acc // 2 + spec.kernel_inputs * spec.input_bits + spec.n_filt * spec.result_bits
         cycles = n_in_items + kdepth + out_items
@@ -416,28 +424,77 @@ def _scale_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
 def _pad_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     if io_type == "io_parallel":
         return LayerCost(spec.name, spec.type, cycles=0, ii=1)
-    # zero padding / transpose in a stream: one output item per cycle (padding emits more items than it reads)
+    if spec.type == "Transpose":
+        return _transpose_stream(spec)
+    # zero padding in a stream (nnet_padding_stream.h): one output item per cycle, more items than it reads
     n_out = spec.out_pixels
     n_in = spec.in_pixels
-    fill = n_in if spec.type == "Transpose" else 1
-    bram, lut = (_memory_bram(n_in, spec.n_chan * spec.input_bits) if spec.type == "Transpose" else (0, 0))
-    return LayerCost(spec.name, spec.type, cycles=max(n_in, n_out) + 1, ii=max(n_in, n_out) + 1, lut=lut + 20,
-                     ff=spec.n_chan * spec.result_bits, bram_18k=bram, items_in=n_in, item_ii=1, fill_items=fill,
+    return LayerCost(spec.name, spec.type, cycles=max(n_in, n_out) + 1, ii=max(n_in, n_out) + 1, lut=20,
+                     ff=spec.n_chan * spec.result_bits, items_in=n_in, item_ii=1, fill_items=1,
                      depth=1, tail=max(0, n_out - n_in))
+
+
+def _transpose_stream(spec: LayerSpec) -> LayerCost:
+    """hls4ml's stream transpose (nnet_transpose_stream.h): two loops in sequence.
+
+    The first reads every input item (II 1) into `data_array[N]`, which is fully partitioned (registers);
+    the second writes every output item (II 1) from it. So nothing comes out before the LAST input item is
+    in: latency and II are `n_in items (at the input's arrival rate) + n_out items + depth`, FF = N x bits,
+    and each output element is an (N / out item size):1 multiplexer (~bits / 4 LUT6 per input element).
+    """
+    n_in, n_out = spec.in_pixels, spec.out_pixels
+    n = math.prod(spec.in_shape)
+    depth = 2
+    return LayerCost(spec.name, spec.type, cycles=n_in + n_out + depth, ii=n_in + n_out + depth,
+                     lut=math.ceil(n * spec.input_bits / 4), ff=n * spec.result_bits, bram_18k=0,
+                     items_in=n_in, item_ii=1, fill_items=n_in, depth=depth, tail=n_out - 1,
+                     notes=["nnet::transpose: reads the whole tensor before its first output"])
+
+
+def _is_stream_alias(spec: LayerSpec) -> bool:
+    """A Flatten / Reshape to one dimension: hls4ml 1.3.0 makes it an alias in io_stream (InplaceStreamFlatten),
+    so it generates no process and the next layer reads the stream items of the flatten's input."""
+    return spec.type in {"Flatten", "Reshape"} and len(spec.out_shape) == 1 and len(spec.in_shape) > 1
+
+
+def _with_stream_aliases(specs: list[LayerSpec]) -> list[LayerSpec]:
+    """io_stream: a layer after an aliased flatten reads the flatten's INPUT items (e.g. 100 pixels of 16
+    channels, not one item of 1,600): `nnet::dense` reads `n_in / data_T::size` packets."""
+    out: list[LayerSpec] = []
+    packets: int | None = None
+    for spec in specs:
+        if packets is not None and spec.in_packets is None:
+            spec = LayerSpec.from_dict({**spec.to_dict(), "in_packets": packets})
+        packets = None
+        if _is_stream_alias(spec):
+            packets = spec.in_packets or spec.in_pixels
+        out.append(spec)
+    return out
+
+
+def input_items(specs: list[LayerSpec]) -> tuple[int, int]:
+    """(stream items per image, elements per item) of the network input (the first layer's input)."""
+    first = specs[0]
+    per = first.in_shape[-1]
+    return math.prod(first.in_shape) // per, per
 
 
 # --- whole design ------------------------------------------------------------------------------------------
 
-def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0) -> tuple[float, float]:
-    """Dataflow recurrence over the layer chain; returns (first, last) output times of the last layer.
+def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0) -> tuple[float, float, float]:
+    """Dataflow recurrence over the layer chain; returns (first, last) output times of the last layer and
+    the largest time any one process is busy with one image (its effective initiation interval).
 
     The input items of layer k arrive spread uniformly over [s, e] (the first and last output times of the
     layer before; the network input arrives one item per `input_interval` cycles). Layer k accepts one item
     per `item_ii` cycles, so it finishes reading at max(e, s + (N-1)*item_ii); it emits its first output
-    once `fill_items` items are in, and its last `depth + tail` cycles after reading its last item.
+    once `fill_items` items are in, and its last `depth + tail` cycles after reading its last item. A process
+    is busy for its own II, stretched by however much longer its inputs take to arrive than it takes to read
+    them (a stream transpose fed one row every 48 cycles reads for 48 x 48 cycles, then writes).
     """
     s: float | None = None
     e: float | None = None
+    busy = 0.0
     for c in costs:
         if c.cycles == 0 and c.items_in <= 1 and c.depth == 0:
             continue  # free layer
@@ -448,10 +505,11 @@ def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0) -> tup
         read_last = max(e, s + (n - 1) * c.item_ii)
         frac = (c.fill_items - 1) / (n - 1) if n > 1 else 1.0
         read_fill = max(s + span * frac, s + (c.fill_items - 1) * c.item_ii)
+        busy = max(busy, c.ii + (read_last - s) - (n - 1) * c.item_ii)
         s, e = read_fill + c.depth, read_last + c.depth + c.tail
     if s is None:
-        return 0.0, 0.0
-    return s, e
+        return 0.0, 0.0, 0.0
+    return s, e, busy
 
 
 def estimate(
@@ -459,12 +517,17 @@ def estimate(
     clock_mhz: float,
     io_type: IOType,
     *,
-    input_interval: float = 1.0,
+    input_interval: float | None = None,
+    input_elements_per_clock: float = 1.0,
 ) -> dict[str, Any]:
     """Estimate latency, initiation interval and resources of an hls4ml design (JSON-ready dict).
 
-    `layers` in graph order (a chain); `input_interval` is the cycles between input items arriving at the
-    first layer in io_stream (1 = one pixel per clock, the csynth assumption).
+    `layers` in graph order (a chain). io_stream: the network's input items (one stream word: all channels
+    of a pixel for a channels-last input, a whole row for an NCHW one) arrive at the rate the board's top
+    delivers input ELEMENTS, `input_elements_per_clock` (every edgekd top hands over one element per clock:
+    one pixel of a grey image per clock on the frame grabber, one 32-bit word per element from a DMA or
+    m_axi). So an item arrives every `elements per item / input_elements_per_clock` cycles, at least 1;
+    `input_interval` overrides that figure (cycles per item).
     """
     if clock_mhz <= 0:
         raise EstimateError(f"clock_mhz must be > 0 (got {clock_mhz})")
@@ -473,20 +536,26 @@ def estimate(
     specs = [l if isinstance(l, LayerSpec) else LayerSpec.from_dict(l) for l in layers]
     if not specs:
         raise EstimateError("no layers to estimate")
+    if input_elements_per_clock <= 0:
+        raise EstimateError(f"input_elements_per_clock must be > 0 (got {input_elements_per_clock})")
+    if io_type == "io_stream":
+        specs = _with_stream_aliases(specs)
+        if input_interval is None:
+            input_interval = max(1.0, input_items(specs)[1] / input_elements_per_clock)
     costs = [estimate_layer(s, io_type) for s in specs]
     if io_type == "io_parallel":
         total = sum(c.cycles for c in costs)
         ii = max(c.ii for c in costs)
         fifo_bram = fifo_lut = 0
     else:
-        _, last = _stream_schedule(costs, input_interval)
+        _, last, busy = _stream_schedule(costs, input_interval)
         total = math.ceil(last) + 1  # + the write of the last output item
-        ii = max(c.ii for c in costs) + 1
+        ii = math.ceil(max(busy, max(c.ii for c in costs))) + 1
         # FIFOs between layers: hls4ml's default depth is the number of pixels of the tensor
         fifo_bram = fifo_lut = 0
         for spec, c in zip(specs[:-1], costs[:-1]):
             if c.cycles == 0 and spec.type in FREE_TYPES:
-                continue
+                continue  # an alias or a wire: no FIFO of its own
             b, l = _memory_bram(spec.out_pixels, spec.out_shape[-1] * spec.result_bits)
             fifo_bram += b
             fifo_lut += l
@@ -507,6 +576,7 @@ def estimate(
         "per_layer": [c.row() for c in costs],
         "resources": resources,
         "fifo": {"bram_18k": fifo_bram, "lut": fifo_lut} if io_type == "io_stream" else None,
+        "input_interval_cycles": float(input_interval) if io_type == "io_stream" else None,
         "source": "estimate",
         "model": "edgekd analytical model for hls4ml 1.3.0 (docs/latency_model.md)",
     }

@@ -17,7 +17,7 @@ DisWOT does). The student is scored in float with weights, input and activations
 (`fake_quantize_for_scoring`, a fast stand-in for its brevitas quantizers), so bit widths count.
 
 Latency is the analytical estimate of edgekd.report.latency from LayerSpecs built here from the student
-config: the same layer list hls4ml 1.3.0 builds from the exported QONNX (Input, Transpose, input quantizer,
+config: the same layer list hls4ml 1.3.0 builds from the exported QONNX (Input, input quantizer,
 per block Conv2D -> Pooling2D -> ReLU, Flatten, Dense), without exporting or converting each candidate
 (1-2 s per candidate with hls4ml); tests check it against the hls4ml ModelGraph. Resource figures are
 rougher than the cycle counts (accumulator widths are approximated).
@@ -143,8 +143,8 @@ def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig) -
     a_bits = [cfg.act_bits] * n_conv if isinstance(cfg.act_bits, int) else list(cfg.act_bits)
     ib = cfg.input_bits
     specs = [
-        LayerSpec("global_in", "Input", (1, s, s), (1, s, s), input_bits=ib, result_bits=ib, **kw),
-        LayerSpec("Transpose_0", "Transpose", (1, s, s), (s, s, 1), input_bits=ib, result_bits=ib, **kw),
+        # channels-last input (edgekd.export.qonnx): no input Transpose
+        LayerSpec("global_in", "Input", (s, s, 1), (s, s, 1), input_bits=ib, result_bits=ib, **kw),
         LayerSpec("input_quant", "Activation", (s, s, 1), (s, s, 1), activation="linear", input_bits=ib,
                   result_bits=ib, **kw),
     ]
@@ -380,7 +380,7 @@ def _probe_batch(cfg, build_dir, batch: int) -> tuple[np.ndarray, np.ndarray, li
             )
         splits = load_cell_splits(data)
     rng = np.random.default_rng(cfg.seed)
-    idx = rng.permutation(len(splits.y_train))[:batch]
+    idx = rng.permutation(np.flatnonzero(splits.labelled))[:batch]  # labelled rows only (data.labelled)
     return splits.x_train[idx], splits.y_train[idx], list(splits.class_names)
 
 

@@ -13,7 +13,9 @@ def test_export_writes_raw_and_clean(tiny_student):
     assert path.name == CLEAN_NAME and (path.parent / RAW_NAME).exists()
     ops = [n.op_type for n in ModelWrapper(str(path)).graph.node]
     assert "Gemm" not in ops and "MatMul" in ops and ops.count("Conv") == 2
-    assert ModelWrapper(str(path)).get_tensor_shape("global_in") == [1, 1, 16, 16]  # NCHW input
+    # channels-last input: no layout-only Transpose left for hls4ml to build as a stream layer
+    assert ModelWrapper(str(path)).get_tensor_shape("global_in") == [1, 16, 16, 1]
+    assert "Transpose" not in ops
 
 
 def test_torch_equals_qonnx_bit_exact(tiny_student):

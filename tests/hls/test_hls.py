@@ -58,7 +58,8 @@ def test_predict_takes_nchw(project):
 def test_trace_layers_map_to_qonnx_nodes(project):
     hls_model, _, path, xq = project
     trace = trace_csim(hls_model, xq[:2])
-    assert list(trace)[:3] == ["Transpose_0", "Quant_6_act", "Conv2D_Conv_0"]
+    assert "Transpose_0" not in trace  # the input is channels-last: no stream transpose layer
+    assert list(trace)[:2] == ["Quant_6_act", "Conv2D_Conv_0"]
     assert trace["Conv2D_Conv_0"].shape == (2, 14 * 14 * 4)
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -73,10 +74,11 @@ def test_wrong_input_precision_is_caught_and_localised(tiny_student, tmp_path):
     xq = quantize_input(model, torch.from_numpy(x)).numpy()[:32]
     # two fractional bits short of the fixed<8,3> grid: the input is truncated before the first Quant
     hls_model, _ = convert_to_hls(path, HLSConfig(), tmp_path / "bad", "fixed<6,3>")
-    with pytest.raises(FidelityError, match="Transpose_0") as err:
+    # the first hls4ml layer (the input is channels-last: no Transpose before it) is the input quantizer
+    with pytest.raises(FidelityError, match="Quant_6_act") as err:
         verify_csim_against_qonnx(hls_model, path, xq, progress=False)
     result = err.value.result
-    assert result["first_diverging_layer"] == "Transpose_0"
+    assert result["first_diverging_layer"] == "Quant_6_act"
     assert result["exact"] < 0.5 and result["max_abs_diff"] > 1e-3
 
 

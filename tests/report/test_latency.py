@@ -220,3 +220,93 @@ def test_layers_from_hls_model():
     r = estimate(specs, 250, "io_stream")
     assert r["cycles"] > 2 * 63  # RF 2 on 64 input pixels
     json.dumps([s.to_dict() for s in specs])
+
+
+# --- stream buffering per hls4ml template, input rate, transpose (issue 19) ----------------------------------
+
+def _paper_body(**kw):
+    return [
+        LayerSpec("conv1", "Conv2D", (48, 48, 1), (46, 46, 16), filt_height=3, filt_width=3, **kw),
+        LayerSpec("relu1", "Activation", (46, 46, 16), (46, 46, 16), activation="relu", **kw),
+        LayerSpec("pool1", "Pooling2D", (46, 46, 16), (23, 23, 16), pool_height=2, pool_width=2,
+                  stride_height=2, stride_width=2, **kw),
+        LayerSpec("conv2", "Conv2D", (23, 23, 16), (21, 21, 16), filt_height=3, filt_width=3, **kw),
+        LayerSpec("relu2", "Activation", (21, 21, 16), (21, 21, 16), activation="relu", **kw),
+        LayerSpec("pool2", "Pooling2D", (21, 21, 16), (10, 10, 16), pool_height=2, pool_width=2,
+                  stride_height=2, stride_width=2, **kw),
+        LayerSpec("flatten", "Reshape", (10, 10, 16), (1600,), **kw),
+        LayerSpec("fc", "Dense", (1600,), (2,), **kw),
+    ]
+
+
+B8 = dict(weight_bits=8, input_bits=8, result_bits=8)
+
+
+@pytest.mark.parametrize(
+    "spec, fill, items, tail",
+    [
+        # nnet_conv2d_stream.h: line buffer of (k-1) rows + k pixels before the first window
+        (LayerSpec("c", "Conv2D", (10, 12, 2), (8, 10, 4), filt_height=3, filt_width=3, **B8), 2 * 12 + 3, 120, 0),
+        # nnet_pooling_stream.h: (p-1) rows + p pixels
+        (LayerSpec("p", "Pooling2D", (10, 12, 4), (5, 6, 4), pool_height=2, pool_width=2, stride_height=2,
+                   stride_width=2, **B8), 12 + 2, 120, 0),
+        # nnet_activation_stream.h: item in, item out
+        (LayerSpec("a", "Activation", (10, 12, 4), (10, 12, 4), activation="relu", **B8), 1, 120, 0),
+        # nnet_dense_stream.h: DataPrepare reads every packet, then one kernel, then ResWrite
+        (LayerSpec("d", "Dense", (64,), (10,), **B8), 1, 1, 0),
+        # nnet_transpose_stream.h: the whole tensor into data_array, then every output item
+        (LayerSpec("t", "Transpose", (3, 10, 12), (10, 12, 3), **B8), 30, 30, 120 - 1),
+        # nnet_padding_stream.h: output items as soon as input items come
+        (LayerSpec("z", "ZeroPadding2D", (10, 12, 4), (12, 14, 4), **B8), 1, 120, 168 - 120),
+    ],
+    ids=["conv2d", "pooling2d", "activation", "dense", "transpose", "zeropadding2d"],
+)
+def test_stream_buffering_follows_the_template(spec, fill, items, tail):
+    c = estimate_layer(spec, "io_stream")
+    assert (c.fill_items, c.items_in, c.tail) == (fill, items, tail)
+
+
+def test_stream_transpose_waits_for_the_whole_tensor():
+    t = LayerSpec("t", "Transpose", (1, 48, 48), (48, 48, 1), **B8)
+    c = estimate_layer(t, "io_stream")
+    # 48 row items in, 2,304 pixel items out, in sequence; data_array[2304] fully partitioned -> registers
+    assert (c.cycles, c.ii) == (48 + 2304 + 2, 48 + 2304 + 2)
+    assert c.ff == 2304 * 8 and c.bram_18k == 0 and c.lut == 2304 * 8 // 4
+
+
+def test_input_rate_follows_the_input_word():
+    # one element per clock: a row-per-word NCHW input (48 elements) arrives every 48 cycles,
+    # a channels-last grey pixel every cycle, an RGB pixel every 3 cycles
+    nchw = [LayerSpec("in", "Input", (1, 48, 48), (1, 48, 48), **B8)]
+    assert estimate(nchw + [LayerSpec("t", "Transpose", (1, 48, 48), (48, 48, 1), **B8)], 250,
+                    "io_stream")["input_interval_cycles"] == 48
+    rgb = LayerSpec("in", "Input", (8, 8, 3), (8, 8, 3), **B8)
+    assert estimate([rgb, conv2d(8, 8, 3, 2, bits=8)], 250, "io_stream")["input_interval_cycles"] == 3
+    assert estimate([rgb, conv2d(8, 8, 3, 2, bits=8)], 250, "io_stream",
+                    input_elements_per_clock=3)["input_interval_cycles"] == 1
+    assert estimate([rgb, conv2d(8, 8, 3, 2, bits=8)], 250, "io_stream", input_interval=2)["input_interval_cycles"] == 2
+    with pytest.raises(EstimateError, match="input_elements_per_clock"):
+        estimate([rgb], 250, "io_stream", input_elements_per_clock=0)
+
+
+def test_cell_design_transpose_removal_halves_latency():
+    """The cell student as hls4ml builds it: NCHW input + stream transpose (before) vs channels-last input."""
+    before = [LayerSpec("in", "Input", (1, 48, 48), (1, 48, 48), **B8),
+              LayerSpec("t", "Transpose", (1, 48, 48), (48, 48, 1), **B8)] + _paper_body(**B8)
+    after = [LayerSpec("in", "Input", (48, 48, 1), (48, 48, 1), **B8)] + _paper_body(**B8)
+    b, a = estimate(before, 250, "io_stream"), estimate(after, 250, "io_stream")
+    # before: the transpose collects 48 rows at 48 cycles each, then writes 2,304 pixels (REFERENCE 7: 4,583)
+    assert 4500 <= b["cycles"] <= 4650 and 4500 <= b["ii_cycles"] <= 4650
+    # after: one pass over the pixels at one per clock, plus the pipeline (REFERENCE 7: ~2,326)
+    assert 2304 < a["cycles"] <= 2340 and a["ii_cycles"] <= 2320
+    assert b["resources"]["ff"] - a["resources"]["ff"] >= 2304 * 8
+
+
+def test_stream_flatten_is_an_alias_and_the_dense_reads_the_pixels():
+    layers = [LayerSpec("in", "Input", (48, 48, 1), (48, 48, 1), **B8)] + _paper_body(**B8)
+    r = estimate(layers, 250, "io_stream")
+    flat = [p for p in r["per_layer"] if p["name"] == "flatten"][0]
+    assert (flat["cycles"], flat["ff"], flat["lut"]) == (0, 0, 0)  # InplaceStreamFlatten: no process
+    fc = estimate_layer(LayerSpec("fc", "Dense", (1600,), (2,), in_packets=100, **B8), "io_stream")
+    assert fc.items_in == 100 and fc.fill_items == 100  # 100 packets of 16 channels, not 1 of 1,600
+    assert [p for p in r["per_layer"] if p["name"] == "fc"][0]["cycles"] == fc.cycles
