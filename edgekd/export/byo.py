@@ -203,37 +203,72 @@ class PreparedModel:
 
 
 def load_checked(path: Path) -> Any:
-    """onnx.checker (structure; custom Quant ops are not checked), then a qonnx ModelWrapper after cleanup."""
-    import onnx
+    """Read an untrusted QONNX file (`edgekd.safety.read_untrusted_qonnx`: size, external data, custom
+    domains, onnx.checker), then a qonnx ModelWrapper after shape and datatype inference and cleanup."""
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.util.cleanup import cleanup_model
 
+    from edgekd.safety import read_untrusted_qonnx
+
+    proto = read_untrusted_qonnx(path, ByoError)
+    model = _fix_batch_dim(ModelWrapper(proto), path)
     try:
-        onnx.checker.check_model(str(path))
-    except onnx.checker.ValidationError as err:
-        raise ByoError(f"{path}: onnx.checker refuses the model: {str(err).splitlines()[0][:300]}") from None
-    model = ModelWrapper(str(path))
-    _fix_batch_dim(model, path)
-    try:
-        return cleanup_model(model)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*old-style domain")
+            model = cleanup_model(model)  # qonnx InferShapes: files without value_info get every shape here
+            model = model.transform(InferDataTypes())
     except Exception as err:  # noqa: BLE001 - qonnx raises bare exceptions for shapes it cannot infer
-        raise ByoError(f"{path}: qonnx cannot clean the model up ({type(err).__name__}: {str(err)[:200]})") from None
+        raise ByoError(f"{path}: qonnx cannot infer the model's shapes and types ({type(err).__name__}: "
+                       f"{str(err)[:200]})") from None
+    _drop_initializer_value_info(model)
+    missing = [vi for vi in model.graph.value_info if not _has_shape(vi)]
+    missing += [o for o in model.graph.output if not _has_shape(o)]
+    if missing:
+        producer = model.find_producer(missing[0].name)
+        where = f" (output of {producer.op_type} '{producer.name}')" if producer is not None else ""
+        raise ByoError(f"{path}: qonnx cannot infer the shape of tensor '{missing[0].name}'{where}; export the "
+                       "model with fixed input shapes")
+    return model
 
 
-def _fix_batch_dim(model, path: Path) -> None:
-    """A symbolic batch dimension ('N', 'unk__0': QKeras/tf2onnx exports) becomes 1: hls4ml streams one sample
-    at a time and qonnx executes fixed shapes. Any other symbolic dimension is refused."""
+def _drop_initializer_value_info(model) -> None:
+    """qonnx's ModelWrapper gives initializers value_info; edgekd's batched execution (run_qonnx) would then
+    resize a constant whose first dimension is 1 (a TopK's k, a 1-row weight) to the batch."""
+    inits = {i.name for i in model.graph.initializer}
+    for vi in [v for v in model.graph.value_info if v.name in inits]:
+        model.graph.value_info.remove(vi)
+
+
+def _has_shape(vi) -> bool:
+    t = vi.type.tensor_type
+    return t.HasField("shape") and all(d.dim_value > 0 for d in t.shape.dim)
+
+
+def _fix_batch_dim(model, path: Path):
+    """The batch dimension becomes 1, whether symbolic ('N', 'unk__0': QKeras/tf2onnx and dynamic-axis exports)
+    or fixed to another size: hls4ml streams one sample at a time and qonnx executes fixed shapes.
+    Intermediate shapes with a symbolic dimension are dropped (shape inference recomputes them); a symbolic
+    input dimension other than the batch is refused."""
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+
     graph = model.graph
-    for vi in [*graph.input, *graph.output, *graph.value_info]:
+    for vi in graph.input:
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):
-            if d.dim_value > 0:
-                continue
-            if i == 0:
-                d.dim_value = 1
-            elif vi in graph.input:
+            if d.dim_value <= 0 and i > 0:
                 raise ByoError(f"{path}: input '{vi.name}' has a symbolic dimension {i} ('{d.dim_param}'); "
                                "export the model with a fixed input shape")
+    for vi in [v for v in graph.value_info if any(d.dim_value <= 0 for d in v.type.tensor_type.shape.dim)]:
+        graph.value_info.remove(vi)
+    batch = [vi.type.tensor_type.shape.dim[0].dim_value for vi in [*graph.input, *graph.output]
+             if len(vi.type.tensor_type.shape.dim)]
+    if any(b != 1 for b in batch):
+        model = model.transform(ChangeBatchSize(1))  # also the batch entry of constant Reshape shapes
+        for vi in model.graph.output[1:]:
+            if len(vi.type.tensor_type.shape.dim):
+                vi.type.tensor_type.shape.dim[0].dim_value = 1
+    return model
 
 
 def prepare_model(path: Path) -> PreparedModel:
@@ -261,8 +296,31 @@ def prepare_model(path: Path) -> PreparedModel:
         raise ByoError(f"{path}: qonnx cannot convert the model to channels-last ({type(err).__name__}: "
                        f"{str(err)[:200]})") from None
     model = cleanup_model(model)
+    _drop_initializer_value_info(model)
     return PreparedModel(model=model, original=original, host_ops=host.host_ops,
                          folds=host.folds + norm.folds + bn.folds, skipped=norm.skipped + bn.skipped)
+
+
+def _run_original(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """qonnx execution of the user's (cleaned, channels-first) model on `x` in batches: the batch size set with
+    qonnx's ChangeBatchSize and shapes inferred again, so constants of shape (1, ...) (a TopK's k) stay."""
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from edgekd.export.qonnx import _quiet_onnxruntime
+
+    _quiet_onnxruntime()
+    in_name, out_name = model.graph.input[0].name, model.graph.output[0].name
+    x = np.asarray(x, dtype=np.float32)
+    batched: dict[int, Any] = {}
+    outs = []
+    for start in range(0, len(x), batch):
+        xb = x[start:start + batch]
+        if len(xb) not in batched:
+            batched[len(xb)] = model.transform(ChangeBatchSize(len(xb))).transform(InferShapes())
+        outs.append(execute_onnx(batched[len(xb)], {in_name: xb})[out_name])
+    return np.concatenate(outs, axis=0)
 
 
 def verify_preparation(prep: PreparedModel, x: np.ndarray) -> dict:
@@ -274,7 +332,7 @@ def verify_preparation(prep: PreparedModel, x: np.ndarray) -> dict:
     from edgekd.export.qonnx import run_qonnx
 
     y_prep = run_qonnx(prep.model, x)
-    y_orig = np.asarray(run_qonnx(prep.original, x), dtype=np.float64)
+    y_orig = np.asarray(_run_original(prep.original, x), dtype=np.float64)
     y_host = apply_host_postprocessing(y_prep, prep.host_ops)
     if y_host.shape != y_orig.shape:
         y_host = y_host.reshape(y_orig.shape)

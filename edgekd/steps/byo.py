@@ -184,7 +184,7 @@ def compare_outputs(y_csim: np.ndarray, y_qonnx: np.ndarray) -> tuple[dict, np.n
 
 def run_hls(ctx: BuildContext) -> None:
     from edgekd.export.verify import FidelityError
-    from edgekd.hls.convert import convert_to_hls
+    from edgekd.hls.convert import convert_to_hls, quiet_hls4ml
     from edgekd.hls.csim import predict_csim
     from edgekd.hw import load_board
     from edgekd.report.latency import estimate, fits, layers_from_hls_model
@@ -193,9 +193,20 @@ def run_hls(ctx: BuildContext) -> None:
     export = read_json(ctx.dir("export") / "export.json")
     qonnx_path = ctx.dir("export") / export["qonnx"]
     exact_expected = export["verdict"] == "exact"
+    x = load_npy(ctx.dir("export") / "verify_inputs.npy")
+    precisions: list[dict] = []
     try:
         hls_model, hls_config = convert_to_hls(qonnx_path, cfg, ctx.work / "project", export["input_precision"],
-                                               csim_cache=ctx.cache_dir / "csim", check_support=False)
+                                               compile_model=False, check_support=False)
+        if not exact_expected:
+            # float scales: hls4ml's default types are what makes it inexact; choose them from the value ranges
+            from edgekd.hls.precision import assign_range_precisions
+
+            precisions = assign_range_precisions(hls_model, x)
+        from edgekd.hls.csim_cache import compile_cached
+
+        with quiet_hls4ml():
+            hls_model.csim_cache_info = compile_cached(hls_model, ctx.cache_dir / "csim")
     except Exception as err:  # noqa: BLE001 - hls4ml raises bare IndexError/KeyError on graphs it cannot take
         from edgekd.export.byo import ByoError
 
@@ -204,7 +215,6 @@ def run_hls(ctx: BuildContext) -> None:
             f"hls4ml 1.3.0 failed to convert {qonnx_path.name} ({type(err).__name__}: {err})"
             + (f"; its approximate layers ({', '.join(suspects)}) are the likely cause" if suspects else "")
             + ". Power-of-two quantizers on every layer avoid hls4ml's float rescaling paths") from err
-    x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     # the export step's outputs are the prepared model's QONNX execution on exactly these inputs
     t0 = time.perf_counter()
     y_csim = np.asarray(predict_csim(hls_model, x, progress=False), dtype=np.float64)
@@ -248,6 +258,7 @@ def run_hls(ctx: BuildContext) -> None:
         "clock_mhz": cfg.clock_mhz, "clock_period_ns": cfg.clock_period_ns, "reuse_factor": cfg.reuse_factor,
         "strategy": cfg.strategy, "input_precision": export["input_precision"], "project_dir": "hls/project",
         "fidelity": fidelity,
+        "precisions": precisions,
         "layers": [layer.name for layer in hls_model.get_layers()],
     })
 

@@ -240,3 +240,182 @@ def brevitas_cnn_batchnorm(path: Path, seed: int = 0) -> Path:
     ).eval()
     export_qonnx(model, input_t=torch.zeros(1, 1, 8, 8), export_path=str(path), dynamo=False)
     return path
+
+
+# --------------------------------------------------------------------------------------------------
+# the forms real exporters write (issue 13): legacy domains, no opset import, no value_info, Gemm,
+# symbolic or fixed batch, input preambles, trailing host ops
+# --------------------------------------------------------------------------------------------------
+
+
+def rewrite(path: Path, domain: str | None = None, opset_import: bool = True, strip_value_info: bool = False,
+            batch: str | int | None = None) -> Path:
+    """Rewrite a QONNX file in place as older exporters write it: custom nodes in `domain`, with or without an
+    opset import for it; intermediate shapes removed; the batch dimension symbolic ('N') or fixed (int)."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") and domain is not None:
+            node.domain = domain
+    custom = {n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")}
+    ops = [o for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if opset_import:
+        ops += [helper.make_opsetid(d, 1) for d in sorted(custom)]
+    del model.opset_import[:]
+    model.opset_import.extend(ops)
+    if strip_value_info:
+        del model.graph.value_info[:]
+    if batch is not None:
+        inits = {i.name for i in model.graph.initializer}
+        for vi in [v for v in [*model.graph.input, *model.graph.output, *model.graph.value_info] if v.name not in inits]:
+            d = vi.type.tensor_type.shape.dim[0]
+            if isinstance(batch, str):
+                d.dim_param = batch
+            else:
+                d.dim_value = batch
+        for node in model.graph.node:  # a Reshape with the batch in its constant shape
+            if node.op_type == "Reshape" and isinstance(batch, int):
+                for init in model.graph.initializer:
+                    if init.name == node.input[1]:
+                        shape = onnx.numpy_helper.to_array(init).copy()
+                        shape[0] = batch
+                        init.CopyFrom(onnx.numpy_helper.from_array(shape, init.name))
+    onnx.save(model, str(path))
+    return path
+
+
+class EcoBuilder(GraphBuilder):
+    """GraphBuilder with any input shape, Gemm layers and output ops (Softmax, ArgMax, TopK)."""
+
+    def __init__(self, shape: list[int], seed: int = 0) -> None:
+        super().__init__(int(np.prod(shape[1:])), seed)
+        self.input = helper.make_tensor_value_info("global_in", TensorProto.FLOAT, shape)
+        self.out_shape: list[int] | None = None
+
+    def reshape(self, shape: list[int]) -> EcoBuilder:
+        return self._reshape(shape)
+
+    def _reshape(self, shape: list[int]) -> EcoBuilder:
+        name = self._name("Reshape")
+        const = f"{name}_shape"
+        self.inits.append(onnx.numpy_helper.from_array(np.asarray(shape, dtype=np.int64), const))
+        self.nodes.append(helper.make_node("Reshape", [self.tensor, const], [f"{name}_out"], name=name))
+        self.tensor = f"{name}_out"
+        return self
+
+    def gemm(self, n_out: int, w_scale: float, w_bits: int, b_scale: float | None = 2.0 ** -6, b_bits: int = 12,
+             bipolar_weights: bool = False) -> EcoBuilder:
+        """Gemm(x, W^T, b) with transB=1 (torch.nn.Linear's layout); a float bias when b_scale is None."""
+        w = self.rng.normal(0, 0.5, size=(n_out, self.n)).astype(np.float32)
+        wt = self.bipolar(self.const(w)) if bipolar_weights else self.quant_tensor(self.const(w), w_scale, w_bits)
+        b = self.rng.normal(0, 0.5, size=(n_out,)).astype(np.float32)
+        bt = self.const(b) if b_scale is None else self.quant_tensor(self.const(b), b_scale, b_bits)
+        name = self._name("Gemm")
+        self.nodes.append(helper.make_node("Gemm", [self.tensor, wt, bt], [f"{name}_out"], name=name, transB=1))
+        self.tensor = f"{name}_out"
+        self.n = n_out
+        return self
+
+    def topk(self, k: int) -> EcoBuilder:
+        name = self._name("TopK")
+        kc = f"{name}_k"
+        self.inits.append(onnx.numpy_helper.from_array(np.asarray([k], dtype=np.int64), kc))
+        self.nodes.append(helper.make_node("TopK", [self.tensor, kc], [f"{name}_values", f"{name}_indices"],
+                                           name=name, axis=-1))
+        self.tensor = f"{name}_indices"
+        self.out_shape = [1, k]
+        self.out_type = TensorProto.INT64
+        return self
+
+    def argmax(self) -> EcoBuilder:
+        self.op("ArgMax", axis=-1, keepdims=0)
+        self.out_shape, self.out_type = [1], TensorProto.INT64
+        return self
+
+    def save(self, path: Path) -> Path:
+        shape = self.out_shape or [1, self.n]
+        out = helper.make_tensor_value_info(self.tensor, getattr(self, "out_type", TensorProto.FLOAT), shape)
+        graph = helper.make_graph(self.nodes, "byo_eco", [self.input], [out], initializer=self.inits)
+        model = helper.make_model(graph, producer_name="edgekd-tests",
+                                  opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QDOMAIN, 1)])
+        model.ir_version = 8
+        model = onnx.shape_inference.infer_shapes(model)  # value_info, as exporters write it
+        onnx.save(model, str(path))
+        return path
+
+
+def jet_tagger(path: Path) -> Path:
+    """QKeras jet tagger via tf2onnx/QONNX: 16 -> 16 -> 8 -> 5, quantized_bits(8,0) weights, quantized_relu(6)
+    activations, a final softmax (host stage), symbolic batch 'unk__0'. Power-of-two: exact."""
+    g = EcoBuilder([1, 16], seed=11)
+    g.quant(2.0 ** -5, 10)
+    g.dense(16, 2.0 ** -7, 8).quant(2.0 ** -3, 6, signed=False)
+    g.dense(8, 2.0 ** -7, 8).quant(2.0 ** -3, 6, signed=False)
+    g.dense(5, 2.0 ** -7, 8).quant(2.0 ** -4, 12)
+    g.op("Softmax", axis=-1)
+    return rewrite(g.save(path), batch="unk__0")
+
+
+def mnist_w1a1_finn(path: Path) -> Path:
+    """FINN TFC-w1a1 style: (1, 1, 4, 4) image -> Reshape -> bipolar input, Gemm layers with 1-bit bipolar weights
+    and activations, integer output; legacy domain finn.custom_op.general with no opset import for it, and a
+    trailing ArgMax. Exact."""
+    g = EcoBuilder([1, 1, 4, 4], seed=12)
+    g._reshape([1, 16])
+    g.quant(1.0, 2).bipolar()
+    g.dense(12, 1.0, 1, bias=False, bipolar_weights=True).bipolar()
+    g.dense(6, 1.0, 1, bias=False, bipolar_weights=True).quant(1.0, 8)
+    g.argmax()
+    return rewrite(g.save(path), domain="finn.custom_op.general", opset_import=False)
+
+
+def mnist_w2a2_brevitas(path: Path) -> Path:
+    """brevitas (older, 'onnx.brevitas' domain) MNIST-style MLP: Gemm with 2-bit float-scale weights, 2-bit
+    float-scale activations, float biases, 8-bit input with a non-power-of-two scale; Transpose preamble.
+    Approximate (needs allow_inexact)."""
+    g = EcoBuilder([1, 4, 3], seed=13)
+    g.op("Transpose", perm=[0, 2, 1])._reshape([1, 12])
+    g.quant(0.7 / 127, 8)
+    g.gemm(16, 0.61, 2, b_scale=None).op("Relu").quant(0.37, 2, signed=False)
+    g.gemm(10, 0.53, 2, b_scale=None).quant(0.173, 8)
+    return rewrite(g.save(path), domain="onnx.brevitas")
+
+
+def kws_w3a8(path: Path) -> Path:
+    """Keyword-spotting MLP: 8-bit input with a float scale (MFCC features), 3-bit power-of-two weights, 8-bit
+    float-scale activations, no value_info (stripped), trailing TopK (k=2). Approximate."""
+    g = EcoBuilder([1, 20], seed=14)
+    g.quant(3.1 / 127, 8)
+    g.dense(24, 2.0 ** -2, 3).quant(0.0517, 8, signed=False)
+    g.dense(12, 2.0 ** -2, 3).quant(0.0711, 8, signed=False)
+    g.dense(6, 2.0 ** -2, 3).quant(0.093, 8)
+    g.topk(2)
+    return rewrite(g.save(path), strip_value_info=True)
+
+
+def nid_w2a2(path: Path) -> Path:
+    """Network-intrusion MLP (UNSW-NB15 style): 24 features, 2-bit power-of-two weights and activations,
+    Gemm layers, fixed batch 8, no value_info, custom domain without opset import. Exact."""
+    g = EcoBuilder([1, 24], seed=15)
+    g.quant(1.0, 2)
+    g.gemm(16, 0.5, 2, b_scale=2.0 ** -2, b_bits=6).quant(0.5, 2, signed=False)
+    g.gemm(8, 0.5, 2, b_scale=2.0 ** -2, b_bits=6).quant(0.5, 2, signed=False)
+    g.gemm(2, 0.5, 2, b_scale=2.0 ** -2, b_bits=6).quant(2.0 ** -2, 8)
+    return rewrite(g.save(path), opset_import=False, strip_value_info=True, batch=8)
+
+
+def brevitas_float_softmax(path: Path) -> Path:
+    """brevitas export_qonnx with brevitas' default float-scale quantizers and a final softmax, dynamic batch.
+    Approximate."""
+    brevitas_mlp(path, pow2=False, softmax=True, n_in=12, hidden=16, n_out=5, seed=16)
+    return rewrite(path, batch="batch")
+
+
+# name -> (builder, expected static verdict, host ops)
+ECOSYSTEM = {
+    "jet-tagger-qkeras-softmax": (jet_tagger, "exact", ["Softmax"]),
+    "mnist-w1a1-finn-legacy-domain": (mnist_w1a1_finn, "exact", ["ArgMax"]),
+    "nid-w2a2-gemm-no-shapes-batch8": (nid_w2a2, "exact", []),
+    "mnist-w2a2-onnx-brevitas-float": (mnist_w2a2_brevitas, "approximate", []),
+    "kws-w3a8-float-input-topk": (kws_w3a8, "approximate", ["TopK"]),
+    "brevitas-float-softmax": (brevitas_float_softmax, "approximate", ["Softmax"]),
+}
