@@ -56,11 +56,33 @@ class DataConfig(Strict):
     max_test: int | None = Field(None, ge=8, description="use at most this many test images")
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="image folders only: share held out as test")
     synthetic: SyntheticCellsConfig = SyntheticCellsConfig()
+    # Label budget (edgekd.data.labels): which training labels are used; the teacher annotates all images.
+    labelled: int | float | None = Field(
+        None, description="training labels used: a fraction in (0, 1] or a whole count per class; default all"
+    )
+    unlabelled: Path | None = Field(
+        None, description="images without labels added to the training pool: a folder of PNG/TIFF or an IDX file"
+    )
     # audio (task: regression): edgekd.data.audio documents the windowing
     speech: SyntheticSpeechConfig = SyntheticSpeechConfig()
     csv: Path | None = Field(None, description="audio_folder: CSV with a `file` column; default PATH/labels.csv")
     window_seconds: float = Field(1.0, ge=0.01, le=30.0, description="audio: fixed window length (16 kHz samples)")
     window_hop_seconds: float | None = Field(None, gt=0.0, description="audio: hop between windows; default = window")
+
+    @field_validator("labelled")
+    @classmethod
+    def _label_budget(cls, v: int | float | None) -> int | float | None:
+        if v is None or isinstance(v, bool):
+            return None if v is None else cls._bad_budget(v)
+        if isinstance(v, int) and v >= 1:
+            return v
+        if isinstance(v, float) and 0.0 < v <= 1.0:
+            return v
+        return cls._bad_budget(v)
+
+    @staticmethod
+    def _bad_budget(v: object) -> None:
+        raise ValueError(f"{v!r}: give a fraction in (0, 1] (e.g. 0.05) or a whole count per class (e.g. 50)")
 
     @model_validator(mode="after")
     def _path_for_real_data(self) -> "DataConfig":
@@ -251,10 +273,16 @@ class HLSConfig(Strict):
         description="io_parallel: refuse a layer with more multiplications per image than this before hls4ml "
         "generates code (the cell student's first conv has 304,704; its io_parallel compile takes over 10 min); 0 = no limit",
     )
-    trigger_threshold: float = Field(
-        0.0, description="frame grabber: sort trigger fires when logit[class] - largest other logit >= this"
+    trigger_threshold: float | None = Field(
+        None, description="frame grabber: sort trigger fires when logit[class] - largest other logit >= this; "
+        "default: chosen with the class on the validation split (edgekd.project.trigger.choose_trigger)"
     )
-    trigger_class: int | None = Field(None, ge=0, description="frame grabber: trigger only for this class (default any)")
+    trigger_class: int | None = Field(
+        None, ge=0, description="frame grabber: trigger only for this class (default: chosen on validation when "
+        "trigger_threshold is unset, else any class)")
+    trigger_target_precision: float = Field(
+        0.95, gt=0, le=1, description="frame grabber, default trigger: the validation precision the chosen class "
+        "and threshold must reach (the one with the highest recall among those that do)")
 
     @model_validator(mode="after")
     def _defaults_from_board(self) -> "HLSConfig":

@@ -168,11 +168,17 @@ def generate_project(
     board: Board,
     name: str,
     class_names: list[str],
-    trigger_threshold: float = 0.0,
+    trigger_threshold: float | None = 0.0,
     trigger_class: int | None = None,
     host_postprocessing: list[dict] | None = None,
+    trigger_rule: dict | None = None,
+    trigger_evaluation: dict | None = None,
 ) -> dict[str, Any]:
     """Write the board project into `out_dir` from a build's `hls/` and `export/` folders.
+
+    `trigger_threshold` None: 0 (sort every decision; a caller with a labelled validation split chooses one,
+    see edgekd.steps.project.sort_trigger). `trigger_rule` / `trigger_evaluation` (how the trigger was chosen;
+    its precision and recall on validation and test) are recorded with the trigger.
 
     Returns the facts the step records in project.json (board, part, clock, interface, files, trigger).
     """
@@ -213,6 +219,9 @@ def generate_project(
 
     interface = board.interface
     clock_mhz = float(hls["clock_mhz"])
+    if trigger_threshold is None:
+        trigger_threshold = 0.0
+        trigger_rule = trigger_rule or {"chosen_on": "default", "rule": "threshold 0: every decision sorts"}
     score_t = FixedType(f"ap_fixed<{out_t.width + 1},{out_t.integer + 1}>", out_t.width + 1, out_t.integer + 1, True)
     thr_grid = threshold_on_grid(trigger_threshold, score_t.frac)
     # clamp into the score range so the C++ constant does not wrap
@@ -228,6 +237,9 @@ def generate_project(
         }
         _, _, fire = sort_decisions(y, thr_grid, trigger_class)
         trigger["fires_on_test_vectors"] = int(fire.sum())
+        trigger["choice"] = trigger_rule or {"chosen_on": "config"}
+        if trigger_evaluation is not None:
+            trigger.update(trigger_evaluation)
 
     ctx: dict[str, Any] = {
         "name": name,

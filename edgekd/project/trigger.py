@@ -5,6 +5,18 @@ score   = logit[class] - the largest other logit (the decision margin, >= 0; exa
 trigger = score >= threshold (threshold rounded UP onto the score grid, so the comparison is exact),
           and class == trigger_class when one is configured
 
+Default trigger (no `hls.trigger_threshold` / `hls.trigger_class` configured): chosen on the VALIDATION
+split from the bit-exact hardware model's logits (the emulator, == C-simulation == QONNX), never on test:
+
+    for every class c and every threshold t among the validation scores of samples decided as c,
+        precision(c, t) = sorted samples of class c / sorted samples, recall(c, t) = sorted c / all c;
+    keep (c, t) with precision >= hls.trigger_target_precision (default 0.95) and at least one sorted
+    sample; take the one with the highest recall (then higher precision, then lower class index, then
+    the lower threshold). When no (c, t) reaches the target: the highest precision (then recall).
+
+Its precision, recall and sort rate on the TEST split (again from the hardware model's logits) go into
+project.json and report.json (`project.trigger.test`), next to the same figures on validation.
+
 Trigger latency (source: estimate) = the network's estimated latency (hls/estimate.json, first input
 element to logits) + the wrapper's own pipeline: one register packing pixels into the network's input
 words, ceil(log2(classes)) compare levels for argmax and margin, one for the threshold, one output register.
@@ -16,7 +28,10 @@ import math
 
 import numpy as np
 
-__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_cycles", "trigger_latency"]
+__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_cycles", "trigger_latency", "trigger_metrics",
+           "choose_trigger", "DEFAULT_TARGET_PRECISION"]
+
+DEFAULT_TARGET_PRECISION = 0.95
 
 
 def threshold_on_grid(threshold: float, frac_bits: int) -> float:
@@ -57,3 +72,60 @@ def trigger_latency(network_cycles: int, n_classes: int, clock_mhz: float) -> di
         "latency_us": round(cycles / clock_mhz, 4),
         "source": "estimate",
     }
+
+
+def trigger_metrics(logits: np.ndarray, labels: np.ndarray, threshold: float, trigger_class: int | None) -> dict:
+    """{n, fired, sort_rate, precision, recall, tp} of the sort decision against `labels`.
+
+    With a trigger class, a fired sample is right when its label is that class; without one (sort any
+    confident decision), when its label is the decided class. Recall: of the samples of the trigger class
+    (or of all samples), the fraction fired and right. precision is None when nothing fires.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    cls, _, fire = sort_decisions(logits, threshold, trigger_class)
+    right = (labels == trigger_class) if trigger_class is not None else (labels == cls)
+    tp = int((fire & right).sum())
+    fired = int(fire.sum())
+    positives = int((labels == trigger_class).sum()) if trigger_class is not None else len(labels)
+    return {"n": int(len(labels)), "fired": fired, "tp": tp, "sort_rate": round(fired / max(1, len(labels)), 6),
+            "precision": round(tp / fired, 6) if fired else None,
+            "recall": round(tp / positives, 6) if positives else None}
+
+
+def choose_trigger(logits: np.ndarray, labels: np.ndarray, target_precision: float = DEFAULT_TARGET_PRECISION,
+                   trigger_class: int | None = None) -> dict:
+    """The class and threshold of the default sort trigger, from validation logits (module docstring).
+
+    `trigger_class` given: only the threshold is chosen. Returns {trigger_class, threshold, target_precision,
+    target_met, validation: trigger_metrics(...)}; the threshold is a score value, so it is on the score grid.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    if len(z) == 0 or len(z) != len(labels):
+        raise ValueError(f"choose_trigger: {len(z)} logits rows for {len(labels)} labels")
+    cls, score, _ = sort_decisions(z, -np.inf)
+    best_key, best = None, None
+    classes = [trigger_class] if trigger_class is not None else range(z.shape[1])
+    for c in classes:
+        positives = int((labels == c).sum())
+        mine = cls == c
+        if not mine.any() or positives == 0:
+            continue
+        s, ok = score[mine], labels[mine] == c
+        order = np.argsort(-s, kind="stable")
+        s, ok = s[order], ok[order]
+        tp, fired = np.cumsum(ok), np.arange(1, len(s) + 1)
+        # a threshold t fires every sample with score >= t: evaluate at the last index of each distinct score
+        last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
+        for i in last:
+            prec, rec = tp[i] / fired[i], tp[i] / positives
+            met = prec >= target_precision
+            # met first; then recall (met) or precision (not met); then the other; lower class; lower threshold
+            key = (met, rec if met else prec, prec if met else rec, -c, -s[i])
+            if best_key is None or key > best_key:
+                best_key, best = key, (c, float(s[i]))
+    if best is None:
+        raise ValueError("choose_trigger: no class is both decided and present in the validation labels")
+    c, t = best
+    return {"trigger_class": int(c), "threshold": t, "target_precision": float(target_precision),
+            "target_met": bool(best_key[0]), "validation": trigger_metrics(z, labels, t, int(c))}

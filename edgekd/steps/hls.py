@@ -3,7 +3,9 @@
 The C-simulation library is cached by the hash of its firmware sources (cache/csim). The fixed-point
 emulator (edgekd.hls.emulate) must equal the C-simulation on the verification sample and QONNX on
 the whole test split; its accuracy there is `hw_metrics` in hls.json (next to `csim_metrics`, which
-covers the verification sample only).
+covers the verification sample only). Its logits on test and validation (`hw_outputs.npy`,
+`hw_val_outputs.npy`, both checked == QONNX) are the hardware model the sort trigger is chosen (validation)
+and scored (test) on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from edgekd.distill.metrics import classification_metrics
 from edgekd.data.cells import CellSplits
 from edgekd.data.transforms import to_model_input
+from edgekd.export.qonnx import input_is_channels_last, load_qonnx
 from edgekd.export.verify import FidelityError
 from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.emulate import Emulator
@@ -67,6 +70,10 @@ def run(ctx: BuildContext) -> None:
     vs_qonnx = verify_emulator_against_qonnx(emulator, qonnx_path, x_test, return_outputs=True)
     hw_outputs = vs_qonnx.pop("emulator_outputs")
     save_npy(ctx.work / "hw_outputs.npy", np.asarray(hw_outputs, dtype=np.float64))
+    # ... and on the validation split: the project step chooses the default sort trigger there, not on test
+    x_val = input_on_grid(to_model_input(splits.x_val, ctx.config.student.input_size).numpy(), precision)
+    vs_qonnx_val = verify_emulator_against_qonnx(emulator, qonnx_path, x_val, return_outputs=True)
+    save_npy(ctx.work / "hw_val_outputs.npy", np.asarray(vs_qonnx_val.pop("emulator_outputs"), dtype=np.float64))
     hw_metrics = {**classification_metrics(splits.y_test, hw_outputs, class_names), "source": "emulator"}
     cache_info = getattr(hls_model, "csim_cache_info", None) or {}
     write_json(ctx.work / "hls_config.json", hls_config)
@@ -88,6 +95,8 @@ def run(ctx: BuildContext) -> None:
             "hw_metrics": hw_metrics,
             "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")},
             "emulator_vs_qonnx": {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")},
+            "emulator_vs_qonnx_val": {k: vs_qonnx_val[k] for k in ("n", "exact", "max_abs_diff")},
+            "input_layout": "NHWC" if input_is_channels_last(load_qonnx(qonnx_path)) else "NCHW",
             "emulator_images_per_s": vs_qonnx["emulator_images_per_s"],
             "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
         },

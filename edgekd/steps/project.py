@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from edgekd.data.cells import CellSplits
 from edgekd.hw import load_board
-from edgekd.io import write_json
+from edgekd.io import load_npy, write_json
 from edgekd.pipeline import BuildContext
 from edgekd.project.csim import run_project_csim
 from edgekd.project.generate import ProjectError, generate_project
+from edgekd.project.trigger import choose_trigger, trigger_metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,12 @@ def run(ctx: BuildContext) -> None:
         return audio.run_project(ctx)
     cfg = ctx.config.hls
     board = load_board(cfg.board)
-    class_names = CellSplits.load(ctx.dir("data") / "splits.npz").class_names
+    splits = CellSplits.load(ctx.dir("data") / "splits.npz")
+    class_names = splits.class_names
+    trigger_threshold, trigger_class, rule = cfg.trigger_threshold, cfg.trigger_class, None
+    evaluation = None
+    if board.interface == "pixel_stream":
+        trigger_threshold, trigger_class, rule, evaluation = sort_trigger(ctx, splits)
     info = generate_project(
         ctx.work,
         hls_dir=ctx.dir("hls"),
@@ -36,8 +44,10 @@ def run(ctx: BuildContext) -> None:
         board=board,
         name=ctx.config.name,
         class_names=list(class_names),
-        trigger_threshold=cfg.trigger_threshold,
-        trigger_class=cfg.trigger_class,
+        trigger_threshold=trigger_threshold,
+        trigger_class=trigger_class,
+        trigger_rule=rule,
+        trigger_evaluation=evaluation,
     )
     # project.json must exist for the csim runner to recognise the folder; rewritten with the result below
     write_json(ctx.work / "project.json", info)
@@ -53,3 +63,30 @@ def run(ctx: BuildContext) -> None:
         "board project for %s (%s, %.1f MHz, %s): csim %d samples bit-exact, wrapper testbench passed (%.1f s)",
         board.name, info["part"], info["clock_mhz"], info["interface"], csim["n"], csim["seconds"],
     )
+
+
+def sort_trigger(ctx: BuildContext, splits: CellSplits) -> tuple[float, int | None, dict, dict]:
+    """(threshold, class, rule, evaluation) of the frame grabber's sort trigger.
+
+    Unset `hls.trigger_threshold`: class and threshold chosen on the validation split from the hardware
+    model's logits (hls/hw_val_outputs.npy; edgekd.project.trigger.choose_trigger). Either way, the
+    trigger's precision and recall on validation and test come from the hardware model's logits
+    (hw_val_outputs.npy, hw_outputs.npy: the emulator, checked == QONNX on both splits).
+    """
+    cfg = ctx.config.hls
+    hls_dir = ctx.dir("hls")
+    val, test = load_npy(hls_dir / "hw_val_outputs.npy"), load_npy(hls_dir / "hw_outputs.npy")
+    y_val, y_test = np.asarray(splits.y_val), np.asarray(splits.y_test)
+    if cfg.trigger_threshold is None:
+        chosen = choose_trigger(val, y_val, cfg.trigger_target_precision, cfg.trigger_class)
+        threshold, cls = chosen["threshold"], chosen["trigger_class"]
+        rule = {"chosen_on": "validation", "target_precision": chosen["target_precision"],
+                "target_met": chosen["target_met"],
+                "rule": "class and threshold with the highest validation recall among those whose validation "
+                        "precision reaches target_precision (else the highest precision)"}
+    else:
+        threshold, cls = float(cfg.trigger_threshold), cfg.trigger_class
+        rule = {"chosen_on": "config", "rule": "hls.trigger_threshold / hls.trigger_class as configured"}
+    evaluation = {"validation": trigger_metrics(val, y_val, threshold, cls),
+                  "test": trigger_metrics(test, y_test, threshold, cls), "source": "emulator"}
+    return threshold, cls, rule, evaluation
