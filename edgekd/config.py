@@ -69,11 +69,16 @@ class DataConfig(Strict):
     window_seconds: float = Field(1.0, ge=0.01, le=30.0, description="audio: fixed window length (16 kHz samples)")
     window_hop_seconds: float | None = Field(None, gt=0.0, description="audio: hop between windows; default = window")
 
+    @field_validator("labelled", mode="before")
+    @classmethod
+    def _no_bool_budget(cls, v: object) -> object:
+        return cls._bad_budget(v) if isinstance(v, bool) else v  # YAML `yes` would pass as the count 1
+
     @field_validator("labelled")
     @classmethod
     def _label_budget(cls, v: int | float | None) -> int | float | None:
-        if v is None or isinstance(v, bool):
-            return None if v is None else cls._bad_budget(v)
+        if v is None:
+            return None
         if isinstance(v, int) and v >= 1:
             return v
         if isinstance(v, float) and 0.0 < v <= 1.0:

@@ -6,7 +6,10 @@ Sources (`data.source`):
 - `audio_folder`: `data.path` holds WAV/FLAC files (any sample rate, any channels, any length) and a CSV
   (`data.csv`, default `PATH/labels.csv`) with a `file` column (path relative to the folder) and optional
   `arousal`, `dominance`, `valence` columns (all three or none; numbers in [0, 1]) and an optional
-  `speaker` column. Without labels the teacher annotates (it must then be loaded, not trained). Every file
+  `speaker` column. Without labels the teacher annotates (it must then be loaded, not trained). A row
+  with all three label cells empty is a clip without labels: training material the teacher annotates
+  (validation and test speakers come from labelled clips only). `data.labelled` hides the labels of all
+  but a seeded share (or count) of the training clips. Every file
   is decoded with libsndfile, mixed to mono (mean of the channels) and resampled to 16 kHz (band-limited,
   FFT); an unreadable, empty or non-finite file is refused with a DataFormatError naming it. Clips are
   split into test / validation / train by seed (by speaker when the CSV has `speaker`, else by file).
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.config import DataConfig
+from edgekd.data.labels import label_budget_mask
 from edgekd.data.formats import DataFormatError
 from edgekd.data.synthetic_speech import DIMENSIONS, SAMPLE_RATE, generate_speech, split_speakers
 from edgekd.io import atomic_path
@@ -145,6 +149,9 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray | None, list[str] 
             raise DataFormatError(f"{path}: line {r}: empty `file`")
         files.append(name)
         if labels is not None:
+            if not any((row.get(dim) or "").strip() for dim in DIMENSIONS):
+                labels[r - 2] = np.nan  # a clip without labels: the teacher annotates it (edgekd.data.labels)
+                continue
             for j, dim in enumerate(DIMENSIONS):
                 text = (row.get(dim) or "").strip()
                 try:
@@ -218,8 +225,17 @@ def _build_splits(clips: dict[str, list[np.ndarray]], labels: dict[str, np.ndarr
     for s in SPLITS:
         x[s], owner[s] = make_windows(clips[s], window, hop)
         lab = labels[s] if labels[s] is not None else np.full((len(clips[s]), 3), np.nan, np.float32)
-        cl[s] = np.asarray(lab, np.float32).reshape(-1, 3)
+        cl[s] = np.asarray(lab, np.float32).reshape(-1, 3).copy()
+        if s == "train" and has and cfg.labelled is not None:
+            # the label budget, counted in clips (a count "per class" is a count of clips here): hidden -> NaN
+            labelled = np.isfinite(cl[s]).all(1)
+            keep = np.zeros(len(cl[s]), bool)
+            keep[labelled] = label_budget_mask(np.zeros(int(labelled.sum())), cfg.labelled,
+                                               np.random.default_rng([cfg.split_seed, 7]))
+            cl[s][~keep] = np.nan
         y[s] = cl[s][owner[s]] if len(owner[s]) else np.zeros((0, 3), np.float32)
+    if has:
+        meta = {**meta, "labelled_clips": {s: int(np.isfinite(cl[s]).all(1).sum()) for s in SPLITS}}
     return AudioSplits(x, owner, y, cl, has, window, hop, meta)
 
 
@@ -264,7 +280,10 @@ def audio_folder_splits(cfg: DataConfig) -> AudioSplits:
             raise DataFormatError(f"{csv_path}: '{name}' is not a .wav or .flac file")
     clips = [read_audio(folder / name) for name in files]  # any failure stops here: nothing is written
     groups = np.asarray(speakers if speakers is not None else files)
-    uniq = np.unique(groups)
+    # clips without labels are training material only: val and test speakers come from labelled clips,
+    # and an unlabelled clip of a val or test speaker is left out (it would put that voice in training)
+    unlabelled = ~np.isfinite(labels).all(1) if labels is not None else np.zeros(len(files), bool)
+    uniq = np.unique(groups[~unlabelled]) if unlabelled.any() else np.unique(groups)
     rng = np.random.default_rng([cfg.split_seed, 6])
     order = rng.permutation(len(uniq))
     n_test = max(1, int(round(cfg.test_fraction * len(uniq))))
@@ -273,9 +292,12 @@ def audio_folder_splits(cfg: DataConfig) -> AudioSplits:
         raise DataFormatError(f"{csv_path}: {len(uniq)} {'speakers' if speakers else 'clips'} are too few to split "
                               f"into train, validation and test; add clips or lower data.test_fraction")
     test_g, val_g = set(uniq[order[:n_test]]), set(uniq[order[n_test : n_test + n_val]])
-    idx = {"test": [i for i, g in enumerate(groups) if g in test_g],
-           "val": [i for i, g in enumerate(groups) if g in val_g]}
+    idx = {"test": [i for i, g in enumerate(groups) if g in test_g and not unlabelled[i]],
+           "val": [i for i, g in enumerate(groups) if g in val_g and not unlabelled[i]]}
     idx["train"] = [i for i, g in enumerate(groups) if g not in test_g and g not in val_g]
+    dropped = int(sum(unlabelled[i] for i, g in enumerate(groups) if g in test_g or g in val_g))
+    if dropped:
+        log.warning("%s: %d unlabelled clips of validation or test speakers left out", csv_path, dropped)
     idx["train"] = idx["train"][: _limit(cfg.max_train, len(idx["train"]))]
     idx["test"] = idx["test"][: _limit(cfg.max_test, len(idx["test"]))]
     split_clips = {s: [clips[i] for i in idx[s]] for s in SPLITS}

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekd.config import DataConfig
 from edgekd.data.formats import CELL_CLASSES, DataFormatError, load_image_folder, load_lymphomnist
+from edgekd.data.labels import UNLABELLED, label_budget_mask, load_unlabelled_images, stratified_subset
 from edgekd.data.synthetic_cells import generate_cells
 from edgekd.hashing import array_sha256
 from edgekd.io import atomic_path
@@ -96,9 +97,18 @@ class CellSplits:
         out: dict = {"class_names": list(self.class_names)}
         for split in ("train", "val", "test"):
             y = getattr(self, f"y_{split}")
+            y = y[y >= 0]  # per_class counts labels; train's hidden or missing ones are counted apart
             counts = np.bincount(y, minlength=self.num_classes) if len(y) else np.zeros(self.num_classes, int)
-            out[split] = {"n": int(len(y)), "per_class": {n: int(c) for n, c in zip(self.class_names, counts)}}
+            out[split] = {"n": int(len(getattr(self, f"y_{split}"))),
+                          "per_class": {n: int(c) for n, c in zip(self.class_names, counts)}}
+        out["train"]["labelled"] = int(self.labelled.sum())
+        out["train"]["unlabelled"] = int((~self.labelled).sum())
         return out
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Mask of the training images whose labels are used (edgekd.data.labels)."""
+        return self.y_train >= 0
 
     def sha256(self) -> str:
         """Hash of all images and labels (cache key for teacher annotations and trained models)."""
@@ -111,21 +121,6 @@ def merge_t_cells(labels: np.ndarray) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() > 2):
         raise ValueError(f"expected labels in {{0, 1, 2}}, got range [{labels.min()}, {labels.max()}]")
     return (labels > 0).astype(np.int64)
-
-
-def stratified_subset(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of k items keeping class proportions (largest-remainder rounding)."""
-    labels = np.asarray(labels)
-    n = len(labels)
-    if k >= n:
-        return np.arange(n)
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * (k / n)
-    take = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - take), kind="stable")[: k - take.sum()]:
-        take[i] += 1
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:t] for c, t in zip(classes, take)]
-    return np.sort(np.concatenate(chosen)) if chosen else np.arange(0)
 
 
 def _rng(cfg: DataConfig, stream: int) -> np.random.Generator:
@@ -183,6 +178,18 @@ def load_cell_splits(cfg: DataConfig) -> CellSplits:
             f"{cfg.path or cfg.source}: data has {len(names)} classes {names} but data.num_classes is "
             f"{cfg.num_classes}; set data.num_classes to {len(names)} (or use B/T4/T8 folders for a 2-class merge)"
         )
-    splits = CellSplits(x_pool[~is_val], labels[0], x_pool[is_val], labels[1], x_test, labels[2], names, **fine)
+    x_train = x_pool[~is_val]
+    # the label budget: hidden labels become UNLABELLED, images without labels join the training pool
+    labelled = label_budget_mask(labels[0], cfg.labelled, _rng(cfg, 5))
+    labels[0] = np.where(labelled, labels[0], UNLABELLED)
+    if fine:
+        fine["y_train_fine"] = np.where(labelled, fine["y_train_fine"], UNLABELLED)
+    if cfg.unlabelled is not None:
+        extra = load_unlabelled_images(cfg.unlabelled, x_train.shape[-1])
+        none = np.full(len(extra), UNLABELLED, np.int64)
+        x_train, labels[0] = np.concatenate([x_train, extra]), np.concatenate([labels[0], none])
+        if fine:
+            fine["y_train_fine"] = np.concatenate([fine["y_train_fine"], none])
+    splits = CellSplits(x_train, labels[0], x_pool[is_val], labels[1], x_test, labels[2], names, **fine)
     log.info("cell splits (%s): %s", cfg.source, splits.summary())
     return splits

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgekd.config import DistillConfig
+from edgekd.data.batches import shuffled_batches
 from edgekd.data.views import N_VIEWS, view_tensor
 from edgekd.distill.methods import StatefulLoss, make_loss
 from edgekd.progress import progress_bar
@@ -48,11 +49,20 @@ def train_student(
     label: str,
     epochs: int,
     lr: float,
+    steps_per_epoch: int | None = None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
     best-validation state. `loss_name` picks from LOSSES; a stateful loss (edgekd.distill.methods) gets
     a fresh object for this run, its extra trainable modules (OFA heads) join the optimizer but never
-    the model, and its hooks are removed when training ends."""
+    the model, and its hooks are removed when training ends.
+
+    Rows of `y_train` below 0 have no label (edgekd.data.labels): the teacher's top class for the view
+    being trained stands in for it, so every loss (KD, PLD, ...) sees a full batch; without teacher logits
+    such rows are an error. `steps_per_epoch` (default: one pass over the data) fixes the optimizer steps
+    per epoch, drawing batches from successive shuffles: a labels-only run on the labelled part gets the
+    same budget in steps as a distilled run on all images."""
+    if teacher_logits is None and bool((y_train < 0).any()):
+        raise ValueError(f"{label}: {int((y_train < 0).sum())} training rows have no label and there is no teacher")
     loss_fn = make_loss(loss_name, cfg)
     stateful = isinstance(loss_fn, StatefulLoss)
     n_views = N_VIEWS if cfg.augment else 1
@@ -62,7 +72,7 @@ def train_student(
     try:
         return _train_loop(
             model, x_train, y_train, teacher_logits, x_val, y_val, cfg, loss_fn, extra_params, label, epochs, lr,
-            n_views, gen,
+            n_views, gen, steps_per_epoch,
         )
     finally:
         if stateful:
@@ -84,10 +94,12 @@ def _train_loop(
     lr: float,
     n_views: int,
     gen: torch.Generator,
+    steps_per_epoch: int | None,
 ) -> TrainResult:
     stateful = isinstance(loss_fn, StatefulLoss)
     opt = torch.optim.AdamW(list(model.parameters()) + list(extra_params), lr=lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
+    steps_per_epoch = steps_per_epoch or max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
+    batches = shuffled_batches(len(x_train), cfg.batch_size, gen)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     history: list[dict] = []
@@ -97,10 +109,9 @@ def _train_loop(
             model.train()
             if stateful:
                 loss_fn.begin_epoch(epoch, epochs)
-            order = torch.randperm(len(x_train), generator=gen)
             total, seen = 0.0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
+            for _ in range(steps_per_epoch):
+                idx = next(batches)
                 # teacher_logits is (views, N, classes) when training on symmetric views: draw one
                 # view per batch and use the teacher's answer for exactly that view.
                 view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
@@ -108,7 +119,10 @@ def _train_loop(
                 t = None
                 if teacher_logits is not None:
                     t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
-                loss = loss_fn(out, y_train[idx], t, cfg)
+                y = y_train[idx]
+                if t is not None:  # no label: the teacher's top class for this view stands in
+                    y = torch.where(y >= 0, y, t.argmax(1))
+                loss = loss_fn(out, y, t, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -137,6 +137,8 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "student_accuracy": quant_acc,
         "student_minus_teacher": quant_acc - teacher["metrics"]["accuracy"],
     }
+    if "labelled" in distill:  # the label budget: labels used, and images only the teacher annotated
+        summary["train_labelled"], summary["train_unlabelled"] = distill["labelled"], distill["unlabelled"]
     if "baseline_no_kd" in metrics:
         summary["kd_gain_over_baseline"] = quant_acc - metrics["baseline_no_kd"]["accuracy"]
     if "float" in metrics:

@@ -28,6 +28,7 @@ import torch
 
 from edgekd.config import DistillConfig
 from edgekd.data.audio import AudioSplits, aggregate_windows, load_audio_splits
+from edgekd.data.batches import shuffled_batches
 from edgekd.data.cells import array_sha256
 from edgekd.data.synthetic_speech import DIMENSIONS
 from edgekd.distill.metrics import regression_metrics
@@ -98,8 +99,13 @@ def run_teacher(ctx: BuildContext) -> None:
                              "columns; label the corpus or load a teacher (teacher.source: onnx or torchscript)")
         _seed(ctx.config.seed)
         model = TEACHERS.get(cfg.arch)(len(NAMES), cfg)
-        history = train_audio_teacher(model, splits.x["train"], splits.y["train"], splits.x["val"], splits.y["val"],
-                                      cfg, seed=ctx.config.seed)
+        lab = np.isfinite(splits.y["train"]).all(1)  # data.labelled / unlabelled CSV rows: labelled windows only
+        if not lab.any():
+            raise BuildError("teacher.source is 'train' but no training clip has labels; label some clips or load "
+                             "a teacher (teacher.source: onnx or torchscript)")
+        steps = max(1, -(-len(lab) // cfg.batch_size))  # the steps it would get on every window
+        history = train_audio_teacher(model, splits.x["train"][lab], splits.y["train"][lab], splits.x["val"],
+                                      splits.y["val"], cfg, seed=ctx.config.seed, steps_per_epoch=steps)
         _check_finite(model.state_dict(), "teacher")
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
         runner = TorchAudioTeacherRunner(model, splits.window)
@@ -156,7 +162,7 @@ def predict(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_size: in
 def train_regression(
     model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None,
     x_val: torch.Tensor, target_val: np.ndarray, cfg: DistillConfig, loss_name: str, label: str, epochs: int,
-    lr: float,
+    lr: float, steps_per_epoch: int | None = None,
 ) -> dict:
     """Train in place (AdamW, one-cycle schedule peaking at `lr`, as edgekd.distill.trainer); keep the
     state with the best validation mean CCC against `target_val` (teacher annotations, or labels for the
@@ -165,7 +171,8 @@ def train_regression(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
-    steps = max(1, -(-len(x) // cfg.batch_size))
+    steps = steps_per_epoch or max(1, -(-len(x) // cfg.batch_size))
+    batches = shuffled_batches(len(x), cfg.batch_size, gen)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     best, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
     history: list[dict] = []
@@ -174,10 +181,9 @@ def train_regression(
         for epoch in range(epochs):
             t0 = time.perf_counter()
             model.train()
-            order = torch.randperm(len(x), generator=gen)
             total, seen = 0.0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
+            for _ in range(steps):
+                idx = next(batches)
                 if len(idx) < 2:  # CCC and BatchNorm need two samples
                     continue
                 out = model(x[idx])
@@ -248,25 +254,30 @@ def run_distill(ctx: BuildContext) -> None:
                       "int8_corr_vs_float": int8_agreement(onnx_path, ctx.work / "wav2small.int8.onnx", waves["test"])}
 
     # 2. the hardware student (float phase, then QAT from the folded weights), 3. the labels-only baseline
-    runs = [("student", dcfg.loss, teacher_train, ann["val"])]
+    # The distilled student learns from the annotations on every window; the baseline from the labelled
+    # windows alone (data.labelled, unlabelled CSV rows), with the same optimizer steps per epoch.
+    lab = torch.as_tensor(np.isfinite(splits.y["train"]).all(1))
+    steps = max(1, -(-len(lab) // dcfg.batch_size))
+    everything = (feats["train"], labels_train)
+    runs = [("student", dcfg.loss, teacher_train, ann["val"], everything)]
     if dcfg.baseline:
-        if splits.has_labels:
-            runs.append(("baseline_no_kd", dcfg.loss, None, splits.y["val"]))
+        if splits.has_labels and bool(lab.any()):
+            runs.append(("baseline_no_kd", dcfg.loss, None, splits.y["val"], (feats["train"][lab], labels_train[lab])))
         else:
             log.warning("distill.baseline: the corpus has no labels; no labels-only baseline")
     hw_params = None
-    for label, loss, teacher, val_target in runs:
+    for label, loss, teacher, val_target, (x_fit, y_fit) in runs:
         _seed(dcfg.seed)
         float_model = STUDENTS.get(hw_name)(cfg.student, len(NAMES), False, n_samples=n_samples)
-        float_run = train_regression(float_model, feats["train"], labels_train, teacher, feats["val"], val_target,
-                                     dcfg, loss, f"{label} (float)", dcfg.epochs, dcfg.lr)
+        float_run = train_regression(float_model, x_fit, y_fit, teacher, feats["val"], val_target,
+                                     dcfg, loss, f"{label} (float)", dcfg.epochs, dcfg.lr, steps)
         model = STUDENTS.get(hw_name)(cfg.student, len(NAMES), True, n_samples=n_samples)
         model.load_float_weights(float_model.state_dict())
         hw_params = count_wav2small_params(model)
         history = {"float": float_run}
         if dcfg.qat_epochs > 0:
-            history["qat"] = train_regression(model, feats["train"], labels_train, teacher, feats["val"], val_target,
-                                              dcfg, loss, f"{label} (QAT)", dcfg.qat_epochs, dcfg.qat_lr)
+            history["qat"] = train_regression(model, x_fit, y_fit, teacher, feats["val"], val_target,
+                                              dcfg, loss, f"{label} (QAT)", dcfg.qat_epochs, dcfg.qat_lr, steps)
         _check_finite(float_model.state_dict(), f"{label} (float phase)")
         _check_finite(model.state_dict(), f"{label} (quantization-aware phase)")
         torch.save(model.state_dict(), ctx.work / f"{label}.pt")
@@ -290,6 +301,9 @@ def run_distill(ctx: BuildContext) -> None:
             "params": hw_params["trainable"] if hw_params else None,
             "params_detail": hw_params,
             "loss": dcfg.loss,
+            "labelled": int(lab.sum()),
+            "unlabelled": int((~lab).sum()),
+            "steps_per_epoch": steps,
             "metrics": metrics,
             "wav2small": wav2small_info,
             "target": {

@@ -59,15 +59,20 @@ def run(ctx: BuildContext) -> None:
     # Two phases per student: float training (fast on CPU, and the float reference the report
     # compares against), then quantization-aware fine-tuning from those weights. The labels-only
     # baseline gets the same phases, budget and seed.
-    runs = [("student", cfg.distill.loss, teacher_logits)]
+    # With a label budget (data.labelled / data.unlabelled) the distilled student learns from the teacher's
+    # annotations on every training image; the baseline learns from the labelled part alone, with the same
+    # optimizer steps per epoch (so the same budget in steps, schedule and validation points).
+    lab = torch.as_tensor(splits.labelled)
+    steps = max(1, -(-len(x_train) // cfg.distill.batch_size))
+    runs = [("student", cfg.distill.loss, teacher_logits, x_train, y_train)]
     if cfg.distill.baseline:
-        runs.append(("baseline_no_kd", "ce", None))
-    for label, loss, teacher in runs:
+        runs.append(("baseline_no_kd", "ce", None, x_train[lab], y_train[lab]))
+    for label, loss, teacher, xs, ys in runs:
         seed_everything(cfg.distill.seed)  # initial weights from the seed, not from the process's RNG history
         float_model = build_student(cfg.student, k, quantized=False)
         float_run = train_student(
-            float_model, x_train, y_train, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
-            epochs=cfg.distill.epochs, lr=cfg.distill.lr,
+            float_model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
+            epochs=cfg.distill.epochs, lr=cfg.distill.lr, steps_per_epoch=steps,
         )
         model = build_student(cfg.student, k, quantized=True)
         load_float_weights(model, float_run.state_dict)
@@ -75,8 +80,8 @@ def run(ctx: BuildContext) -> None:
         history = {"float": float_run.history}
         if cfg.distill.qat_epochs > 0:
             qat_run = train_student(
-                model, x_train, y_train, teacher, x_val, y_val, cfg.distill, loss, f"{label} (QAT)",
-                epochs=cfg.distill.qat_epochs, lr=cfg.distill.qat_lr,
+                model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (QAT)",
+                epochs=cfg.distill.qat_epochs, lr=cfg.distill.qat_lr, steps_per_epoch=steps,
             )
             history["qat"] = qat_run.history
         check_finite_weights(float_run.state_dict, f"{label} (float phase)")  # a diverged run stops here
@@ -100,6 +105,9 @@ def run(ctx: BuildContext) -> None:
             "params": params,
             "macs": count_macs(cfg.student, k),
             "loss": cfg.distill.loss,
+            "labelled": int(lab.sum()),
+            "unlabelled": int((~lab).sum()),
+            "steps_per_epoch": steps,
             "metrics": metrics,
             "training": training,
         },

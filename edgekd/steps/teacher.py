@@ -44,13 +44,19 @@ def run(ctx: BuildContext) -> None:
     num_classes = len(splits.class_names)
     history: list[dict] = []
     trained_on = splits.class_names
+    trained_on_images = 0  # a loaded teacher saw no labels here
     if cfg.source == "train":
         fine = cfg.fine_labels and splits.fine_class_names is not None
         y_train, y_val = (splits.y_train_fine, splits.y_val_fine) if fine else (splits.y_train, splits.y_val)
         trained_on = splits.fine_class_names if fine else splits.class_names
         seed_everything(ctx.config.seed)  # initial weights from the seed, not from the process's RNG history
         model = TEACHERS.get(cfg.arch)(len(trained_on), cfg)
-        history = train_teacher(model, splits.x_train, y_train, splits.x_val, y_val, cfg, seed=ctx.config.seed)
+        lab = splits.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
+        trained_on_images = int(lab.sum())
+        # the steps it would get on every training image: few labels need more passes, not fewer steps
+        steps = max(1, -(-len(splits.x_train) // cfg.batch_size))
+        history = train_teacher(model, splits.x_train[lab], y_train[lab], splits.x_val, y_val, cfg,
+                                seed=ctx.config.seed, steps_per_epoch=steps)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
         runner = TorchTeacherRunner(model, cfg.input_size, len(trained_on))
         if fine:  # B/T4/T8 teacher answering B vs T: T's logit is logsumexp(T4, T8)
@@ -74,6 +80,8 @@ def run(ctx: BuildContext) -> None:
             **teacher_identity(cfg, runner),
             "input_size": cfg.input_size,
             "trained_on_classes": list(trained_on),
+            "trained_on_images": trained_on_images,
+            "annotated_images": int(len(splits.x_train)),
             "metrics": classification_metrics(splits.y_test, test_logits, splits.class_names),
             "history": history,
         },

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from edgekd.config import TeacherConfig
+from edgekd.data.batches import shuffled_batches
 from edgekd.data.transforms import to_model_input
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,12 @@ def train_teacher(
     cfg: TeacherConfig,
     seed: int,
     show_progress: bool = True,
+    steps_per_epoch: int | None = None,
 ) -> dict:
     """Train `model` in place on uint8 images (N, H, W); returns per-epoch history.
+
+    `steps_per_epoch` (default: one pass) fixes the optimizer steps per epoch, batches drawn from
+    successive shuffles: a teacher trained on a few labelled images gets the steps it would get on all.
 
     History keys: train_loss (mean per epoch), val_accuracy (per epoch, None without a validation
     set), seconds (wall time per epoch).
@@ -59,7 +64,8 @@ def train_teacher(
     xv = to_model_input(x_val, cfg.input_size) if x_val is not None and len(x_val) else None
     yv = torch.as_tensor(np.asarray(y_val), dtype=torch.int64) if xv is not None else None
 
-    steps_per_epoch = max(1, -(-len(xt) // cfg.batch_size))
+    steps_per_epoch = steps_per_epoch or max(1, -(-len(xt) // cfg.batch_size))
+    batches = shuffled_batches(len(xt), cfg.batch_size, gen)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # short warm-up from lr/10: with a few hundred steps in all, a long warm-up from OneCycle's
     # default lr/25 wastes epochs the teacher needs
@@ -74,11 +80,11 @@ def train_teacher(
         for epoch in range(cfg.epochs):
             t0 = time.perf_counter()
             model.train()
-            order = torch.randperm(len(xt), generator=gen)
             total, count = 0.0, 0
-            for i in range(0, len(xt), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
+            for _ in range(steps_per_epoch):
+                idx = next(batches)
                 if len(idx) < 2:  # BatchNorm cannot train on a single image
+                    progress.update(task, advance=1)
                     continue
                 logits = model(augment_d4(xt[idx], gen))
                 loss = F.cross_entropy(logits, yt[idx], label_smoothing=cfg.label_smoothing)

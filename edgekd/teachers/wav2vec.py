@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.config import TeacherConfig
+from edgekd.data.batches import shuffled_batches
 from edgekd.distill.losses import concordance_cc
 from edgekd.progress import progress_bar
 from edgekd.registry import TEACHERS
@@ -96,9 +97,10 @@ def _random_gain_shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train_audio_teacher(
     model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-    cfg: TeacherConfig, seed: int,
+    cfg: TeacherConfig, seed: int, steps_per_epoch: int | None = None,
 ) -> list[dict]:
-    """Train in place on windows (N, L) with labels (N, 3); returns per-epoch history; keeps the best val CCC."""
+    """Train in place on windows (N, L) with labels (N, 3); returns per-epoch history; keeps the best val CCC.
+    `steps_per_epoch` (default one pass) fixes the steps per epoch, batches from successive shuffles."""
     if len(x_train) != len(y_train):
         raise ValueError(f"{len(x_train)} training windows but {len(y_train)} labels")
     if not np.isfinite(y_train).all():
@@ -107,7 +109,8 @@ def train_audio_teacher(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.as_tensor(x_train), torch.as_tensor(y_train, dtype=torch.float32)
-    steps = max(1, -(-len(xt) // cfg.batch_size))
+    steps = steps_per_epoch or max(1, -(-len(xt) // cfg.batch_size))
+    batches = shuffled_batches(len(xt), cfg.batch_size, gen)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
     history: list[dict] = []
@@ -117,10 +120,9 @@ def train_audio_teacher(
         for epoch in range(cfg.epochs):
             t0 = time.perf_counter()
             model.train()
-            order = torch.randperm(len(xt), generator=gen)
             total, seen = 0.0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
+            for _ in range(steps):
+                idx = next(batches)
                 if len(idx) < 2:
                     continue
                 out = model(_random_gain_shift(xt[idx], gen))

@@ -130,6 +130,28 @@ def test_unlabelled_corpus_has_nan_labels(tmp_path):
     assert not s.has_labels and np.isnan(s.y["train"]).all()
 
 
+def test_csv_rows_without_labels_are_training_clips(tmp_path):
+    _corpus(tmp_path, n=12, speakers=True)
+    lines = (tmp_path / "labels.csv").read_text().splitlines()
+    for i in (1, 2, 4, 7):  # clips c1, c2, c4, c7 lose all three labels
+        name, *_, spk = lines[i + 1].split(",")
+        lines[i + 1] = f"{name},,,,{spk}"
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    files, labels, _ = read_label_csv(tmp_path / "labels.csv")
+    assert np.isnan(labels[[1, 2, 4, 7]]).all() and np.isfinite(np.delete(labels, [1, 2, 4, 7], 0)).all()
+    s = audio_folder_splits(DataConfig(source="audio_folder", path=tmp_path, window_seconds=0.5, test_fraction=0.34,
+                                       val_fraction=0.0))
+    unlabelled = {"c1.wav", "c2.flac", "c4.flac", "c7.wav"}
+    assert not unlabelled & set(s.meta["files"]["test"])  # test clips are scored: labelled only
+    train = s.meta["files"]["train"]
+    for name, row in zip(train, s.clip_labels["train"]):
+        assert np.isnan(row).all() == (name in unlabelled)
+    assert s.meta["labelled_clips"]["train"] == len(train) - len(unlabelled & set(train))
+    with pytest.raises(DataFormatError, match="line 3, column `dominance`: '' is not a number"):
+        (tmp_path / "labels.csv").write_text("file,arousal,dominance,valence\nc0.flac,0.1,0.2,0.3\nc1.wav,0.5,,\n")
+        read_label_csv(tmp_path / "labels.csv")  # partly labelled rows are mistakes, not unlabelled clips
+
+
 @pytest.mark.parametrize(
     "kind, message",
     [

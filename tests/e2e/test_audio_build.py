@@ -32,6 +32,21 @@ def audio_build(tmp_path_factory) -> Path:
     return out
 
 
+def test_audio_label_budget(tmp_path):
+    """data.labelled on audio: a quarter of the training clips keep their labels; the teacher trains on their
+    windows, the distilled student on the annotations of every window, the baseline on the labelled ones."""
+    cfg = parse_config({**TINY_AUDIO, "data": {**TINY_AUDIO["data"], "labelled": 0.25}})
+    run_build(cfg, tmp_path / "b", to_step="distill")
+    data = read_json(tmp_path / "b" / "data" / "data.json")
+    distill = read_json(tmp_path / "b" / "distill" / "distill.json")
+    n_train = data["clips"]["train"]
+    assert data["labelled_clips"]["train"] == round(0.25 * n_train)
+    assert data["labelled_clips"]["val"] == data["clips"]["val"] and data["labelled_clips"]["test"] == 12
+    assert distill["labelled"] == 2 * data["labelled_clips"]["train"]  # two windows per clip
+    assert distill["labelled"] + distill["unlabelled"] == data["windows"]["train"]
+    assert {"quant", "baseline_no_kd"} <= set(distill["metrics"])
+
+
 def test_audio_report_structure_and_exactness(audio_build):
     r = read_json(audio_build / "report" / "report.json")
     assert r["task"] == "regression" and r["outputs"] == ["arousal", "dominance", "valence"]

@@ -35,6 +35,21 @@ def tiny_build(tmp_path_factory) -> Path:
     return out
 
 
+def test_label_budget_build(tmp_path):
+    """data.labelled: the teacher learns from 10% of the labels and annotates every image; the distilled
+    student trains on all of them, the labels-only baseline on the labelled part with the same steps."""
+    cfg = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}})
+    run_build(cfg, tmp_path / "b", to_step="distill")
+    teacher = read_json(tmp_path / "b" / "teacher" / "teacher.json")
+    distill = read_json(tmp_path / "b" / "distill" / "distill.json")
+    data = read_json(tmp_path / "b" / "data" / "data.json")
+    assert data["train"]["n"] == 324 and data["train"]["labelled"] == 32 and data["train"]["unlabelled"] == 292
+    assert teacher["trained_on_images"] == 32 and teacher["annotated_images"] == 324
+    assert distill["labelled"] == 32 and distill["unlabelled"] == 292
+    assert distill["steps_per_epoch"] == 6  # ceil(324 / 64), for both runs
+    assert set(distill["metrics"]) == {"quant", "float", "baseline_no_kd"}
+
+
 def test_report_has_every_section(tiny_build):
     report = read_json(tiny_build / "report" / "report.json")
     for key in ("edgekd_version", "config_sha256", "task", "teacher", "student", "fidelity", "hls", "timings_s"):
@@ -46,6 +61,7 @@ def test_report_has_every_section(tiny_build):
     assert report["student"]["params"] == (9 * 4 + 4) + (9 * 4 * 4 + 4) + (16 * 2 + 2)
     assert set(report["student"]["metrics"]) == {"quant", "float", "baseline_no_kd"}
     assert 0.0 <= report["student"]["metrics"]["quant"]["accuracy"] <= 1.0
+    assert report["summary"]["train_labelled"] == 324 and report["summary"]["train_unlabelled"] == 0
     fid = report["fidelity"]
     assert fid["n"] == 24
     assert fid["torch_vs_qonnx_exact"] == 1.0
