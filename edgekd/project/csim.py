@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.io import read_json
-from edgekd.project.generate import HLS_PROJECT_NAME, TOP_NAME, read_tb_data
+from edgekd.project.generate import HLS_PROJECT_NAME, TOP_NAME, decode_decision_words, parse_fixed, read_tb_data
 from edgekd.project.trigger import sort_decisions
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,19 @@ def run_project_csim(project_dir: Path | str, cache_dir: Path | None = None, cxx
             trig = meta.get("trigger") or {}
             cls, score, fire = sort_decisions(expected, trig.get("threshold_on_grid", 0.0), trig.get("trigger_class"))
             want = np.stack([cls, score, fire.astype(float)], axis=1)
-            wrapper["decisions_equal"] = bool(wgot.shape == want.shape and np.array_equal(wgot, want))
-            wrapper["passed"] = wproc.returncode == 0 and wrapper["decisions_equal"]
+            wrapper["decisions_equal"] = bool(wgot.shape == (len(want), 4) and np.array_equal(wgot[:, :3], want))
+            # the raw decision words, decoded by the bit positions project.json and the README document
+            layout = trig.get("decision_word")
+            if layout is not None and wgot.shape == (len(want), 4):
+                fields = decode_decision_words(wgot[:, 3].astype(np.uint64), layout,
+                                               parse_fixed(meta["output_type"]).frac)
+                got = np.stack([fields["cls"], fields["score"], fields["trigger"]], axis=1)
+                wrapper["decision_word_layout_ok"] = bool(np.array_equal(got, want) and np.all(fields["valid"] == 1))
+            else:
+                wrapper["decision_word_layout_ok"] = False
+            wrapper["framing_checks"] = "passed" if "framing checks: passed" in wproc.stdout else "FAILED"
+            wrapper["passed"] = (wproc.returncode == 0 and wrapper["decisions_equal"]
+                                 and wrapper["decision_word_layout_ok"] and wrapper["framing_checks"] == "passed")
             wrapper["triggers"] = int(fire.sum())
         else:
             wrapper["outputs_equal"] = bool(wgot.shape == expected.shape and np.array_equal(wgot, expected))

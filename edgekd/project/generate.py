@@ -8,9 +8,9 @@ Layout of the generated folder (every path inside it is relative to it):
       myproject_test.cpp  reads tb_data/, compares every output bit for bit, exits non-zero on a mismatch
       tb_data/            tb_input_features.dat, tb_output_predictions.dat (hls4ml's text format)
     top/                  edgekd_top.h/.cpp: the interface wrapper; edgekd_top_test.cpp: its testbench
-    scripts/              hls_top.tcl, export_ip.tcl, block_design.tcl | ooc_impl.tcl, link.cfg (Alveo)
+    scripts/              hls_top.tcl, export_ip.tcl, block_design.tcl | ooc_synth.tcl, link.cfg (Alveo)
     driver/               edgekd_driver.py (PYNQ or XRT), absent for the frame grabber
-    test_vectors/         inputs.npy (NCHW float64), expected.npy, labels.npy
+    test_vectors/         inputs.npy (float64, in the network's input layout: NHWC for edgekd students), expected.npy, labels.npy
 
 Every file is a jinja2 template from `firmware_templates/` rendered with StrictUndefined; no code is
 built by joining strings. Test vectors are written with Python's shortest round-trip repr, so a value
@@ -38,7 +38,8 @@ from edgekd.project.trigger import sort_decisions, threshold_on_grid, trigger_la
 log = logging.getLogger(__name__)
 
 __all__ = ["FixedType", "ProjectError", "generate_project", "parse_fixed", "templates_dir", "template_env",
-           "write_tb_data", "read_tb_data", "TOP_NAME", "HLS_PROJECT_NAME"]
+           "write_tb_data", "read_tb_data", "TOP_NAME", "HLS_PROJECT_NAME", "decision_word_layout",
+           "decode_decision_words"]
 
 TOP_NAME = "edgekd_top"
 HLS_PROJECT_NAME = "myproject"
@@ -131,7 +132,8 @@ def _fmt(v: float) -> str:
 
 
 def write_tb_data(folder: Path, inputs: np.ndarray, expected: np.ndarray) -> None:
-    """hls4ml's testbench format: one sample per line, values separated by spaces (NCHW flattened)."""
+    """hls4ml's testbench format: one sample per line, values separated by spaces (flattened in the order
+    the network reads them)."""
     x = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
     y = np.asarray(expected, dtype=np.float64).reshape(len(expected), -1)
     write_text(folder / "tb_input_features.dat", "".join(" ".join(map(_fmt, row)) + " \n" for row in x))
@@ -147,6 +149,34 @@ def _check_on_grid(x: np.ndarray, t: FixedType, what: str) -> None:
     scaled = np.asarray(x, dtype=np.float64) * 2.0 ** t.frac
     if not np.all(scaled == np.round(scaled)):
         raise ProjectError(f"{what} are not on the {t.ctype} grid; the test vectors would not be exact")
+
+
+def decision_word_layout(score_bits: int, class_bits: int) -> dict[str, Any]:
+    """Bit fields of the pixel-stream top's decision word (TDATA, LSB first; width rounded up to bytes)."""
+    fields, lsb = [], 0
+    for name, width, what in (
+        ("score", score_bits, "raw score_t (two's complement; value = raw / 2^frac)"),
+        ("cls", class_bits, "argmax of the logits"),
+        ("trigger", 1, "sort pulse: valid, score >= threshold (and class == trigger class)"),
+        ("valid", 1, "the region arrived whole (TUSER first, TLAST at every line end, no early TUSER)"),
+    ):
+        fields.append({"name": name, "lsb": lsb, "width": width, "what": what})
+        lsb += width
+    return {"fields": fields, "used": lsb, "width": 8 * math.ceil(lsb / 8)}
+
+
+def decode_decision_words(words: np.ndarray, layout: dict[str, Any], score_frac: int) -> dict[str, np.ndarray]:
+    """Raw decision words -> {score (value), cls, trigger, valid}, by the documented bit positions."""
+    w = [int(v) for v in np.asarray(words).reshape(-1)]
+    out: dict[str, np.ndarray] = {}
+    for f in layout["fields"]:
+        raw = np.array([(v >> f["lsb"]) & ((1 << f["width"]) - 1) for v in w], dtype=np.int64)
+        if f["name"] == "score":
+            raw = np.where(raw >= 1 << (f["width"] - 1), raw - (1 << f["width"]), raw)
+            out["score"] = raw.astype(np.float64) / 2.0**score_frac
+        else:
+            out[f["name"]] = raw
+    return out
 
 
 def _ps_kind(part: str) -> str | None:
@@ -198,6 +228,11 @@ def generate_project(
             raise ProjectError(f"the {what} type {t.ctype} is wider than the 32-bit words of the interfaces")
 
     x = load_npy(export_dir / "verify_inputs.npy").astype(np.float64)
+    # The network reads its input in the order of its graph input: channels-last (NHWC, the order a camera
+    # delivers pixels) for edgekd's students; the test vectors travel in that order.
+    layout = hls.get("input_layout", "NCHW")
+    if layout == "NHWC" and x.ndim == 4:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     y = load_npy(export_dir / "qonnx_outputs.npy").astype(np.float64).reshape(len(x), -1)
     labels_path = export_dir / "verify_labels.npy"
     labels = load_npy(labels_path) if labels_path.exists() else np.full(len(x), -1)
@@ -241,6 +276,12 @@ def generate_project(
         if trigger_evaluation is not None:
             trigger.update(trigger_evaluation)
 
+    # frame geometry for the pixel stream's TLAST (end of line): rows and values per row, in stream order
+    if x.ndim == 4:
+        rows, row_values = (x.shape[1], x.shape[2] * x.shape[3]) if layout == "NHWC" else (x.shape[2], x.shape[3])
+        rows *= 1 if layout == "NHWC" else x.shape[1]
+    else:
+        rows, row_values = 1, n_in
     ctx: dict[str, Any] = {
         "name": name,
         "edgekd_version": __version__,
@@ -253,7 +294,7 @@ def generate_project(
         "clock_mhz": clock_mhz,
         "clock_period_ns": float(hls["clock_period_ns"]),
         "hls_backend": hls["backend"],
-        "hls_tool": "vitis_hls" if hls["backend"] == "Vitis" else "vivado_hls",
+        "hls_tool": "vitis_hls",  # or vitis-run --mode hls --tcl (Vitis 2024.2+); see the Makefile
         "ps": _ps_kind(hls["part"]),
         "board_part": BOARD_PARTS.get(board.name, ""),
         "platform": DEFAULT_ALVEO_PLATFORM.get(board.name, "xilinx_u250_gen3x16_xdma_4_1_202210_1"),
@@ -274,7 +315,13 @@ def generate_project(
         "trigger_threshold_literal": _fmt(thr_grid),
         "trigger_class_literal": -1 if trigger_class is None else int(trigger_class),
         "estimate": {"cycles": estimate["cycles"], "us": estimate["us"], "ii_cycles": estimate["ii_cycles"]},
+        "input_layout": layout,
+        "pixel_bits": 8 * math.ceil(in_t.width / 8),
+        "frame": {"height": int(rows), "row_values": int(row_values)},
+        "decision_word": decision_word_layout(score_t.width, max(1, math.ceil(math.log2(n_out)))),
     }
+    if trigger is not None:
+        trigger["decision_word"] = ctx["decision_word"]
     if interface == "axi_stream_dma" and ctx["ps"] is None:
         raise ProjectError(f"board {board.name}: part {hls['part']} is not a Zynq (xc7z*) or Zynq UltraScale+ "
                            "(xczu*) part; the AXI-DMA block design needs a processing system")
@@ -291,7 +338,7 @@ def generate_project(
     elif interface == "xrt_kernel":
         _render(env, "scripts/link.cfg.j2", out_dir / "scripts" / "link.cfg", ctx)
     else:
-        _render(env, "scripts/ooc_impl.tcl.j2", out_dir / "scripts" / "ooc_impl.tcl", ctx)
+        _render(env, "scripts/ooc_synth.tcl.j2", out_dir / "scripts" / "ooc_synth.tcl", ctx)
     if interface in ("axi_stream_dma", "xrt_kernel"):
         _render(env, "driver/edgekd_driver.py.j2", out_dir / "driver" / "edgekd_driver.py", ctx)
     _render(env, "Makefile.j2", out_dir / "Makefile", ctx)

@@ -87,6 +87,6 @@ def sort_trigger(ctx: BuildContext, splits: CellSplits) -> tuple[float, int | No
     else:
         threshold, cls = float(cfg.trigger_threshold), cfg.trigger_class
         rule = {"chosen_on": "config", "rule": "hls.trigger_threshold / hls.trigger_class as configured"}
-    evaluation = {"validation": trigger_metrics(val, y_val, threshold, cls),
-                  "test": trigger_metrics(test, y_test, threshold, cls), "source": "emulator"}
+    evaluation = {"validation": {**trigger_metrics(val, y_val, threshold, cls), "source": "emulator"},
+                  "test": {**trigger_metrics(test, y_test, threshold, cls), "source": "emulator"}}
     return threshold, cls, rule, evaluation

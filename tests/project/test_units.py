@@ -76,7 +76,7 @@ def test_templates_are_found_and_cover_every_interface():
     root = templates_dir()
     for name in ("Makefile.j2", "README.md.j2", "hls/myproject_test.cpp.j2", "top/edgekd_top.h.j2",
                  "top/edgekd_top_test.cpp.j2", "scripts/hls_top.tcl.j2", "scripts/export_ip.tcl.j2",
-                 "scripts/block_design.tcl.j2", "scripts/ooc_impl.tcl.j2", "scripts/link.cfg.j2",
+                 "scripts/block_design.tcl.j2", "scripts/ooc_synth.tcl.j2", "scripts/link.cfg.j2",
                  "driver/edgekd_driver.py.j2"):
         assert (root / name).is_file(), name
     for interface in ("axi_stream_dma", "xrt_kernel", "pixel_stream"):
