@@ -8,7 +8,7 @@ TINY = {
     "teacher": {"width": 8, "epochs": 1, "input_size": 32, "batch_size": 64},
     "student": {"input_size": 16, "channels": [4, 4], "kernel_sizes": [3, 3]},
     "distill": {"epochs": 2, "batch_size": 64, "qat_epochs": 1, "baseline": False},
-    "hls": {"verify_samples": 12, "trigger_threshold": 0.05},
+    "hls": {"verify_samples": 12},  # the frame grabber's sort trigger: the default, chosen on validation
 }
 CUSTOM_BOARD = {
     "name": "my-zu3eg",

@@ -87,9 +87,9 @@ def test_templates_are_found_and_cover_every_interface():
 def test_tcl_stubs_record_vendor_calls(tmp_path):
     (tmp_path / "a.cpp").write_text("")
     script = tmp_path / "s.tcl"
-    script.write_text("set_part xc7z020clg400-1\nadd_files a.cpp -cflags {-O2}\ncsynth_design\n")
+    script.write_text("set_part xc7z020clg400-1\nadd_files a.cpp -cflags {-O2}\ncsim_design\n")
     calls = dry_run_tcl(script, tmp_path)
-    assert calls == [["set_part", "xc7z020clg400-1"], ["add_files", "a.cpp", "-cflags", "-O2"], ["csynth_design"]]
+    assert calls == [["set_part", "xc7z020clg400-1"], ["add_files", "a.cpp", "-cflags", "-O2"], ["csim_design"]]
 
 
 @needs_tclsh
