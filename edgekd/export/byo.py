@@ -182,7 +182,9 @@ def make_inputs(grid: InputGrid, shape: list[int], n: int, seed: int = 0, path: 
     """Inputs on the grid: the .npy at `path` (rounded and clipped onto it), or `n` uniform random grid points
     (every code equally likely, the extremes included)."""
     if path is not None:
-        return grid.put_on_grid(np.load(path, allow_pickle=False).astype(np.float64))
+        from edgekd.export.preamble import flatten_inputs
+
+        return grid.put_on_grid(flatten_inputs(np.load(path, allow_pickle=False).astype(np.float64), shape))
     rng = np.random.default_rng(seed)
     k = rng.integers(grid.lo, grid.hi + 1, size=(n, *shape[1:]))
     return (k * grid.scale).astype(np.float32)
@@ -221,7 +223,6 @@ def load_checked(path: Path) -> Any:
     except Exception as err:  # noqa: BLE001 - qonnx raises bare exceptions for shapes it cannot infer
         raise ByoError(f"{path}: qonnx cannot infer the model's shapes and types ({type(err).__name__}: "
                        f"{str(err)[:200]})") from None
-    _drop_initializer_value_info(model)
     missing = [vi for vi in model.graph.value_info if not _has_shape(vi)]
     missing += [o for o in model.graph.output if not _has_shape(o)]
     if missing:
@@ -253,7 +254,7 @@ def _fix_batch_dim(model, path: Path):
     from qonnx.transformation.change_batchsize import ChangeBatchSize
 
     graph = model.graph
-    for vi in graph.input:
+    for vi in [v for v in graph.input if v.name not in {i.name for i in graph.initializer}]:
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):
             if d.dim_value <= 0 and i > 0:
@@ -261,8 +262,9 @@ def _fix_batch_dim(model, path: Path):
                                "export the model with a fixed input shape")
     for vi in [v for v in graph.value_info if any(d.dim_value <= 0 for d in v.type.tensor_type.shape.dim)]:
         graph.value_info.remove(vi)
+    inits = {i.name for i in graph.initializer}  # older exporters list the weights as graph inputs too
     batch = [vi.type.tensor_type.shape.dim[0].dim_value for vi in [*graph.input, *graph.output]
-             if len(vi.type.tensor_type.shape.dim)]
+             if len(vi.type.tensor_type.shape.dim) and vi.name not in inits]
     if any(b != 1 for b in batch):
         model = model.transform(ChangeBatchSize(1))  # also the batch entry of constant Reshape shapes
         for vi in model.graph.output[1:]:
@@ -290,6 +292,11 @@ def prepare_model(path: Path) -> PreparedModel:
     for t in (host, norm, bn):
         model = model.transform(t)
     model = cleanup_model(model)
+    from edgekd.export.preamble import fold_input_preamble
+
+    preamble = fold_input_preamble(model)
+    if preamble is not None:
+        model = cleanup_model(model)
     try:
         model = model.transform(ConvertToChannelsLastAndClean())
     except Exception as err:  # noqa: BLE001
@@ -298,7 +305,8 @@ def prepare_model(path: Path) -> PreparedModel:
     model = cleanup_model(model)
     _drop_initializer_value_info(model)
     return PreparedModel(model=model, original=original, host_ops=host.host_ops,
-                         folds=host.folds + norm.folds + bn.folds, skipped=norm.skipped + bn.skipped)
+                         folds=host.folds + norm.folds + bn.folds + ([preamble] if preamble else []),
+                         skipped=norm.skipped + bn.skipped)
 
 
 def _run_original(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -323,6 +331,36 @@ def _run_original(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(outs, axis=0)
 
 
+def materialise_bias_quants(model) -> list[str]:
+    """Replace each Quant of a constant that feeds only bias inputs (an Add, a Conv's third input) by its
+    quantized values. Exact (the same float values). For models hls4ml rescales (float scales): its
+    scale-moving passes fold such a bias into an ApplyAlpha from the *unquantized* constant (hls4ml 1.3.0
+    warns 'Failed to propagate quantization bias down Add node'), off by up to half a bias step.
+    Returns the replaced Quant nodes' names."""
+    from edgekd.export.prepare import _quant_params, quant_values
+
+    done = []
+    for node in list(model.graph.node):
+        if node.op_type != "Quant" or model.get_initializer(node.input[0]) is None:
+            continue
+        cons = model.find_consumers(node.output[0]) or []
+        if not cons or not all(c.op_type == "Add" or (c.op_type == "Conv" and list(c.input).index(node.output[0]) == 2)
+                               for c in cons):
+            continue
+        p = _quant_params(model, node)
+        if p is None:
+            continue
+        values = quant_values(model.get_initializer(node.input[0]), p).astype(np.float32)
+        model.graph.node.remove(node)
+        model.set_initializer(node.output[0], values)
+        done.append(node.name)
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    for init in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(init)
+    _drop_initializer_value_info(model)
+    return done
+
+
 def verify_preparation(prep: PreparedModel, x: np.ndarray) -> dict:
     """Original (with the host stage applied to the prepared outputs) == prepared model, bit for bit on `x`.
 
@@ -332,7 +370,8 @@ def verify_preparation(prep: PreparedModel, x: np.ndarray) -> dict:
     from edgekd.export.qonnx import run_qonnx
 
     y_prep = run_qonnx(prep.model, x)
-    y_orig = np.asarray(_run_original(prep.original, x), dtype=np.float64)
+    orig_shape = prep.original.get_tensor_shape(prep.original.graph.input[0].name)
+    y_orig = np.asarray(_run_original(prep.original, np.reshape(x, (len(x), *orig_shape[1:]))), dtype=np.float64)
     y_host = apply_host_postprocessing(y_prep, prep.host_ops)
     if y_host.shape != y_orig.shape:
         y_host = y_host.reshape(y_orig.shape)

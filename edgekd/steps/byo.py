@@ -84,6 +84,13 @@ def run_export(ctx: BuildContext) -> None:
             "Fix those layers, or set student.allow_inexact: true (edgekd convert --allow-inexact) to convert it "
             "anyway and measure the mismatch.", verdicts)
 
+    if verdict == APPROXIMATE:
+        from edgekd.export.byo import materialise_bias_quants
+
+        for name in materialise_bias_quants(prep.model):
+            prep.folds.append({"kind": "bias_values", "nodes": [name], "into": "bias constant",
+                               "detail": "quantized bias constant stored as its values (hls4ml rescales this model; "
+                                         "it would fold the unquantized bias)"})
     n_out = int(np.prod(prep.model.get_tensor_shape(prep.model.graph.output[0].name)[1:]))
     from edgekd.hw import load_board
 
@@ -155,10 +162,20 @@ def measure_layers(hls_model, qonnx_path: Path, xs: np.ndarray) -> tuple[dict[st
         ref.setdefault(node, arr)
     nodes = {nd.name for nd in qmodel.graph.node}
     out: dict[str, dict] = {}
+    by_name = {nd.name: nd for nd in qmodel.graph.node}
     for layer, arr in traces.items():
         if layer.endswith("_scale"):
-            continue  # hls4ml's ApplyAlpha into the integer domain of a float-scale quantizer: nothing to compare
-        base = re.sub(r"_(act|rescale)$", "", layer)
+            # hls4ml's ApplyAlpha into the integer domain of a float-scale quantizer: its output times the
+            # quantizer's scale is what the QONNX Quant computes
+            q = by_name.get(layer[: -len("_scale")])
+            scale = qmodel.get_initializer(q.input[1]) if q is not None and q.op_type == "Quant" else None
+            zp = qmodel.get_initializer(q.input[2]) if scale is not None else None
+            if scale is None or np.size(scale) != 1 or zp is None or np.any(zp != 0) or q.name not in ref:
+                continue
+            arr = arr.astype(np.float32) * np.float32(np.ravel(scale)[0])  # k * s as QONNX computes it
+            base = q.name
+        else:
+            base = re.sub(r"_(act|rescale)$", "", layer)
         chain = [base] if base in nodes else qonnx_names_for_hls_layer(qmodel, layer)
         cands = [(c, ref[c]) for c in chain if c in ref and ref[c].shape == arr.shape]
         if not cands:
@@ -169,6 +186,10 @@ def measure_layers(hls_model, qonnx_path: Path, xs: np.ndarray) -> tuple[dict[st
             continue  # larger than the signal: hls4ml holds this tensor on another scale (moved ApplyAlpha)
         out[chain[0]] = {"hls_layer": layer, "n": len(xs), "exact": float(np.mean(diff == 0)),
                          "max_abs_diff": float(diff.max(initial=0.0)), "source": "csim trace"}
+    if first is not None and first.endswith("_scale"):
+        # an ApplyAlpha into a float quantizer's integer domain never equals a QONNX tensor: name the first
+        # layer whose own (matched) values differ instead
+        first, first_ref = next(((v["hls_layer"], k) for k, v in out.items() if v["exact"] < 1.0), (first, first_ref))
     return out, first, first_ref
 
 
@@ -225,7 +246,7 @@ def run_hls(ctx: BuildContext) -> None:
     log.info("C-simulation vs QONNX on %d inputs: %.2f%% of outputs bit-equal (max |diff| %g)", len(x),
              100 * fidelity["exact"], fidelity["max_abs_diff"])
     if bad.size:  # one traced build: where it goes wrong first, and each layer's own error
-        picked = np.sort(np.concatenate([bad, np.setdiff1d(np.arange(len(x)), bad)])[:32])
+        picked = np.sort(np.concatenate([bad, np.setdiff1d(np.arange(len(x)), bad)])[:256])
         try:
             per_layer, first, first_ref = measure_layers(hls_model, qonnx_path, x[picked])
             fidelity.update(per_layer=per_layer, first_diverging_layer=first or "<output>", reference_layer=first_ref)

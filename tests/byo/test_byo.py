@@ -104,14 +104,17 @@ def test_float_scale_mlp_is_refused_by_default_and_measured_with_allow_inexact(t
     export, hls = _build_to_hls(model, tmp_path, allow_inexact=True)
     fid = hls["fidelity"]
     assert export["verdict"] == APPROXIMATE and fid["n"] == N
-    # measured, not assumed: hls4ml's float rescaling is far from exact on this model
-    assert 0.0 <= fid["exact"] < 0.5 and fid["max_abs_diff"] > 0.01
-    assert 0.0 < fid["class_agreement"] < 1.0
-    assert fid["first_diverging_layer"] is not None
-    # per layer: traced hls4ml layers matched to QONNX nodes, errors measured on 32 inputs
+    # measured, not assumed: not bit-exact (float scales), but with precisions chosen from the value ranges the
+    # error is at float32-rounding level (plain hls4ml 1.3.0: max abs diff 0.99, 62% class agreement)
+    assert 0.0 <= fid["exact"] < 0.5 and 0.0 < fid["max_abs_diff"] < 1e-3
+    assert fid["class_agreement"] >= 0.995
+    assert fid["first_diverging_layer"] is not None and not fid["first_diverging_layer"].endswith("_scale")
+    # per layer: traced hls4ml layers matched to QONNX nodes, errors measured on every input (up to 256)
     per_layer = fid["per_layer"]
-    assert per_layer and all(v["n"] == 32 for v in per_layer.values())
+    assert per_layer and all(v["n"] == N for v in per_layer.values())
     assert any(v["max_abs_diff"] > 0 and v["exact"] < 1 for v in per_layer.values())
+    assert {"Quant_0", "Quant_3"} <= set(per_layer)  # integer-domain layers, compared on the QONNX scale
+    assert {r["layer"] for r in hls["precisions"]} >= {"Quant_0_scale"}  # the precisions chosen, recorded
 
 
 @pytest.mark.parametrize("kind", ["brevitas-cnn-float", "batchnorm-non-pow2"])
