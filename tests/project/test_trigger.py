@@ -59,3 +59,49 @@ def test_a_configured_class_is_kept():
     y = np.random.default_rng(7).integers(0, 2, 300)
     c = choose_trigger(_logits(y, 1.0, 1.0, 8), y, target_precision=0.9, trigger_class=0)
     assert c["trigger_class"] == 0
+
+
+def _ctx(tmp_path, threshold, cls=None):
+    from types import SimpleNamespace
+
+    from edgekd.io import save_npy
+
+    y_val, y_test = np.random.default_rng(9).integers(0, 2, 400), np.random.default_rng(10).integers(0, 2, 400)
+    save_npy(tmp_path / "hls" / "hw_val_outputs.npy", _logits(y_val, 1.0, 1.0, 11))
+    save_npy(tmp_path / "hls" / "hw_outputs.npy", _logits(y_test, 1.0, 1.0, 12))
+    hls = SimpleNamespace(trigger_threshold=threshold, trigger_class=cls, trigger_target_precision=0.9)
+    ctx = SimpleNamespace(config=SimpleNamespace(hls=hls), dir=lambda name: tmp_path / name)
+    return ctx, SimpleNamespace(y_val=y_val, y_test=y_test)
+
+
+def test_project_step_chooses_on_validation_and_scores_on_test(tmp_path):
+    from edgekd.steps.project import sort_trigger
+
+    ctx, splits = _ctx(tmp_path, None)
+    threshold, cls, rule, ev = sort_trigger(ctx, splits)
+    assert rule["chosen_on"] == "validation" and rule["target_met"]
+    assert ev["validation"]["precision"] >= 0.9 and ev["test"]["n"] == 400 and ev["test"]["source"] == "emulator"
+    assert ev["test"] == {**trigger_metrics(np.load(tmp_path / "hls" / "hw_outputs.npy"), splits.y_test, threshold, cls),
+                          "source": "emulator"}
+
+
+def test_project_step_keeps_a_configured_trigger(tmp_path):
+    from edgekd.steps.project import sort_trigger
+
+    ctx, splits = _ctx(tmp_path, 0.5, 1)
+    threshold, cls, rule, ev = sort_trigger(ctx, splits)
+    assert (threshold, cls, rule["chosen_on"]) == (0.5, 1, "config")
+    assert ev["test"]["fired"] > 0
+
+
+def test_decision_word_layout_and_decoding():
+    from edgekd.project.generate import decision_word_layout, decode_decision_words
+
+    lay = decision_word_layout(17, 2)
+    assert [(f["name"], f["lsb"], f["width"]) for f in lay["fields"]] == [
+        ("score", 0, 17), ("cls", 17, 2), ("trigger", 19, 1), ("valid", 20, 1)]
+    assert (lay["used"], lay["width"]) == (21, 24)  # whole bytes on the AXI-Stream
+    raw_score = (1 << 17) - 3  # -3 LSB in two's complement
+    word = raw_score | (2 << 17) | (1 << 19) | (1 << 20)
+    got = decode_decision_words(np.array([word], dtype=np.uint64), lay, score_frac=16)
+    assert (got["score"][0], got["cls"][0], got["trigger"][0], got["valid"][0]) == (-3 / 2**16, 2, 1, 1)
