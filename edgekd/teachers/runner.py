@@ -193,6 +193,10 @@ class OnnxTeacherRunner(TeacherRunner):
         try:
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
+            # the build's thread count (edgekd.determinism), not the machine's core count: same config and
+            # threads, same logits
+            opts.intra_op_num_threads = torch.get_num_threads()
+            opts.inter_op_num_threads = 1
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as err:
             raise TeacherLoadError(f"{self.path}: not a valid ONNX model ({str(err).splitlines()[0][:200]})") from None
