@@ -353,11 +353,14 @@ def export_int8_onnx(float_onnx: Path | str, path: Path | str, fmt: str | None =
 
 def int8_agreement(float_onnx: Path | str, int8_onnx: Path | str, x: np.ndarray | torch.Tensor) -> float | None:
     """Correlation of the int8 model's outputs with the float model's on `x` (all outputs pooled), on this
-    CPU (the figure the README's int8 table compares across CPUs); None for fewer than 2 windows."""
+    CPU (the figure the README's int8 table compares across CPUs); None for fewer than 2 windows or a
+    constant output."""
     x = np.asarray(x, dtype=np.float32)
     if len(x) < 2:
         return None
     ref, q = run_onnx(float_onnx, x), run_onnx(int8_onnx, x)
+    if np.std(ref) == 0 or np.std(q) == 0:  # a constant output has no correlation
+        return None
     return round(float(np.corrcoef(q.ravel(), ref.ravel())[0, 1]), 5)
 
 
