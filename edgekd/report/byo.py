@@ -87,6 +87,8 @@ def assemble_byo_report(cfg: BuildConfig, build_dir: Path) -> dict:
                       "synthesis": _synthesis_resources(vendor)},
         "hls": {k: hls[k] for k in ("board", "backend", "io_type", "part", "clock_mhz", "reuse_factor", "strategy",
                                     "input_precision", "project_dir")},
+        # types hls4ml left at its default, chosen by edgekd.hls.precision (float-scale models only)
+        "precisions": hls.get("precisions", []),
         "project": _project_section(build_dir),
         "timings_s": read_json(timings_path) if timings_path.exists() else {},
     }
