@@ -350,7 +350,10 @@ def layer_verdicts(prep: PreparedModel, input_grid: InputGrid | None, input_reas
                      "two, so the hardware input type cannot hold its grid"})
     for node in model.graph.node:
         verdict, reason = _node_verdict(model, node)
-        rows.append({"name": node.name, "op_type": node.op_type, "verdict": verdict, "reason": reason})
+        row = {"name": node.name, "op_type": node.op_type, "verdict": verdict, "reason": reason}
+        if node.domain:  # a custom op (legacy domains are read as qonnx.custom_op.general)
+            row["domain"] = node.domain
+        rows.append(row)
     for s in prep.skipped:  # rewrites that were not possible: say why next to the node
         for row in rows:
             if row["name"] in s["nodes"] and row["verdict"] != EXACT:
@@ -369,5 +372,5 @@ def summarise_verdicts(rows: list[dict]) -> str:
 
 
 def explain(rows: list[dict], kinds: tuple[str, ...]) -> str:
-    return "\n  ".join(f"{r['op_type']} '{r['name']}': {r['verdict']}: {r['reason']}" for r in rows
-                       if r["verdict"] in kinds)
+    return "\n  ".join(f"{r['op_type']} '{r['name']}'{' (domain ' + r['domain'] + ')' if r.get('domain') else ''}: "
+                       f"{r['verdict']}: {r['reason']}" for r in rows if r["verdict"] in kinds)

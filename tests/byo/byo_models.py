@@ -419,3 +419,17 @@ ECOSYSTEM = {
     "kws-w3a8-float-input-topk": (kws_w3a8, "approximate", ["TopK"]),
     "brevitas-float-softmax": (brevitas_float_softmax, "approximate", ["Softmax"]),
 }
+
+
+def trunc_mlp(path: Path) -> Path:
+    """A QuantAvgPool-style Trunc after the first layer, in FINN's legacy domain without opset import: hls4ml
+    1.3.0 has no Trunc, so the model is refused naming the node, op and domain."""
+    g = EcoBuilder([1, 8], seed=17)
+    g.quant(2.0 ** -4, 8).dense(4, 2.0 ** -5, 8)
+    name = g._name("Trunc")
+    ins = [g.tensor, g.const(np.float32(2.0 ** -6)), g.const(np.float32(0.0)), g.const(np.float32(12.0)),
+           g.const(np.float32(8.0))]
+    g.nodes.append(helper.make_node("Trunc", ins, [f"{name}_out"], name=name, domain=QDOMAIN, rounding_mode="FLOOR"))
+    g.tensor = f"{name}_out"
+    g.dense(2, 2.0 ** -5, 8).quant(2.0 ** -4, 12)
+    return rewrite(g.save(path), domain="finn.custom_op.general", opset_import=False)

@@ -116,3 +116,12 @@ def test_external_data_outside_the_folder_and_oversize_files_are_refused(tmp_pat
     monkeypatch.setattr(safety, "MAX_MODEL_BYTES", 100)
     with pytest.raises(ByoError, match="over the 0 MiB limit|MiB is over"):
         prepare_model(models.nid_w2a2(tmp_path / "big.onnx"))
+
+
+def test_trunc_is_read_and_refused_naming_node_op_and_domain(tmp_path: Path) -> None:
+    model = models.trunc_mlp(tmp_path / "trunc.onnx")
+    result = runner.invoke(app, ["convert", str(model), "--board", "zcu104", "--out", str(tmp_path / "b"),
+                                 "--allow-inexact"])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "Trunc 'Trunc_0' (domain qonnx.custom_op.general): refused:" in text, text
