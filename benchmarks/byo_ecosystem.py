@@ -64,6 +64,7 @@ def plain_hls4ml(model_path: Path, x: np.ndarray, work: Path) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = cleanup_model(ModelWrapper(str(model_path)), override_inpsize=1)  # qonnx's batch-size fix
+            raw = ModelWrapper(raw.model)  # shapes of the initializers again (ChangeBatchSize drops them)
     except Exception as err:  # noqa: BLE001 - the point: what plain tooling does with the file
         return {"error": f"qonnx cleanup: {type(err).__name__}: {str(err)[:200]}"}
     try:
