@@ -102,3 +102,38 @@ def flatten_inputs(x: np.ndarray, shape: list[int]) -> np.ndarray:
     if int(np.prod(x.shape[1:])) == int(np.prod(shape[1:])):
         return x.reshape(x.shape[0], *shape[1:])
     return x
+
+
+_MOVES = ("Transpose", "Reshape", "Flatten")
+
+
+def hoist_quants_above_reshapes(model) -> list[str]:
+    """Move each Quant / BipolarQuant with scalar parameters above the Transpose / Reshape / Flatten feeding it
+    (an elementwise op with one scale commutes with moving values: exact). For models hls4ml rescales: its
+    io_stream ApplyAlpha after a Flatten alias reads the stream with the wrong packing (measured: a float-scale
+    CNN's dense input wrong from the 5th value on). Returns the moved nodes' names; rewrites in place."""
+    moved: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for q in list(model.graph.node):
+            if q.op_type not in ("Quant", "BipolarQuant"):
+                continue
+            if any(model.get_initializer(i) is None or np.size(model.get_initializer(i)) != 1 for i in q.input[1:]):
+                continue
+            p = model.find_producer(q.input[0])
+            if p is None or p.op_type not in _MOVES or len(model.find_consumers(p.output[0]) or []) != 1:
+                continue
+            a, b, c = p.input[0], p.output[0], q.output[0]
+            t = model.make_new_valueinfo_name()
+            model.set_tensor_shape(t, model.get_tensor_shape(a))
+            q.input[0], q.output[0] = a, t
+            p.input[0], p.output[0] = t, c
+            for vi in [v for v in model.graph.value_info if v.name == b]:
+                model.graph.value_info.remove(vi)
+            nodes = model.graph.node
+            nodes.remove(q)
+            nodes.insert(list(nodes).index(p), q)
+            moved.append(q.name)
+            changed = True
+    return moved

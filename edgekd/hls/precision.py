@@ -37,6 +37,7 @@ __all__ = ["CONST_SIGNIFICANT_BITS", "DATA_WIDTH", "assign_range_precisions", "c
 CONST_SIGNIFICANT_BITS = 18  # an 18-bit constant feeds one DSP48 port
 DATA_WIDTH = 32  # width of a data type whose values lie on no coarse grid
 _MAX_EXACT_FRAC = 24  # finest grid accepted as "exact" (beyond it the values are treated as reals)
+_MOVES_DATA = ("Reshape", "Transpose", "Clone", "Resize", "ZeroPadding1D", "ZeroPadding2D")
 _WIDE = (64, 32)  # data types of the ranging pass: wide enough for any value of these small models
 
 
@@ -190,6 +191,13 @@ def assign_range_precisions(hls_model: Any, x: np.ndarray) -> list[dict]:
     for layer in hls_model.get_layers():
         keys = data.get(layer.name)
         if not keys:
+            continue
+        if layer.class_name in _MOVES_DATA and keys == ["result_t"]:
+            # values moved, not computed (an io_stream Reshape is an alias of its input stream): the input's type
+            new = copy.copy(layer.get_input_variable().type.precision)
+            _retype(layer, "result_t", new)
+            rows.append({"layer": layer.name, "type": "result_t", "before": before[(layer.name, "result_t")],
+                         "after": str(new), "source": "its input's type"})
             continue
         values = traces.get(layer.name)
         if values is None:  # not traced (hls4ml traces only layers with a function call): a safe wide type

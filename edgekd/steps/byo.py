@@ -87,10 +87,16 @@ def run_export(ctx: BuildContext) -> None:
     if verdict == APPROXIMATE:
         from edgekd.export.byo import materialise_bias_quants
 
+        from edgekd.export.preamble import hoist_quants_above_reshapes
+
         for name in materialise_bias_quants(prep.model):
             prep.folds.append({"kind": "bias_values", "nodes": [name], "into": "bias constant",
                                "detail": "quantized bias constant stored as its values (hls4ml rescales this model; "
                                          "it would fold the unquantized bias)"})
+        for name in sorted(set(hoist_quants_above_reshapes(prep.model))):
+            prep.folds.append({"kind": "quant_hoisted", "nodes": [name], "into": "before the reshape",
+                               "detail": "quantizer moved above the Transpose/Reshape/Flatten feeding it (exact; "
+                                         "hls4ml's io_stream rescaling after a flatten reads the wrong packing)"})
     n_out = int(np.prod(prep.model.get_tensor_shape(prep.model.graph.output[0].name)[1:]))
     from edgekd.hw import load_board
 

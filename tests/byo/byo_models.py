@@ -418,6 +418,8 @@ ECOSYSTEM = {
     "mnist-w2a2-onnx-brevitas-float": (mnist_w2a2_brevitas, "approximate", []),
     "kws-w3a8-float-input-topk": (kws_w3a8, "approximate", ["TopK"]),
     "brevitas-float-softmax": (brevitas_float_softmax, "approximate", ["Softmax"]),
+    # beyond MLPs: conv 3x3 -> max-pool -> flatten -> dense with brevitas' default float quantizers
+    "brevitas-cnn-float": (lambda p: brevitas_cnn(p, pow2=False), "approximate", []),
 }
 
 
