@@ -126,6 +126,10 @@ class TeacherConfig(Strict):
         description="when the task merges classes (B vs T from B/T4/T8), train the teacher on the finer labels "
         "and merge its logits (log-sum-exp); a stronger teacher",
     )
+    data: DataConfig | None = Field(
+        None, description="train the teacher on this labelled pool (e.g. a public dataset) instead of the build's "
+        "labelled images: a teacher trained elsewhere, as a lab with a pretrained teacher has it (image tasks)",
+    )
     wav2vec: Wav2VecTeacherConfig = Field(
         default_factory=lambda: Wav2VecTeacherConfig(), description="audio: the built-in Wav2Vec2-style teacher"
     )
@@ -389,16 +393,17 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
     except ValidationError as err:
         raise ConfigError(_format_validation_error(err, source)) from None
     if base_dir is not None:
-        if cfg.data.path is not None and not cfg.data.path.is_absolute():
-            cfg.data.path = (base_dir / cfg.data.path).resolve()
+        for data_cfg in (cfg.data, cfg.teacher.data):
+            for key in ("path", "csv", "unlabelled"):
+                value = getattr(data_cfg, key) if data_cfg is not None else None
+                if value is not None and not value.is_absolute():
+                    setattr(data_cfg, key, (base_dir / value).resolve())
         if cfg.teacher.path is not None and not cfg.teacher.path.is_absolute():
             cfg.teacher.path = (base_dir / cfg.teacher.path).resolve()
         for key in ("qonnx", "inputs"):
             value = getattr(cfg.student, key)
             if value is not None and not value.is_absolute():
                 setattr(cfg.student, key, (base_dir / value).resolve())
-        if cfg.data.csv is not None and not cfg.data.csv.is_absolute():
-            cfg.data.csv = (base_dir / cfg.data.csv).resolve()
     if cfg.student.qonnx is not None or cfg.student.inputs is not None:
         from edgekd.export.byo import validate_byo_student  # loads onnx only for such configs
 

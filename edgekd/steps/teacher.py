@@ -7,20 +7,30 @@ teacher again.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from edgekd.config import TeacherConfig
-from edgekd.data.cells import CellSplits, array_sha256
+from edgekd.data.cells import CellSplits, array_sha256, load_cell_splits
 from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
 from edgekd.distill.metrics import classification_metrics
 from edgekd.io import save_npy, write_json
-from edgekd.pipeline import BuildContext
+from edgekd.pipeline import BuildContext, BuildError
 from edgekd.registry import TEACHERS
 from edgekd.teachers.annotate import annotate_with_teacher
-from edgekd.teachers.runner import MergedClassesRunner, TeacherRunner, TorchTeacherRunner, load_teacher
+from edgekd.teachers.runner import (
+    MergedClassesRunner,
+    TeacherLoadError,
+    TeacherRunner,
+    TorchTeacherRunner,
+    load_teacher,
+)
 from edgekd.teachers.train import train_teacher
+
+log = logging.getLogger(__name__)
 
 
 def teacher_identity(cfg: TeacherConfig, runner: TeacherRunner) -> dict:
@@ -34,6 +44,38 @@ def teacher_identity(cfg: TeacherConfig, runner: TeacherRunner) -> dict:
     }
 
 
+def _teacher_pool(cfg: TeacherConfig, splits: CellSplits) -> CellSplits:
+    """The images and labels the teacher trains on: `teacher.data` when set, else this build's splits."""
+    if cfg.data is None:
+        return splits
+    pool = load_cell_splits(cfg.data)
+    if pool.class_names != splits.class_names:
+        raise BuildError(f"teacher.data has classes {pool.class_names} but the build's data has {splits.class_names}; "
+                         "give teacher.data the same classes (data.num_classes, class folders)")
+    # the teacher must not have seen the build's test images, nor (silently) the images whose labels are hidden
+    seen = {bytes(img) for img in pool.x_train}
+    if any(bytes(img) in seen for img in splits.x_test):
+        raise BuildError("teacher.data contains test images of the build's data: the teacher would be scored on "
+                         "images it trained on; give teacher.data another pool (another seed, folder or dataset)")
+    hidden = sum(bytes(img) in seen for img in splits.x_train[~splits.labelled])
+    if hidden:
+        raise BuildError(f"teacher.data holds {hidden} of the build's training images whose labels data.labelled "
+                         "hides: the teacher would learn the hidden labels; give teacher.data another pool")
+    return pool
+
+
+def _loaded_teacher(cfg: TeacherConfig, splits: CellSplits) -> TeacherRunner:
+    """A loaded teacher; a checkpoint of a B/T4/T8 teacher (teacher.pt of a build with fine labels) answers a
+    B-vs-T task through the same logsumexp merge as a teacher trained here."""
+    fine = splits.fine_class_names
+    if cfg.source == "checkpoint" and cfg.fine_labels and fine is not None and len(fine) != len(splits.class_names):
+        try:
+            return MergedClassesRunner(load_teacher(cfg, len(fine)), [[0], [1, 2]])
+        except TeacherLoadError:
+            pass  # a checkpoint of a teacher trained on the task's own classes
+    return load_teacher(cfg, len(splits.class_names))
+
+
 def run(ctx: BuildContext) -> None:
     if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
         from edgekd.steps import audio
@@ -41,28 +83,30 @@ def run(ctx: BuildContext) -> None:
         return audio.run_teacher(ctx)
     cfg = ctx.config.teacher
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
-    num_classes = len(splits.class_names)
     history: list[dict] = []
     trained_on = splits.class_names
     trained_on_images = 0  # a loaded teacher saw no labels here
     if cfg.source == "train":
-        fine = cfg.fine_labels and splits.fine_class_names is not None
-        y_train, y_val = (splits.y_train_fine, splits.y_val_fine) if fine else (splits.y_train, splits.y_val)
-        trained_on = splits.fine_class_names if fine else splits.class_names
+        # teacher.data: a teacher trained elsewhere, on another labelled pool (say a public dataset), as a lab
+        # that loads a pretrained teacher would have it; by default the labelled part of this build's data
+        pool = _teacher_pool(cfg, splits)
+        fine = cfg.fine_labels and pool.fine_class_names is not None
+        y_train, y_val = (pool.y_train_fine, pool.y_val_fine) if fine else (pool.y_train, pool.y_val)
+        trained_on = pool.fine_class_names if fine else pool.class_names
         seed_everything(ctx.config.seed)  # initial weights from the seed, not from the process's RNG history
         model = TEACHERS.get(cfg.arch)(len(trained_on), cfg)
-        lab = splits.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
+        lab = pool.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
         trained_on_images = int(lab.sum())
         # the steps it would get on every training image: few labels need more passes, not fewer steps
-        steps = max(1, -(-len(splits.x_train) // cfg.batch_size))
-        history = train_teacher(model, splits.x_train[lab], y_train[lab], splits.x_val, y_val, cfg,
+        steps = max(1, -(-len(pool.x_train) // cfg.batch_size))
+        history = train_teacher(model, pool.x_train[lab], y_train[lab], pool.x_val, y_val, cfg,
                                 seed=ctx.config.seed, steps_per_epoch=steps)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
         runner = TorchTeacherRunner(model, cfg.input_size, len(trained_on))
         if fine:  # B/T4/T8 teacher answering B vs T: T's logit is logsumexp(T4, T8)
             runner = MergedClassesRunner(runner, [[0], [1, 2]])
     else:
-        runner = load_teacher(cfg, num_classes)
+        runner = _loaded_teacher(cfg, splits)
 
     # One annotation per symmetric view of every training image, so distillation can train on
     # augmented views with the teacher's answer for exactly that view (edgekd.data.views).

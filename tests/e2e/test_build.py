@@ -14,7 +14,7 @@ import yaml
 
 from edgekd.config import parse_config
 from edgekd.io import read_json
-from edgekd.pipeline import run_build
+from edgekd.pipeline import BuildError, run_build
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +48,33 @@ def test_label_budget_build(tmp_path):
     assert distill["labelled"] == 32 and distill["unlabelled"] == 292
     assert distill["steps_per_epoch"] == 6  # ceil(324 / 64), for both runs
     assert set(distill["metrics"]) == {"quant", "float", "baseline_no_kd"}
+
+
+def test_teacher_trained_elsewhere(tmp_path):
+    """teacher.data: the teacher learns from another labelled pool and annotates this build's images; its
+    teacher.pt (B/T4/T8, merged) loads as a checkpoint teacher of a B-vs-T build; a pool holding the build's
+    test images is refused."""
+    other = {"synthetic": {"n_train": 200, "n_test": 20, "seed": 7}, "val_fraction": 0.1}
+    cfg = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"], "data": other}})
+    run_build(cfg, tmp_path / "a", to_step="teacher")
+    teacher = read_json(tmp_path / "a" / "teacher" / "teacher.json")
+    assert teacher["trained_on_images"] == 180 and teacher["annotated_images"] == 324
+    assert teacher["trained_on_classes"] == ["B", "T4", "T8"]
+    loaded = parse_config({**TINY, "teacher": {**TINY["teacher"], "source": "checkpoint",
+                                               "path": str(tmp_path / "a" / "teacher" / "teacher.pt")}})
+    run_build(loaded, tmp_path / "b", to_step="teacher")
+    again = read_json(tmp_path / "b" / "teacher" / "teacher.json")
+    assert again["metrics"]["accuracy"] == teacher["metrics"]["accuracy"]  # same teacher, same merged answers
+    assert again["trained_on_images"] == 0
+    hidden = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"],
+                                                                                          "data": TINY["data"]}})
+    with pytest.raises(BuildError, match="teacher.data holds 292 of the build's training images whose labels"):
+        run_build(hidden, tmp_path / "c", to_step="teacher")
+    assert not (tmp_path / "c" / "teacher").exists()
+    test_pool = {**TINY["data"], "synthetic": {"n_train": 120, "n_test": 8, "seed": 1 + 1_000_003}}
+    leak = parse_config({**TINY, "teacher": {**TINY["teacher"], "data": test_pool}})  # = the build's test cells
+    with pytest.raises(BuildError, match="teacher.data contains test images of the build's data"):
+        run_build(leak, tmp_path / "d", to_step="teacher")
 
 
 def test_report_has_every_section(tiny_build):
