@@ -16,6 +16,11 @@ def test_example_config_loads_with_paper_defaults():
     assert cfg.hls.clock_mhz == pytest.approx(250.0)
     assert cfg.hls.part == "xcku035-fbva676-2-e"
     assert len(cfg.sha256()) == 64
+    # the label-budget setting: 5% labelled, a teacher trained on another pool; the paper's setting beside it
+    assert cfg.data.labelled == 0.05 and cfg.teacher.data.synthetic.seed != cfg.data.synthetic.seed
+    paper = load_config(EXAMPLES / "cells_paper.yaml")
+    assert paper.data.labelled is None and paper.teacher.data is None
+    assert paper.student == cfg.student and paper.distill == cfg.distill and paper.hls == cfg.hls
 
 
 def test_hash_changes_with_any_value():
