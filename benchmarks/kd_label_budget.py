@@ -34,7 +34,7 @@ import os
 import platform
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -160,8 +160,17 @@ def main(config: Path, budgets: list[float], seeds: int, workers: int, out_root:
         with ProcessPoolExecutor(max_workers=1) as pool:  # one worker: its torch threads as the points'
             teacher_pt = str(pool.submit(_pool_teacher, str(config), str(out_root)).result())
     jobs = [(str(config), b, s, str(out_root), teacher_pt) for b in budgets for s in range(seeds)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        points = list(pool.map(_audio_point if audio else _point, jobs))
+    points: list[dict] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:  # jobs start in the order of --budgets
+        futures = [pool.submit(_audio_point if audio else _point, job) for job in jobs]
+        for fut in as_completed(futures):
+            points.append(fut.result())
+            out = _save(points, config, audio, teacher, workers, t0)  # a killed run keeps what is done
+    print(json.dumps(out["budgets"], indent=1))
+    return out
+
+
+def _save(points: list[dict], config: Path, audio: bool, teacher: str, workers: int, t0: float) -> dict:
     from edgekd.determinism import cpu_features
 
     out = {
@@ -175,13 +184,12 @@ def main(config: Path, budgets: list[float], seeds: int, workers: int, out_root:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "cpu": cpu_features(),
                     "torch_threads_per_point": 1, "workers": workers},
         "wall_s": round(time.perf_counter() - t0, 1),
-        "points": points,
+        "points": sorted(points, key=lambda p: (p["budget"], p["seed"])),
         "teacher": None if audio else ("trained once on another labelled pool (synthetic seed "
                                        f"{POOL_SEED}, all labels), loaded by every point" if teacher == "pool"
                                        else "trained per point on that point's labelled images"),
         "budgets": summarise(points, audio),
     }
-    print(json.dumps(out["budgets"], indent=1))
     suffix = "" if audio or teacher == "pool" else "_teacher_on_labelled"
     dest = HERE / "results" / f"{out['benchmark']}{suffix}.json"
     dest.parent.mkdir(exist_ok=True)
@@ -192,7 +200,7 @@ def main(config: Path, budgets: list[float], seeds: int, workers: int, out_root:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=ROOT / "examples" / "cells_paper.yaml")
-    ap.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.05, 0.2, 1.0])
+    ap.add_argument("--budgets", type=float, nargs="+", default=[0.05, 1.0, 0.01, 0.2])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench-label-budget")
