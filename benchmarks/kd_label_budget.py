@@ -79,7 +79,7 @@ def _point(args: tuple[str, float, int, str, str | None]) -> dict:
     cfg.data.labelled = None if budget >= 1.0 else budget
     if teacher_pt is not None:  # the teacher trained elsewhere, loaded (it sees no labels of this pool)
         cfg.name = f"pool-{cfg.name}"
-        cfg.teacher.source, cfg.teacher.path, cfg.teacher.data = "checkpoint", Path(teacher_pt), None
+        cfg.teacher = cfg.teacher.model_copy(update={"source": "checkpoint", "path": Path(teacher_pt), "data": None})
     out = Path(out_root) / cfg.name
     t0 = time.perf_counter()
     run_build(cfg, out, to_step="distill")
