@@ -36,7 +36,7 @@ FORMATS = (
     "static_qdq_s8s8",
 )
 # Chosen by measurement (benchmarks/int8_formats.py, README "int8 ONNX on any x86-64 CPU").
-DEFAULT_FORMAT = "dynamic_u8s8_reduce_range_per_channel"
+DEFAULT_FORMAT = "dynamic_u8s8_reduce_range"
 
 
 class _Windows:
