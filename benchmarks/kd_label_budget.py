@@ -1,12 +1,15 @@
 """Distillation against labels-only at 1%, 5%, 20% and 100% of the cell training labels, over seeds.
 
-Each point is a build of examples/cells.yaml up to `distill` with `data.labelled` set to the budget and
-the seed (teacher init, student init and batches, and which images keep their labels: `seed`,
-`distill.seed`, `data.split_seed`) set to s. Per point: the ResNet teacher trains on the labelled images
-only (with the optimizer steps it would get on all of them), annotates every training image (8 views);
-the quantized student is distilled on all images (the teacher's top class stands in for missing labels);
-`baseline_no_kd` is the same student on the labelled images alone, same seed, same steps. KD and
-labels-only are therefore paired runs: the gain is computed per seed, then averaged.
+Each point is a build of examples/cells_paper.yaml up to `distill` with `data.labelled` set to the budget and
+the seed (student init and batches, and which images keep their labels: `seed`, `distill.seed`,
+`data.split_seed`) set to s. The teacher (default `--teacher pool`) is the example's: the ResNet trained once
+on another labelled pool (5,400 synthetic cells of seed POOL_SEED, B/T4/T8 merged to B vs T), as a lab's
+pretrained teacher would be, and loaded by every point (`teacher.source: checkpoint`); it annotates every
+training image (8 views). With `--teacher labelled` each point trains its teacher on its own labelled images
+(with the optimizer steps it would get on all of them). The quantized student is distilled on all images
+(the teacher's top class stands in for missing labels); `baseline_no_kd` is the same student on the
+labelled images alone, same seed, same steps. KD and labels-only are therefore paired runs: the gain is
+computed per seed, then averaged.
 
 Figures (test split, 2,000 images): quantized student accuracy with KD and labels-only, mean and sample
 standard deviation over seeds, the paired gain (mean, sd, per seed), the teacher's accuracy, and the
