@@ -64,8 +64,9 @@ def _pool_teacher(config_path: str, out_root: str) -> Path:
     return out / "teacher" / "teacher.pt"
 
 
-def _point(args: tuple[str, float, int, str, str | None]) -> dict:
-    config_path, budget, seed, out_root, teacher_pt = args
+def _build_point(config_path: str, prefix: str, budget: float, seed: int, out_root: str,
+                 teacher_pt: str | None) -> tuple[dict, dict, float]:
+    """Build one point to `distill` (1 torch thread); returns (distill.json, teacher.json, seconds)."""
     os.environ["EDGEKD_THREADS"] = "1"
     import logging
 
@@ -75,10 +76,8 @@ def _point(args: tuple[str, float, int, str, str | None]) -> dict:
     from edgekd.pipeline import run_build
 
     cfg = load_config(Path(config_path))
-    cfg.name = f"budget{budget:g}-seed{seed}"
-    cfg.seed = seed
-    cfg.distill.seed = seed
-    cfg.data.split_seed = seed
+    cfg.name = f"{prefix}budget{budget:g}-seed{seed}"
+    cfg.seed, cfg.distill.seed, cfg.data.split_seed = seed, seed, seed
     cfg.data.labelled = None if budget >= 1.0 else budget
     if teacher_pt is not None:  # the teacher trained elsewhere, loaded (it sees no labels of this pool)
         cfg.name = f"pool-{cfg.name}"
@@ -86,43 +85,32 @@ def _point(args: tuple[str, float, int, str, str | None]) -> dict:
     out = Path(out_root) / cfg.name
     t0 = time.perf_counter()
     run_build(cfg, out, to_step="distill")
-    d = read_json(out / "distill" / "distill.json")
-    t = read_json(out / "teacher" / "teacher.json")
+    return (read_json(out / "distill" / "distill.json"), read_json(out / "teacher" / "teacher.json"),
+            round(time.perf_counter() - t0, 1))
+
+
+def _point(args: tuple[str, float, int, str, str | None]) -> dict:
+    config_path, budget, seed, out_root, teacher_pt = args
+    d, t, seconds = _build_point(config_path, "", budget, seed, out_root, teacher_pt)
     m = d["metrics"]
     return {
         "budget": budget, "seed": seed, "labelled": d.get("labelled"), "unlabelled": d.get("unlabelled"),
         "teacher_trained_on": "another pool" if teacher_pt else "the labelled images",
         "teacher": t["metrics"]["accuracy"], "kd_quant": m["quant"]["accuracy"], "kd_float": m["float"]["accuracy"],
-        "labels_only": m["baseline_no_kd"]["accuracy"], "seconds": round(time.perf_counter() - t0, 1),
+        "labels_only": m["baseline_no_kd"]["accuracy"], "seconds": seconds,
     }
 
 
 def _audio_point(args: tuple[str, float, int, str, str | None]) -> dict:
     """One audio build to distill: CCC against the corpus labels on the test windows, KD vs labels-only."""
     config_path, budget, seed, out_root, _ = args
-    os.environ["EDGEKD_THREADS"] = "1"
-    import logging
-
-    logging.disable(logging.INFO)
-    from edgekd.config import load_config
-    from edgekd.io import read_json
-    from edgekd.pipeline import run_build
-
-    cfg = load_config(Path(config_path))
-    cfg.name = f"audio-budget{budget:g}-seed{seed}"
-    cfg.seed, cfg.distill.seed, cfg.data.split_seed = seed, seed, seed
-    cfg.data.labelled = None if budget >= 1.0 else budget
-    out = Path(out_root) / cfg.name
-    t0 = time.perf_counter()
-    run_build(cfg, out, to_step="distill")
-    d = read_json(out / "distill" / "distill.json")
-    t = read_json(out / "teacher" / "teacher.json")
+    d, t, seconds = _build_point(config_path, "audio-", budget, seed, out_root, None)
     m = d["metrics"]
     return {
         "budget": budget, "seed": seed, "labelled": d["labelled"], "unlabelled": d["unlabelled"],
         "teacher": t["metrics"]["ccc_mean"], "kd_quant": m["quant"]["vs_labels"]["ccc_mean"],
         "kd_float": m["float"]["vs_labels"]["ccc_mean"], "labels_only": m["baseline_no_kd"]["vs_labels"]["ccc_mean"],
-        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds": seconds,
     }
 
 
