@@ -7,7 +7,7 @@ symmetric views) and the same seeds (which fix the initial weights and the batch
 baseline (`ce`) is included. The figure is the test accuracy of the QUANTIZED student (mean, sample standard
 deviation, min and max over seeds).
 
-Data and teacher: those of the default cell build (examples/cells.yaml: 5,400 training + 600 validation
+Data and teacher: those of the default cell build (examples/cells_paper.yaml: 5,400 training + 600 validation
 images, 2,000 test images, ResNet teacher); the benchmark reads build/bench-cells (made by
 benchmarks/build_cells.py, or here with `edgekd build ... --to teacher` when missing) and never runs the
 teacher again.
@@ -168,8 +168,8 @@ def ensure_source(source: Path) -> Path:
     if not (source / "teacher" / "logits_train_views.npy").exists():
         from edgekd.pipeline import run_build
 
-        log.info("no cell build in %s: building data and teacher (examples/cells.yaml)", source)
-        run_build(load_config(ROOT / "examples" / "cells.yaml"), source, to_step="teacher")
+        log.info("no cell build in %s: building data and teacher (examples/cells_paper.yaml)", source)
+        run_build(load_config(ROOT / "examples" / "cells_paper.yaml"), source, to_step="teacher")
     return source
 
 
@@ -193,7 +193,7 @@ def main() -> dict:
     t_start = time.perf_counter()
 
     source = ensure_source(args.source)
-    config = ROOT / "examples" / "cells.yaml"
+    config = ROOT / "examples" / "cells_paper.yaml"
     base = {"epochs": args.epochs, "qat_epochs": args.qat_epochs, "batch_size": args.batch_size, "baseline": False}
     seeds = list(range(args.seeds))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ def main() -> dict:
 
     result: dict = {
         "benchmark": "kd_methods",
-        "task": "synthetic cells (examples/cells.yaml data), B vs T (2 classes)",
+        "task": "synthetic cells (examples/cells_paper.yaml data), B vs T (2 classes)",
         "student": "cell_cnn default (1x48x48, conv 16-16, 8-bit; 5,682 params)",
         "metric": "test accuracy of the quantized student (QAT), over seeds",
         "budget": {"n_train": len(splits.y_train), "n_val": len(splits.y_val), "n_test": len(splits.y_test),

@@ -56,7 +56,7 @@ def main() -> dict:
     kd_methods = _kd_methods()
 
     source = kd_methods.ensure_source(args.source)
-    config = ROOT / "examples" / "cells.yaml"
+    config = ROOT / "examples" / "cells_paper.yaml"
     cfg = load_config(config)
     grid = {"widths": (4, 8, 16), "depths": (1, 2, 3), "bits": (4, 8)}
     t_score = time.perf_counter()
@@ -99,7 +99,7 @@ def main() -> dict:
         "scoring_seconds": round(score_seconds, 1),
         "budget_params": args.budget_params,
         "grid": {k: list(v) for k, v in grid.items()},
-        "distill": {**budget, "n_train": 5400, "data": "examples/cells.yaml (synthetic)"},
+        "distill": {**budget, "n_train": 5400, "data": "examples/cells_paper.yaml (synthetic)"},
         "spearman_score_vs_accuracy": round(spearman([r["score"] for r in rows], acc), 3),
         "spearman_random_teacher_score_vs_accuracy": round(spearman([r["score_random_teacher"] for r in rows], acc), 3),
         "spearman_params_vs_accuracy": round(spearman([r["params"] for r in rows], acc), 3),
