@@ -7,9 +7,9 @@ symmetric views) and the same seeds (which fix the initial weights and the batch
 baseline (`ce`) is included. The figure is the test accuracy of the QUANTIZED student (mean, sample standard
 deviation, min and max over seeds).
 
-Data and teacher: those of the default cell build (examples/cells_paper.yaml: 5,400 training + 600 validation
-images, 2,000 test images, ResNet teacher); the benchmark reads build/bench-cells (made by
-benchmarks/build_cells.py, or here with `edgekd build ... --to teacher` when missing) and never runs the
+Data and teacher: those of the fully labelled cell build (examples/cells_paper.yaml: 5,400 training + 600 validation
+images, 2,000 test images, ResNet teacher); the benchmark reads build/bench-cells-paper (made
+here with `edgekd build examples/cells_paper.yaml --to teacher` when missing) and never runs the
 teacher again.
 
 Label noise: 30% of the training and validation labels flipped (test labels clean), self-distillation as
@@ -182,7 +182,7 @@ def main() -> dict:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-noise", action="store_true", help="skip the label-noise section")
     ap.add_argument("--no-audio", action="store_true", help="skip the audio (regression losses) section")
-    ap.add_argument("--source", type=Path, default=ROOT / "build" / "bench-cells", help="cell build (data, teacher)")
+    ap.add_argument("--source", type=Path, default=ROOT / "build" / "bench-cells-paper", help="cell build (data, teacher)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench-kd-methods", help="runs cache, noisy teacher")
     ap.add_argument("--audio-build-dir", type=Path, default=ROOT / "build" / "bench-kd-audio")
     ap.add_argument("--audio-epochs", type=int, default=None, help="audio float epochs (default 2)")

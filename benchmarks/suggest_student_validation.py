@@ -1,7 +1,7 @@
 """Does the training-free suggest-student score predict the accuracy after distillation?
 
 Ranks cell_cnn candidates within a small budget (<= 3,000 parameters; widths 4/8/16, 1-3 convs, 4 or 8
-bits) with `suggest_students`, against the trained teacher of the default cell build (build/bench-cells,
+bits) with `suggest_students`, against the trained teacher of the fully labelled cell build (build/bench-cells-paper,
 see benchmarks/kd_methods.py) and against a randomly initialised teacher (DisWOT's setting). Picks
 candidates evenly spread over the trained-teacher ranking, distils each with `kd` at the kd_methods budget
 (10 float epochs + 2 QAT epochs, batch 128, seed 0) and reports the Spearman rank correlation between score
@@ -45,7 +45,7 @@ def main() -> dict:
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--source", type=Path, default=ROOT / "build" / "bench-cells")
+    ap.add_argument("--source", type=Path, default=ROOT / "build" / "bench-cells-paper")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench-kd-methods")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
