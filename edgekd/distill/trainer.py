@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from edgekd.config import DistillConfig
-from edgekd.data.batches import shuffled_batches
+from edgekd.data.batches import batches_per_pass, shuffled_batches
 from edgekd.data.views import N_VIEWS, view_tensor
 from edgekd.distill.methods import StatefulLoss, make_loss
 from edgekd.progress import progress_bar
@@ -98,7 +98,7 @@ def _train_loop(
 ) -> TrainResult:
     stateful = isinstance(loss_fn, StatefulLoss)
     opt = torch.optim.AdamW(list(model.parameters()) + list(extra_params), lr=lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = steps_per_epoch or max(1, (len(x_train) + cfg.batch_size - 1) // cfg.batch_size)
+    steps_per_epoch = steps_per_epoch or batches_per_pass(len(x_train), cfg.batch_size)
     batches = shuffled_batches(len(x_train), cfg.batch_size, gen)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())

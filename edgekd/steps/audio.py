@@ -28,7 +28,7 @@ import torch
 
 from edgekd.config import DistillConfig
 from edgekd.data.audio import AudioSplits, aggregate_windows, load_audio_splits
-from edgekd.data.batches import shuffled_batches
+from edgekd.data.batches import batches_per_pass, shuffled_batches
 from edgekd.data.cells import array_sha256
 from edgekd.data.synthetic_speech import DIMENSIONS
 from edgekd.distill.metrics import regression_metrics
@@ -103,7 +103,7 @@ def run_teacher(ctx: BuildContext) -> None:
         if not lab.any():
             raise BuildError("teacher.source is 'train' but no training clip has labels; label some clips or load "
                              "a teacher (teacher.source: onnx or torchscript)")
-        steps = max(1, -(-len(lab) // cfg.batch_size))  # the steps it would get on every window
+        steps = batches_per_pass(len(lab), cfg.batch_size)  # the steps it would get on every window
         history = train_audio_teacher(model, splits.x["train"][lab], splits.y["train"][lab], splits.x["val"],
                                       splits.y["val"], cfg, seed=ctx.config.seed, steps_per_epoch=steps)
         _check_finite(model.state_dict(), "teacher")
@@ -171,7 +171,7 @@ def train_regression(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
-    steps = steps_per_epoch or max(1, -(-len(x) // cfg.batch_size))
+    steps = steps_per_epoch or batches_per_pass(len(x), cfg.batch_size)
     batches = shuffled_batches(len(x), cfg.batch_size, gen)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     best, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
@@ -257,7 +257,7 @@ def run_distill(ctx: BuildContext) -> None:
     # The distilled student learns from the annotations on every window; the baseline from the labelled
     # windows alone (data.labelled, unlabelled CSV rows), with the same optimizer steps per epoch.
     lab = torch.as_tensor(np.isfinite(splits.y["train"]).all(1))
-    steps = max(1, -(-len(lab) // dcfg.batch_size))
+    steps = batches_per_pass(len(lab), dcfg.batch_size)
     everything = (feats["train"], labels_train)
     runs = [("student", dcfg.loss, teacher_train, ann["val"], everything)]
     if dcfg.baseline:

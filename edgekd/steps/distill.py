@@ -12,6 +12,7 @@ import logging
 
 import torch
 
+from edgekd.data.batches import batches_per_pass
 from edgekd.data.cells import CellSplits
 from edgekd.determinism import seed_everything
 from edgekd.modelcheck import check_finite_weights
@@ -63,7 +64,7 @@ def run(ctx: BuildContext) -> None:
     # annotations on every training image; the baseline learns from the labelled part alone, with the same
     # optimizer steps per epoch (so the same budget in steps, schedule and validation points).
     lab = torch.as_tensor(splits.labelled)
-    steps = max(1, -(-len(x_train) // cfg.distill.batch_size))
+    steps = batches_per_pass(len(x_train), cfg.distill.batch_size)
     runs = [("student", cfg.distill.loss, teacher_logits, x_train, y_train)]
     if cfg.distill.baseline:
         runs.append(("baseline_no_kd", "ce", None, x_train[lab], y_train[lab]))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from edgekd.config import TeacherConfig
+from edgekd.data.batches import batches_per_pass
 from edgekd.data.cells import CellSplits, array_sha256, load_cell_splits
 from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
@@ -98,7 +99,7 @@ def run(ctx: BuildContext) -> None:
         lab = pool.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
         trained_on_images = int(lab.sum())
         # the steps it would get on every training image: few labels need more passes, not fewer steps
-        steps = max(1, -(-len(pool.x_train) // cfg.batch_size))
+        steps = batches_per_pass(len(pool.x_train), cfg.batch_size)
         history = train_teacher(model, pool.x_train[lab], y_train[lab], pool.x_val, y_val, cfg,
                                 seed=ctx.config.seed, steps_per_epoch=steps)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")

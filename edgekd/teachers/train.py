@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from edgekd.config import TeacherConfig
-from edgekd.data.batches import shuffled_batches
+from edgekd.data.batches import batches_per_pass, shuffled_batches
 from edgekd.data.transforms import to_model_input
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def train_teacher(
     xv = to_model_input(x_val, cfg.input_size) if x_val is not None and len(x_val) else None
     yv = torch.as_tensor(np.asarray(y_val), dtype=torch.int64) if xv is not None else None
 
-    steps_per_epoch = steps_per_epoch or max(1, -(-len(xt) // cfg.batch_size))
+    steps_per_epoch = steps_per_epoch or batches_per_pass(len(xt), cfg.batch_size)
     batches = shuffled_batches(len(xt), cfg.batch_size, gen)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # short warm-up from lr/10: with a few hundred steps in all, a long warm-up from OneCycle's

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.config import TeacherConfig
-from edgekd.data.batches import shuffled_batches
+from edgekd.data.batches import batches_per_pass, shuffled_batches
 from edgekd.distill.losses import concordance_cc
 from edgekd.progress import progress_bar
 from edgekd.registry import TEACHERS
@@ -109,7 +109,7 @@ def train_audio_teacher(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.as_tensor(x_train), torch.as_tensor(y_train, dtype=torch.float32)
-    steps = steps_per_epoch or max(1, -(-len(xt) // cfg.batch_size))
+    steps = steps_per_epoch or batches_per_pass(len(xt), cfg.batch_size)
     batches = shuffled_batches(len(xt), cfg.batch_size, gen)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.15)
