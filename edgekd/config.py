@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from edgekd.io import read_yaml
@@ -160,6 +160,12 @@ class StudentConfig(Strict):
         description="wav2small / wav2small_hw: channels of the conv stack l1-l7 (13 = the ~17K release, "
         "34 = the paper's ~72K); unused by cell_cnn",
     )
+    input_block: Literal[1, 2, 4] = Field(
+        1,
+        description="cell_cnn: read the image as k x k pixel blocks per stream item (space-to-depth): the "
+        "network reads H*W/k^2 items and its first conv sees k^2 x channels; the pixel-stream top packs the "
+        "grabber's pixels into blocks",
+    )
     hw_pool_after: list[int] = Field(
         [1, 3], min_length=1, max_length=3,
         description="wav2small_hw: conv layers (1-7) followed by a 2x2 max pool; [3] pools where Wav2Small does, "
@@ -274,8 +280,27 @@ class HLSConfig(Strict):
     io_type: Literal["io_stream", "io_parallel"] = "io_stream"
     part: str | None = Field(None, description="FPGA part; default: the board's")
     clock_period_ns: float | None = Field(None, gt=0, description="target clock period; default: the board's clock")
-    reuse_factor: int = Field(1, ge=1)
-    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: Literal["auto"] | int | dict[str, Literal["auto"] | int] = Field(
+        "auto",
+        description="hls4ml reuse factor: 'auto' (chosen per layer by edgekd.hls.fit: the lowest estimated "
+        "latency that fits hls.max_utilization), one integer for every layer, or {layer name: int | 'auto'} "
+        "(layers not named: auto); names as in the report's hls section",
+    )
+    strategy: Literal["auto", "Latency", "Resource", "distributed_arithmetic"] = Field(
+        "auto",
+        description="hls4ml strategy; 'auto' lets the fit search choose per layer among Latency, Resource and "
+        "distributed_arithmetic (da4ml shift-and-add networks)",
+    )
+    max_utilization: float | dict[str, float] = Field(
+        0.8,
+        description="largest estimated fraction of each board resource (lut, ff, dsp, bram_18k, uram) the design "
+        "may use: one fraction for all, or {resource: fraction} (unnamed resources: 0.8)",
+    )
+    on_overflow: Literal["fail", "warn"] = Field(
+        "fail",
+        description="a design that cannot fit at any setting: 'fail' stops the hls step (exit 1) naming the "
+        "binding layer and resource; 'warn' writes the project anyway and says so in the report",
+    )
     verify_samples: int = Field(256, ge=1, description="test images checked bit for bit in C-simulation")
     max_parallel_products: int = Field(
         16384, ge=0,
@@ -292,6 +317,32 @@ class HLSConfig(Strict):
     trigger_target_precision: float = Field(
         0.95, gt=0, le=1, description="frame grabber, default trigger: the validation precision the chosen class "
         "and threshold must reach (the one with the highest recall among those that do)")
+
+    @field_validator("reuse_factor")
+    @classmethod
+    def _reuse_factors(cls, v: Any) -> Any:
+        for name, rf in (v.items() if isinstance(v, dict) else [("", v)]):
+            if isinstance(rf, int) and rf < 1:
+                where = f" for layer '{name}'" if name else ""
+                raise ValueError(f"reuse factor{where} must be greater than or equal to 1 (got {rf}), or 'auto'")
+        return v
+
+    @field_validator("max_utilization")
+    @classmethod
+    def _utilization(cls, v: Any) -> Any:
+        items = v.items() if isinstance(v, dict) else [("all", v)]
+        for key, frac in items:
+            if key not in ("all", "lut", "ff", "dsp", "bram_18k", "uram"):
+                raise ValueError(f"unknown resource '{key}'; use lut, ff, dsp, bram_18k or uram")
+            if not 0 < frac <= 1.0:
+                raise ValueError(f"max_utilization for {key} must be in (0, 1] (got {frac})")
+        return v
+
+    def utilization_limit(self, resource: str) -> float:
+        """Largest fraction of `resource` the design may use."""
+        if isinstance(self.max_utilization, dict):
+            return float(self.max_utilization.get(resource, 0.8))
+        return float(self.max_utilization)
 
     @model_validator(mode="after")
     def _defaults_from_board(self) -> "HLSConfig":

@@ -41,6 +41,10 @@ class Board(_Strict):
     interface: Literal["axi_stream_dma", "xrt_kernel", "pixel_stream"]
     vendor_flow: Literal["vivado", "vitis"]
     resources: BoardResources
+    pixels_per_clock: int = Field(
+        1, ge=1, le=64,
+        description="pixel_stream boards: pixels the frame grabber hands the user logic per clock (row-major)",
+    )
     description: str | None = None
 
     @property
