@@ -42,12 +42,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 POOL_SEED = 1  # the other pool the "teacher trained elsewhere" learns from (the example's data use seed 0)
+AUDIO_POOL_CLIPS = 1600  # the audio teacher's own corpus: twice the example's clips, all labelled
 ROOT = HERE.parent
 
 
-def _pool_teacher(config_path: str, out_root: str) -> Path:
+def _pool_teacher(config_path: str, out_root: str, audio: bool = False, pool_clips: int = AUDIO_POOL_CLIPS) -> Path:
     """The "teacher trained elsewhere": the example's teacher trained once on another labelled pool (synthetic
-    cells of another seed, standing for a public dataset), as a build to `teacher`; returns its teacher.pt."""
+    cells of another seed, standing for a public dataset; for audio another synthetic speech corpus: other
+    seed, other voices, `pool_clips` clips, all labelled, as Wav2Small's teacher on MSP-Podcast), as a build
+    to `teacher`; returns its teacher.pt."""
     import logging
 
     logging.disable(logging.INFO)
@@ -55,8 +58,11 @@ def _pool_teacher(config_path: str, out_root: str) -> Path:
     from edgekd.pipeline import run_build
 
     cfg = load_config(Path(config_path))
-    cfg.name = "teacher-pool"
-    cfg.data.synthetic.seed = POOL_SEED
+    cfg.name = "audio-teacher-pool" if audio else "teacher-pool"
+    if audio:
+        cfg.data.speech.seed, cfg.data.speech.n_train = POOL_SEED, pool_clips
+    else:
+        cfg.data.synthetic.seed = POOL_SEED
     cfg.data.labelled = None
     cfg.teacher.source, cfg.teacher.data = "train", None
     out = Path(out_root) / cfg.name
@@ -103,11 +109,12 @@ def _point(args: tuple[str, float, int, str, str | None]) -> dict:
 
 def _audio_point(args: tuple[str, float, int, str, str | None]) -> dict:
     """One audio build to distill: CCC against the corpus labels on the test windows, KD vs labels-only."""
-    config_path, budget, seed, out_root, _ = args
-    d, t, seconds = _build_point(config_path, "audio-", budget, seed, out_root, None)
+    config_path, budget, seed, out_root, teacher_pt = args
+    d, t, seconds = _build_point(config_path, "audio-", budget, seed, out_root, teacher_pt)
     m = d["metrics"]
     return {
         "budget": budget, "seed": seed, "labelled": d["labelled"], "unlabelled": d["unlabelled"],
+        "teacher_trained_on": "another corpus" if teacher_pt else "the labelled clips",
         "teacher": t["metrics"]["ccc_mean"], "kd_quant": m["quant"]["vs_labels"]["ccc_mean"],
         "kd_float": m["float"]["vs_labels"]["ccc_mean"], "labels_only": m["baseline_no_kd"]["vs_labels"]["ccc_mean"],
         "seconds": seconds,
@@ -147,9 +154,9 @@ def main(config: Path, budgets: list[float], seeds: int, workers: int, out_root:
          teacher: str = "pool") -> dict:
     t0 = time.perf_counter()
     teacher_pt = None
-    if teacher == "pool" and not audio:
+    if teacher == "pool":
         with ProcessPoolExecutor(max_workers=1) as pool:  # one worker: its torch threads as the points'
-            teacher_pt = str(pool.submit(_pool_teacher, str(config), str(out_root)).result())
+            teacher_pt = str(pool.submit(_pool_teacher, str(config), str(out_root), audio).result())
     jobs = [(str(config), b, s, str(out_root), teacher_pt) for b in budgets for s in range(seeds)]
     points: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:  # jobs start in the order of --budgets
@@ -176,12 +183,14 @@ def _save(points: list[dict], config: Path, audio: bool, teacher: str, workers: 
                     "torch_threads_per_point": 1, "workers": workers},
         "wall_s": round(time.perf_counter() - t0, 1),
         "points": sorted(points, key=lambda p: (p["budget"], p["seed"])),
-        "teacher": None if audio else ("trained once on another labelled pool (synthetic seed "
-                                       f"{POOL_SEED}, all labels), loaded by every point" if teacher == "pool"
-                                       else "trained per point on that point's labelled images"),
+        "teacher": (f"trained once on another labelled corpus (synthetic speech seed {POOL_SEED}: other voices, "
+                    f"{AUDIO_POOL_CLIPS} clips, all labelled), loaded by every point" if audio and teacher == "pool"
+                    else "trained once on another labelled pool (synthetic seed "
+                    f"{POOL_SEED}, all labels), loaded by every point" if teacher == "pool"
+                    else "trained per point on that point's labelled " + ("clips" if audio else "images")),
         "budgets": summarise(points, audio),
     }
-    suffix = "" if audio or teacher == "pool" else "_teacher_on_labelled"
+    suffix = "" if teacher == "pool" else "_teacher_on_labelled"
     dest = HERE / "results" / f"{out['benchmark']}{suffix}.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")
@@ -203,6 +212,6 @@ if __name__ == "__main__":
     if args.audio:
         config = args.config if args.config != ap.get_default("config") else ROOT / "examples" / "wav2small.yaml"
         budgets = args.budgets if args.budgets != ap.get_default("budgets") else [0.25]
-        main(config, budgets, args.seeds, args.workers, args.out, audio=True)
+        main(config, budgets, args.seeds, args.workers, args.out, audio=True, teacher=args.teacher)
     else:
         main(args.config, args.budgets, args.seeds, args.workers, args.out, teacher=args.teacher)

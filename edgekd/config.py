@@ -128,7 +128,9 @@ class TeacherConfig(Strict):
     )
     data: DataConfig | None = Field(
         None, description="train the teacher on this labelled pool (e.g. a public dataset) instead of the build's "
-        "labelled images: a teacher trained elsewhere, as a lab with a pretrained teacher has it (image tasks)",
+        "labelled images (or clips): a teacher trained elsewhere, as a lab with a pretrained teacher has it; refused when "
+        "it holds the build's test data or the data whose labels data.labelled hides. Audio: a labelled speech corpus, "
+        "cut into the build's windows (data.window_seconds, data.window_hop_seconds)",
     )
     wav2vec: Wav2VecTeacherConfig = Field(
         default_factory=lambda: Wav2VecTeacherConfig(), description="audio: the built-in Wav2Vec2-style teacher"

@@ -84,6 +84,38 @@ def _label_metrics(splits: AudioSplits, pred_windows: np.ndarray, split: str = "
     }
 
 
+def _teacher_pool(ctx: BuildContext, splits: AudioSplits) -> tuple[AudioSplits, str]:
+    """The windows and labels the teacher trains on: `teacher.data` (another labelled corpus, cut into this
+    build's windows) when set, else this build's splits. Returns (splits, where they came from)."""
+    from edgekd.config import AUDIO_SOURCES
+
+    pool_cfg = ctx.config.teacher.data
+    if pool_cfg is None:
+        return splits, "the build's labelled clips"
+    if pool_cfg.source not in AUDIO_SOURCES:
+        raise BuildError(f"teacher.data.source '{pool_cfg.source}' is an image source; the audio task's teacher "
+                         f"needs a labelled speech corpus ({' or '.join(AUDIO_SOURCES)})")
+    data = ctx.config.data  # the teacher annotates this build's windows: it learns on windows of that length
+    pool_cfg = pool_cfg.model_copy(update={"window_seconds": data.window_seconds,
+                                           "window_hop_seconds": data.window_hop_seconds})
+    pool = load_audio_splits(pool_cfg)
+    pool.meta.pop("latent_test", None)
+    if not pool.has_labels:
+        raise BuildError("teacher.data has no arousal/dominance/valence labels; the teacher needs a labelled corpus")
+    # the teacher must not have seen the build's test clips, nor (silently) the clips whose labels are hidden
+    seen = {bytes(w) for s in ("train", "val") for w in pool.x[s]}
+    if any(bytes(w) in seen for w in splits.x["test"]):
+        raise BuildError("teacher.data contains test clips of the build's data: the teacher would be scored on clips "
+                         "it trained on; give teacher.data another corpus (another seed, folder or CSV)")
+    hidden_windows = ~np.isfinite(splits.y["train"]).all(1)
+    hidden = {int(c) for c, w in zip(splits.clip["train"][hidden_windows], splits.x["train"][hidden_windows])
+              if bytes(w) in seen}
+    if hidden:
+        raise BuildError(f"teacher.data holds {len(hidden)} of the build's training clips whose labels data.labelled "
+                         "hides: the teacher would learn the hidden labels; give teacher.data another corpus")
+    return pool, f"teacher.data ({pool_cfg.source})"
+
+
 def run_teacher(ctx: BuildContext) -> None:
     from edgekd.teachers.annotate import annotate_with_teacher
     from edgekd.teachers.audio_runner import TorchAudioTeacherRunner, load_audio_teacher
@@ -93,19 +125,24 @@ def run_teacher(ctx: BuildContext) -> None:
     cfg = ctx.config.teacher
     splits = _splits(ctx)
     history: list[dict] = []
+    trained_on: dict = {"windows": 0, "clips": 0, "from": None}  # a loaded teacher saw no labels here
     if cfg.source == "train":
-        if not splits.has_labels:
+        # teacher.data: a teacher trained elsewhere on its own labelled corpus (as Wav2Small's teacher on
+        # MSP-Podcast), which then annotates this build's clips; by default the build's labelled clips
+        pool, where = _teacher_pool(ctx, splits)
+        if not pool.has_labels:
             raise BuildError("teacher.source is 'train' but the corpus CSV has no arousal/dominance/valence "
                              "columns; label the corpus or load a teacher (teacher.source: onnx or torchscript)")
         _seed(ctx.config.seed)
         model = TEACHERS.get(cfg.arch)(len(NAMES), cfg)
-        lab = np.isfinite(splits.y["train"]).all(1)  # data.labelled / unlabelled CSV rows: labelled windows only
+        lab = np.isfinite(pool.y["train"]).all(1)  # data.labelled / unlabelled CSV rows: labelled windows only
         if not lab.any():
             raise BuildError("teacher.source is 'train' but no training clip has labels; label some clips or load "
                              "a teacher (teacher.source: onnx or torchscript)")
+        trained_on = {"windows": int(lab.sum()), "clips": int(len(np.unique(pool.clip["train"][lab]))), "from": where}
         steps = batches_per_pass(len(lab), cfg.batch_size)  # the steps it would get on every window
-        history = train_audio_teacher(model, splits.x["train"][lab], splits.y["train"][lab], splits.x["val"],
-                                      splits.y["val"], cfg, seed=ctx.config.seed, steps_per_epoch=steps)
+        history = train_audio_teacher(model, pool.x["train"][lab], pool.y["train"][lab], pool.x["val"],
+                                      pool.y["val"], cfg, seed=ctx.config.seed, steps_per_epoch=steps)
         _check_finite(model.state_dict(), "teacher")
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
         runner = TorchAudioTeacherRunner(model, splits.window)
@@ -131,6 +168,8 @@ def run_teacher(ctx: BuildContext) -> None:
             **teacher_identity(cfg, runner),
             "window_samples": splits.window,
             "outputs": NAMES,
+            "trained_on": trained_on,
+            "annotated_windows": int(len(splits.x["train"])),
             "metrics": metrics,
             **extra,
             "history": history,

@@ -90,3 +90,29 @@ def test_audio_csim_outputs_equal_qonnx_and_metrics_recompute(audio_build):
     assert x.shape[1:2] == (1,) and x.shape[3] == 26
     assert np.array_equal(np.round(x * 32), x * 32)
 
+
+
+def test_audio_teacher_trained_elsewhere(tmp_path):
+    """teacher.data on audio: the teacher learns from its own labelled corpus (other seed, other voices), cut into
+    the build's windows, and annotates every window of the build; a corpus holding the clips whose labels
+    data.labelled hides, or an image source, is refused before anything is written."""
+    from edgekd.pipeline import BuildError
+
+    budget = {**TINY_AUDIO["data"], "labelled": 0.25}
+    other = {"source": "synthetic_speech", "window_seconds": 1.0,  # the build's 0.25 s windows win
+             "speech": {**TINY_AUDIO["data"]["speech"], "n_train": 30, "seed": 5}}
+    cfg = parse_config({**TINY_AUDIO, "data": budget, "teacher": {**TINY_AUDIO["teacher"], "data": other}})
+    run_build(cfg, tmp_path / "a", to_step="teacher")
+    teacher = read_json(tmp_path / "a" / "teacher" / "teacher.json")
+    data = read_json(tmp_path / "a" / "data" / "data.json")
+    assert teacher["trained_on"]["from"] == "teacher.data (synthetic_speech)"
+    assert teacher["trained_on"]["windows"] == 2 * teacher["trained_on"]["clips"] > 2 * data["labelled_clips"]["train"]
+    assert teacher["annotated_windows"] == data["windows"]["train"]
+    assert load_npy(tmp_path / "a" / "teacher" / "annotations_train.npy").shape == (data["windows"]["train"], 3)
+    hidden = parse_config({**TINY_AUDIO, "data": budget, "teacher": {**TINY_AUDIO["teacher"], "data": TINY_AUDIO["data"]}})
+    with pytest.raises(BuildError, match="teacher.data holds .* of the build's training clips whose labels"):
+        run_build(hidden, tmp_path / "b", to_step="teacher")
+    assert not (tmp_path / "b" / "teacher").exists()
+    images = parse_config({**TINY_AUDIO, "teacher": {**TINY_AUDIO["teacher"], "data": {"source": "synthetic"}}})
+    with pytest.raises(BuildError, match="image source"):
+        run_build(images, tmp_path / "c", to_step="teacher")
