@@ -239,6 +239,9 @@ class DistillConfig(Strict):
     dts: "DTSConfig" = Field(default_factory=lambda: DTSConfig(), description="loss dts: temperature scheduler")
     pld: "PLDConfig" = Field(default_factory=lambda: PLDConfig(), description="loss pld: Plackett-Luce")
     ofa: "OFAConfig" = Field(default_factory=lambda: OFAConfig(), description="loss ofa: One-for-All heads")
+    fm: "FunctionMatchingConfig" = Field(
+        default_factory=lambda: FunctionMatchingConfig(), description="loss function_matching: Beyer et al. 2022"
+    )
 
 
 class DTSConfig(Strict):
@@ -272,6 +275,17 @@ class OFAConfig(Strict):
     weight: float = Field(1.0, ge=0, description="weight of the summed OFA terms (final logits and every head)")
     ce_weight: float = Field(1.0, ge=0, description="weight of CE on labels (final logits)")
     head_channels: int = Field(32, ge=1, description="channels of each head's conv before pooling")
+
+
+class FunctionMatchingConfig(Strict):
+    """Function matching (loss `function_matching`, Beyer et al. 2022): the teacher runs online on the student's
+    own augmented, mixed-up view; defaults are the paper's (pure KL at T = 1, mixup)."""
+
+    mixup: float = Field(1.0, ge=0, description="mixing coefficient ~ Beta(mixup, mixup) per batch; 0 = no mixing")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the KL term")
+    label_weight: float = Field(
+        0.0, ge=0, le=1, description="weight w of mixup CE on labels; (1 - w) weighs the T^2 KL to the teacher"
+    )
 
 
 class HLSConfig(Strict):

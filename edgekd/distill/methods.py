@@ -1,4 +1,4 @@
-"""Distillation methods from the literature: DTS, PLD and OFA, registered by name like the losses.
+"""Distillation methods from the literature: DTS, PLD, OFA and function matching, registered by name like the losses.
 
 Plain losses are functions `loss(student_logits, labels, teacher_logits, cfg) -> scalar`. A method that
 keeps state across iterations (DTS's smoothed temperature) or trains extra modules (OFA's heads) is a
@@ -13,6 +13,10 @@ training run (float phase and QAT phase each get their own), and the trainer cal
 
 Nothing a StatefulLoss creates is part of the student: OFA's heads live in the loss object and its
 forward hooks are removed by `detach`, so the exported student has exactly the structure it had.
+
+A method whose class sets `online_teacher = True` (function matching) is not given cached teacher logits:
+the trainer asks it to `mix` the student's and the teacher's inputs of each batch, runs the teacher on the
+mixed view (edgekd.teachers.online.OnlineTeacher) and passes those logits to the loss.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +35,7 @@ from edgekd.registry import LOSSES
 
 __all__ = [
     "DynamicTemperatureKD",
+    "FunctionMatchingKD",
     "LossFn",
     "OneForAllKD",
     "StatefulLoss",
@@ -292,3 +298,58 @@ class OneForAllKD(StatefulLoss):
             total = total + ofa_term(head(feat), teacher, labels, o.eps, o.temperature)
             self._features[i] = None
         return o.ce_weight * F.cross_entropy(student, labels) + o.weight * total
+
+
+# --- function matching ------------------------------------------------------------------------------------
+
+
+@LOSSES.register("function_matching")
+class FunctionMatchingKD(StatefulLoss):
+    """Function matching: (1 - w) T^2 KL(softmax(t(x~)/T) || softmax(s(x~)/T)) + w [lam CE(s, y) + (1 - lam) CE(s, y_p)].
+
+    x~ = lam x + (1 - lam) x_p: the batch mixed with a permutation p of itself (mixup, lam ~ Beta(m, m) per
+    batch, m = distill.fm.mixup), after the same random view (edgekd.data.views) for teacher and student;
+    t(x~) is the teacher evaluated online on exactly that input (never cached annotations), so the student
+    matches the teacher's function on points between and around the training images. Defaults (distill.fm):
+    T = 1, w = 0 (the paper's pure KL), m = 1 (lam uniform). Long ("patient") schedules are distill.epochs.
+
+    Source: Beyer, Zhai, Royer, Markeeva, Anil, Kolesnikov, "Knowledge distillation: A good teacher is
+    patient and consistent" (CVPR 2022).
+    """
+
+    online_teacher = True
+
+    def __init__(self, cfg: DistillConfig) -> None:
+        super().__init__(cfg)
+        self.lam = 1.0
+        self.perm: torch.Tensor | None = None
+
+    def mix(self, x_student: torch.Tensor, x_teacher: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mix both inputs of one batch with one coefficient and one permutation (remembered for the CE term)."""
+        m = self.cfg.fm.mixup
+        n = len(x_student)
+        if m <= 0 or n < 2:
+            self.lam, self.perm = 1.0, None
+            return x_student, x_teacher
+        # torch's Beta sampler takes no generator: draw a seed from the batch generator, so runs repeat
+        self.lam = float(np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=gen))).beta(m, m))
+        self.perm = torch.randperm(n, generator=gen)
+        lam = self.lam
+        return lam * x_student + (1 - lam) * x_student[self.perm], lam * x_teacher + (1 - lam) * x_teacher[self.perm]
+
+    def state(self) -> dict[str, float]:
+        return {"last_lambda": float(self.lam)}
+
+    def __call__(
+        self, student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, cfg: DistillConfig
+    ) -> torch.Tensor:
+        teacher = _need_teacher("function_matching", teacher)
+        f = cfg.fm
+        t = f.temperature
+        loss = (1.0 - f.label_weight) * t * t * soft_kl(student, teacher, t)
+        if f.label_weight > 0:
+            ce = F.cross_entropy(student, labels)
+            if self.perm is not None:
+                ce = self.lam * ce + (1.0 - self.lam) * F.cross_entropy(student, labels[self.perm])
+            loss = loss + f.label_weight * ce
+        return loss

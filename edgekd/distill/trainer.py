@@ -50,6 +50,7 @@ def train_student(
     epochs: int,
     lr: float,
     steps_per_epoch: int | None = None,
+    online_teacher=None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
     best-validation state. `loss_name` picks from LOSSES; a stateful loss (edgekd.distill.methods) gets
@@ -60,11 +61,24 @@ def train_student(
     being trained stands in for it, so every loss (KD, PLD, ...) sees a full batch; without teacher logits
     such rows are an error. `steps_per_epoch` (default: one pass over the data) fixes the optimizer steps
     per epoch, drawing batches from successive shuffles: a labels-only run on the labelled part gets the
-    same budget in steps as a distilled run on all images."""
+    same budget in steps as a distilled run on all images.
+
+    A loss that evaluates the teacher online (`online_teacher = True`: function matching) needs
+    `online_teacher` (edgekd.teachers.online.OnlineTeacher over the same training images): every batch, the
+    loss mixes the student's and the teacher's inputs of the same view and the teacher runs on the mix;
+    the cached logits then only stand in for missing labels."""
     if teacher_logits is None and bool((y_train < 0).any()):
         raise ValueError(f"{label}: {int((y_train < 0).sum())} training rows have no label and there is no teacher")
     loss_fn = make_loss(loss_name, cfg)
     stateful = isinstance(loss_fn, StatefulLoss)
+    if getattr(loss_fn, "online_teacher", False):
+        if online_teacher is None:
+            raise ValueError(f"{label}: loss '{loss_name}' runs the teacher on every batch; pass online_teacher")
+        if len(online_teacher.images) != len(x_train):
+            raise ValueError(f"{label}: the online teacher has {len(online_teacher.images)} images, the training "
+                             f"set {len(x_train)}")
+    else:
+        online_teacher = None
     n_views = N_VIEWS if cfg.augment else 1
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -72,7 +86,7 @@ def train_student(
     try:
         return _train_loop(
             model, x_train, y_train, teacher_logits, x_val, y_val, cfg, loss_fn, extra_params, label, epochs, lr,
-            n_views, gen, steps_per_epoch,
+            n_views, gen, steps_per_epoch, online_teacher,
         )
     finally:
         if stateful:
@@ -95,6 +109,7 @@ def _train_loop(
     n_views: int,
     gen: torch.Generator,
     steps_per_epoch: int | None,
+    online_teacher=None,
 ) -> TrainResult:
     stateful = isinstance(loss_fn, StatefulLoss)
     opt = torch.optim.AdamW(list(model.parameters()) + list(extra_params), lr=lr, weight_decay=cfg.weight_decay)
@@ -115,13 +130,17 @@ def _train_loop(
                 # teacher_logits is (views, N, classes) when training on symmetric views: draw one
                 # view per batch and use the teacher's answer for exactly that view.
                 view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
-                out = model(view_tensor(x_train[idx], view))
+                xs = view_tensor(x_train[idx], view)
                 t = None
                 if teacher_logits is not None:
                     t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
                 y = y_train[idx]
                 if t is not None:  # no label: the teacher's top class for this view stands in
                     y = torch.where(y >= 0, y, t.argmax(1))
+                if online_teacher is not None:  # function matching: the teacher on the student's own mixed view
+                    xs, xt = loss_fn.mix(xs, view_tensor(online_teacher.inputs(idx), view), gen)
+                    t = online_teacher(xt)
+                out = model(xs)
                 loss = loss_fn(out, y, t, cfg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -21,7 +21,7 @@ from edgekd.distill.metrics import classification_metrics
 from edgekd.distill.trainer import predict_logits, train_student
 from edgekd.io import load_npy, write_json
 from edgekd.pipeline import BuildContext
-from edgekd.registry import STUDENTS
+from edgekd.registry import LOSSES, STUDENTS
 from edgekd.students.cell_cnn import count_macs, count_params, load_float_weights
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,12 @@ def run(ctx: BuildContext) -> None:
     # optimizer steps per epoch (so the same budget in steps, schedule and validation points).
     lab = torch.as_tensor(splits.labelled)
     steps = batches_per_pass(len(x_train), cfg.distill.batch_size)
+    online = None
+    if getattr(LOSSES.get(cfg.distill.loss), "online_teacher", False):  # function matching: teacher on each batch
+        from edgekd.steps.teacher import teacher_runner
+        from edgekd.teachers.online import OnlineTeacher
+
+        online = OnlineTeacher(teacher_runner(ctx, splits), splits.x_train)
     runs = [("student", cfg.distill.loss, teacher_logits, x_train, y_train)]
     if cfg.distill.baseline:
         runs.append(("baseline_no_kd", "ce", None, x_train[lab], y_train[lab]))
@@ -74,6 +80,7 @@ def run(ctx: BuildContext) -> None:
         float_run = train_student(
             float_model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
             epochs=cfg.distill.epochs, lr=cfg.distill.lr, steps_per_epoch=steps,
+            online_teacher=online if teacher is not None else None,
         )
         model = build_student(cfg.student, k, quantized=True)
         load_float_weights(model, float_run.state_dict)
@@ -83,6 +90,7 @@ def run(ctx: BuildContext) -> None:
             qat_run = train_student(
                 model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (QAT)",
                 epochs=cfg.distill.qat_epochs, lr=cfg.distill.qat_lr, steps_per_epoch=steps,
+                online_teacher=online if teacher is not None else None,
             )
             history["qat"] = qat_run.history
         check_finite_weights(float_run.state_dict, f"{label} (float phase)")  # a diverged run stops here
@@ -106,6 +114,7 @@ def run(ctx: BuildContext) -> None:
             "params": params,
             "macs": count_macs(cfg.student, k),
             "loss": cfg.distill.loss,
+            "online_teacher_batches": online.calls if online is not None else 0,  # function matching
             "labelled": int(lab.sum()),
             "unlabelled": int((~lab).sum()),
             "steps_per_epoch": steps,

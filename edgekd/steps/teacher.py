@@ -18,7 +18,7 @@ from edgekd.data.cells import CellSplits, array_sha256, load_cell_splits
 from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
 from edgekd.distill.metrics import classification_metrics
-from edgekd.io import save_npy, write_json
+from edgekd.io import read_json, save_npy, write_json
 from edgekd.pipeline import BuildContext, BuildError
 from edgekd.registry import TEACHERS
 from edgekd.teachers.annotate import annotate_with_teacher
@@ -75,6 +75,26 @@ def _loaded_teacher(cfg: TeacherConfig, splits: CellSplits) -> TeacherRunner:
         except TeacherLoadError:
             pass  # a checkpoint of a teacher trained on the task's own classes
     return load_teacher(cfg, len(splits.class_names))
+
+
+def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
+    """The build's teacher, as the teacher step left it (teacher.pt, or the loaded file), for a method that runs
+    it during distillation (function matching); its hash must be the one teacher.json recorded."""
+    cfg = ctx.config.teacher
+    info = read_json(ctx.dir("teacher") / "teacher.json")
+    if cfg.source == "train":
+        classes = info["trained_on_classes"]
+        model = TEACHERS.get(cfg.arch)(len(classes), cfg)
+        model.load_state_dict(torch.load(ctx.dir("teacher") / "teacher.pt", map_location="cpu", weights_only=True))
+        runner: TeacherRunner = TorchTeacherRunner(model, cfg.input_size, len(classes))
+        if len(classes) != len(splits.class_names):
+            runner = MergedClassesRunner(runner, [[0], [1, 2]])
+    else:
+        runner = _loaded_teacher(cfg, splits)
+    if runner.sha256 != info["sha256"]:
+        raise BuildError("the teacher differs from the one the teacher step recorded (teacher.json sha256); "
+                         "re-run the teacher step (edgekd build --from teacher)")
+    return runner
 
 
 def run(ctx: BuildContext) -> None:

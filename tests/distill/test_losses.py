@@ -51,7 +51,7 @@ def test_kd_needs_teacher():
 
 
 def test_unknown_loss_lists_the_known_ones():
-    with pytest.raises(KeyError, match="registered: ccc, ccc_mse, ce, dts, kd, mse, ofa, pld"):
+    with pytest.raises(KeyError, match="registered: ccc, ccc_mse, ce, dts, function_matching, kd, mse, ofa, pld"):
         LOSSES.get("nope")
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from edgekd.config import DistillConfig, StudentConfig
 from edgekd.distill.methods import (
     DynamicTemperatureKD,
+    FunctionMatchingKD,
     OneForAllKD,
     StatefulLoss,
     dts_target_temperature,
@@ -270,8 +271,99 @@ def test_ofa_refuses_a_student_without_stages():
         OneForAllKD(DistillConfig()).attach(model, torch.zeros(2, 1, 4, 4))
 
 
-@pytest.mark.parametrize("name", ["dts", "pld", "ofa"])
+@pytest.mark.parametrize("name", ["dts", "pld", "ofa", "function_matching"])
 def test_teacher_methods_need_a_teacher(name):
     loss = make_loss(name, DistillConfig())
     with pytest.raises(ValueError, match=f"'{name}' needs teacher"):
         loss(torch.zeros(1, 2), torch.tensor([0]), None, DistillConfig())
+
+
+# --- function matching (Beyer et al. 2022) -------------------------------------------------------------------
+
+
+def test_function_matching_is_registered_and_runs_the_teacher_online():
+    cfg = DistillConfig()
+    loss = make_loss("function_matching", cfg)
+    assert isinstance(loss, FunctionMatchingKD) and loss.online_teacher
+    assert make_loss("function_matching", cfg) is not loss  # fresh mixing state per run
+    assert not getattr(make_loss("kd", cfg), "online_teacher", False)
+    assert cfg.fm.temperature == 1.0 and cfg.fm.label_weight == 0.0 and cfg.fm.mixup == 1.0  # the paper's
+
+
+def test_function_matching_loss_by_hand():
+    s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    t = torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    y = torch.tensor([0, 1])
+    cfg = DistillConfig(fm={"temperature": 2.0})
+    loss = FunctionMatchingKD(cfg)
+    kl = float(F.kl_div(F.log_softmax(s / 2, 1), F.log_softmax(t / 2, 1), reduction="batchmean", log_target=True))
+    assert float(loss(s, y, t, cfg)) == pytest.approx(4.0 * kl)  # pure KL at T, times T^2; labels unused
+    w = 0.25
+    cfg = DistillConfig(fm={"label_weight": w})
+    loss = FunctionMatchingKD(cfg)
+    loss.lam, loss.perm = 0.7, torch.tensor([1, 0])
+    kl1 = float(F.kl_div(F.log_softmax(s, 1), F.log_softmax(t, 1), reduction="batchmean", log_target=True))
+    ce = 0.7 * float(F.cross_entropy(s, y)) + 0.3 * float(F.cross_entropy(s, y[[1, 0]]))  # mixup CE
+    assert float(loss(s, y, t, cfg)) == pytest.approx((1 - w) * kl1 + w * ce)
+
+
+def test_function_matching_mixes_both_inputs_alike():
+    cfg = DistillConfig()
+    loss = FunctionMatchingKD(cfg)
+    xs, xt = torch.randn(6, 1, 4, 4), torch.randn(6, 1, 8, 8)
+    ms, mt = loss.mix(xs, xt, torch.Generator().manual_seed(3))
+    lam, perm = loss.lam, loss.perm
+    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(6))
+    assert torch.allclose(ms, lam * xs + (1 - lam) * xs[perm]) and torch.allclose(mt, lam * xt + (1 - lam) * xt[perm])
+    loss.mix(xs, xt, torch.Generator().manual_seed(3))
+    assert loss.lam == lam and torch.equal(loss.perm, perm)  # seeded: runs repeat
+    gen, lams = torch.Generator().manual_seed(0), []
+    for _ in range(200):
+        loss.mix(xs, xt, gen)
+        lams.append(loss.lam)
+    assert 0.4 < float(np.mean(lams)) < 0.6 and min(lams) < 0.1 and max(lams) > 0.9  # Beta(1, 1) = uniform
+    off = FunctionMatchingKD(DistillConfig(fm={"mixup": 0.0}))
+    same = off.mix(xs, xt, torch.Generator().manual_seed(0))
+    assert same[0] is xs and same[1] is xt and off.perm is None
+
+
+class _RecordingRunner:
+    """A teacher runner that answers with a fixed linear function and records what it was shown."""
+
+    input_size = 8
+
+    def __init__(self):
+        self.seen: list[torch.Tensor] = []
+
+    def _run(self, x):
+        self.seen.append(x.clone())
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([-m, m], dim=1).numpy() * 4
+
+
+def test_function_matching_trainer_shows_teacher_the_students_view():
+    """Through the trainer: every batch the teacher runs online on exactly the (viewed, mixed) images the student
+    trains on, not on cached annotations; without an online teacher the loss is refused."""
+    from edgekd.data.transforms import to_model_input
+    from edgekd.distill.trainer import train_student
+    from edgekd.teachers.online import OnlineTeacher
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 8, 8), dtype=np.uint8)
+    x = to_model_input(images, 8)  # student and teacher at one resolution: their inputs must be equal
+    y = torch.tensor([0, 1] * 12)
+    cached = torch.zeros(8, 24, 2)  # per-view cached logits: function matching must not use them as targets
+    runner = _RecordingRunner()
+    online = OnlineTeacher(runner, images)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    shown: list[torch.Tensor] = []
+    model.register_forward_hook(lambda m, inp, out: shown.append(inp[0].clone()) if m.training else None)
+    cfg = DistillConfig(loss="function_matching", batch_size=8, augment=True)
+    with pytest.raises(ValueError, match="online_teacher"):
+        train_student(model, x, y, cached, x[:4], y[:4], cfg, "function_matching", "t", epochs=1, lr=1e-2)
+    result = train_student(model, x, y, cached, x[:4], y[:4], cfg, "function_matching", "t", epochs=2, lr=1e-2,
+                           online_teacher=online)
+    assert online.calls == len(runner.seen) == len(shown) == 6  # 3 batches x 2 epochs
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(runner.seen, shown))
+    assert any(not torch.allclose(a, x[: len(a)]) for a in shown)  # mixed views, not the plain images
+    assert len(result.history) == 2 and "last_lambda" in result.history[0]

@@ -50,6 +50,19 @@ def test_label_budget_build(tmp_path):
     assert set(distill["metrics"]) == {"quant", "float", "baseline_no_kd"}
 
 
+def test_function_matching_build(tmp_path):
+    """distill.loss function_matching: the distilled student's every batch runs the build's teacher (teacher.pt,
+    B/T4/T8 merged to B vs T) online on its mixed view; the labels-only baseline never does."""
+    cfg = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1},
+                        "distill": {**TINY["distill"], "loss": "function_matching"}})
+    run_build(cfg, tmp_path / "b", to_step="distill")
+    distill = read_json(tmp_path / "b" / "distill" / "distill.json")
+    assert distill["loss"] == "function_matching"
+    assert distill["online_teacher_batches"] == (2 + 1) * distill["steps_per_epoch"]  # float + QAT epochs
+    assert "last_lambda" in distill["training"]["student"]["history"]["float"][0]
+    assert set(distill["metrics"]) == {"quant", "float", "baseline_no_kd"}
+
+
 def test_teacher_trained_elsewhere(tmp_path):
     """teacher.data: the teacher learns from another labelled pool and annotates this build's images; its
     teacher.pt (B/T4/T8, merged) loads as a checkpoint teacher of a B-vs-T build; a pool holding the build's
