@@ -216,6 +216,16 @@ class StudentConfig(Strict):
                 raise ValueError(f"bit widths must be between 2 and 16, got {bits}")
         return self
 
+    @model_validator(mode="after")
+    def _input_divides_into_blocks(self) -> "StudentConfig":
+        if self.input_size % self.input_block:
+            raise ValueError(
+                f"student.input_size {self.input_size} is not a multiple of student.input_block {self.input_block}: "
+                f"the image splits into {self.input_block}x{self.input_block} pixel blocks (e.g. input_size "
+                f"{self.input_size - self.input_size % self.input_block})"
+            )
+        return self
+
 
 class DistillConfig(Strict):
     loss: str = Field("kd", description="registered distillation loss")

@@ -38,6 +38,7 @@ __all__ = [
     "layers_from_hls_model",
     "layer_specs_from_dicts",
     "input_items",
+    "input_arrival_times",
 ]
 
 IOType = Literal["io_parallel", "io_stream"]
@@ -479,9 +480,42 @@ def input_items(specs: list[LayerSpec]) -> tuple[int, int]:
     return math.prod(first.in_shape) // per, per
 
 
+def input_arrival_times(item_shape: tuple[int, ...], values_per_item: int, pixels_per_clock: int,
+                        input_block: int = 1) -> list[float]:
+    """Cycle at which each network input item is in the network's input stream, when a grabber hands over
+    `pixels_per_clock` (P) values per clock in raster order (beat b, 0-based, arrives in cycle b) and the
+    pixel-stream top packs them into items (docs/latency_model.md, "Input arrival").
+
+    `item_shape` (rows, cols) of items (channels-last, the first layer's input without channels); an item holds
+    `values_per_item` values: k^2 C for k x k blocks (`input_block` k) of C-channel pixels. Item (by, bx) is
+    complete with the beat carrying its last value, value ((by k + k - 1) W + bx k + k - 1) C + C - 1 of the
+    image (W = cols k pixels per row); the top writes at most one item per cycle, in order:
+    t(j) = max(beat(j), t(j - 1) + 1). So items come in bursts in the last pixel row of each block row, and with
+    P = k = 1 item j arrives in cycle j.
+    """
+    k, p = int(input_block), int(pixels_per_clock)
+    if k < 1 or p < 1:
+        raise EstimateError(f"input_block and pixels_per_clock must be >= 1 (got {k}, {p})")
+    rows, cols = (item_shape[0], item_shape[1]) if len(item_shape) >= 2 else (1, item_shape[0] if item_shape else 1)
+    if values_per_item % (k * k):
+        raise EstimateError(f"input items of {values_per_item} values cannot be {k}x{k} pixel blocks")
+    c = values_per_item // (k * k)
+    width = cols * k  # pixels per image row
+    out: list[float] = []
+    prev = -1.0
+    for by in range(rows):
+        last_row = by * k + k - 1
+        for bx in range(cols):
+            last_value = ((last_row * width) + bx * k + k - 1) * c + c - 1
+            prev = max(float(last_value // p), prev + 1.0)
+            out.append(prev)
+    return out
+
+
 # --- whole design ------------------------------------------------------------------------------------------
 
-def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0) -> tuple[float, float, float]:
+def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0,
+                     arrivals: list[float] | None = None) -> tuple[float, float, float]:
     """Dataflow recurrence over the layer chain; returns (first, last) output times of the last layer and
     the largest time any one process is busy with one image (its effective initiation interval).
 
@@ -491,14 +525,32 @@ def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0) -> tup
     once `fill_items` items are in, and its last `depth + tail` cycles after reading its last item. A process
     is busy for its own II, stretched by however much longer its inputs take to arrive than it takes to read
     them (a stream transpose fed one row every 48 cycles reads for 48 x 48 cycles, then writes).
+
+    `arrivals` (the network input's item times, `input_arrival_times`) replaces the uniform input: a layer fed
+    by an explicit arrival list reads item j at r(j) = max(a(j), r(j - 1) + item_ii) exactly, and a layer that
+    maps one input item to one output item (activations, scales: fill 1, no tail) passes r(j) + depth on as
+    the next layer's arrival list; after the first layer that changes the item count, uniform spreads again.
     """
     s: float | None = None
     e: float | None = None
     busy = 0.0
+    arr = list(arrivals) if arrivals else None
     for c in costs:
         if c.cycles == 0 and c.items_in <= 1 and c.depth == 0:
             continue  # free layer
         n = max(1, c.items_in)
+        if arr is not None and len(arr) == n:
+            reads: list[float] = []
+            for a in arr:
+                reads.append(a if not reads else max(a, reads[-1] + c.item_ii))
+            first_in = arr[0]
+            busy = max(busy, c.ii + (reads[-1] - first_in) - (n - 1) * c.item_ii)
+            read_fill = reads[min(n, max(1, c.fill_items)) - 1]
+            s, e = read_fill + c.depth, reads[-1] + c.depth + c.tail
+            arr = [r + c.depth for r in reads] if c.fill_items <= 1 and c.tail == 0 else None
+            continue
+        if arr is not None:  # the arrival list does not match this layer's items: spread them uniformly
+            s, e, arr = arr[0], arr[-1], None
         if s is None:
             s, e = 0.0, (n - 1) * input_interval
         span = e - s
@@ -519,6 +571,8 @@ def estimate(
     *,
     input_interval: float | None = None,
     input_elements_per_clock: float = 1.0,
+    pixels_per_clock: int | None = None,
+    input_block: int = 1,
 ) -> dict[str, Any]:
     """Estimate latency, initiation interval and resources of an hls4ml design (JSON-ready dict).
 
@@ -528,6 +582,11 @@ def estimate(
     one pixel of a grey image per clock on the frame grabber, one 32-bit word per element from a DMA or
     m_axi). So an item arrives every `elements per item / input_elements_per_clock` cycles, at least 1;
     `input_interval` overrides that figure (cycles per item).
+
+    `pixels_per_clock` P (a pixel-stream board, `Board.pixels_per_clock`): the items arrive as the grabber's
+    P-value beats complete them (`input_arrival_times`; `input_block` k: items are k x k pixel blocks), at most
+    one per cycle, and a new image cannot start before its H W C / P beats are in; `input_arrival` in the result
+    says when the first and last items arrive.
     """
     if clock_mhz <= 0:
         raise EstimateError(f"clock_mhz must be > 0 (got {clock_mhz})")
@@ -538,9 +597,21 @@ def estimate(
         raise EstimateError("no layers to estimate")
     if input_elements_per_clock <= 0:
         raise EstimateError(f"input_elements_per_clock must be > 0 (got {input_elements_per_clock})")
+    arrivals: list[float] | None = None
+    arrival: dict[str, Any] | None = None
     if io_type == "io_stream":
         specs = _with_stream_aliases(specs)
-        if input_interval is None:
+        if pixels_per_clock is not None:
+            if input_interval is not None:
+                raise EstimateError("give input_interval or pixels_per_clock, not both")
+            n_items, per = input_items(specs)
+            arrivals = input_arrival_times(specs[0].in_shape[:-1], per, pixels_per_clock, input_block)
+            beats = math.ceil(n_items * per / pixels_per_clock)
+            arrival = {"pixels_per_clock": int(pixels_per_clock), "input_block": int(input_block),
+                       "items": n_items, "values_per_item": per, "beats": beats,
+                       "first_item_cycle": arrivals[0], "last_item_cycle": arrivals[-1]}
+            input_interval = (arrivals[-1] - arrivals[0]) / max(1, n_items - 1)
+        elif input_interval is None:
             input_interval = max(1.0, input_items(specs)[1] / input_elements_per_clock)
     costs = [estimate_layer(s, io_type) for s in specs]
     if io_type == "io_parallel":
@@ -548,7 +619,9 @@ def estimate(
         ii = max(c.ii for c in costs)
         fifo_bram = fifo_lut = 0
     else:
-        _, last, busy = _stream_schedule(costs, input_interval)
+        _, last, busy = _stream_schedule(costs, input_interval, arrivals)
+        if arrival is not None:
+            busy = max(busy, arrival["beats"])  # the grabber's beats of one image
         total = math.ceil(last) + 1  # + the write of the last output item
         ii = math.ceil(max(busy, max(c.ii for c in costs))) + 1
         # FIFOs between layers: hls4ml's default depth is the number of pixels of the tensor
@@ -577,6 +650,7 @@ def estimate(
         "resources": resources,
         "fifo": {"bram_18k": fifo_bram, "lut": fifo_lut} if io_type == "io_stream" else None,
         "input_interval_cycles": float(input_interval) if io_type == "io_stream" else None,
+        **({"input_arrival": arrival} if arrival is not None else {}),
         "source": "estimate",
         "model": "edgekd analytical model for hls4ml 1.3.0 (docs/latency_model.md)",
     }

@@ -1,7 +1,10 @@
 """Step `export`: brevitas -> QONNX (cleaned, channels-last), op check, torch == QONNX exactly.
 
 The verification inputs (test images on the input quantizer's grid) and the QONNX outputs are
-saved here so the `hls` step compares the C-simulation against exactly these numbers.
+saved here so the `hls` step compares the C-simulation against exactly these numbers. With
+`student.input_block` k > 1 the exported model's input, and so every crossing after this step, is the
+blocked image (1, k^2, S/k, S/k) (edgekd.data.transforms.space_to_depth); export.json records `input_block`
+and `image_shape` for the hardware half.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from edgekd.export.verify import verify_torch_against_qonnx
 from edgekd.io import save_npy, write_json
 from edgekd.pipeline import BuildContext
 from edgekd.registry import STUDENTS
-from edgekd.students.cell_cnn import input_quant_format, quantize_input
+from edgekd.students.cell_cnn import input_quant_format, model_input_shape, quantize_input
 
 
 def run(ctx: BuildContext) -> None:
@@ -33,11 +36,13 @@ def run(ctx: BuildContext) -> None:
     model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
     model.eval()
 
-    clean_path = export_student_qonnx(model, (1, 1, size, size), ctx.work)
+    block = cfg.student.input_block
+    input_shape = [1, *model_input_shape(cfg.student)]  # (1, 1, S, S), or blocked (1, k^2, S/k, S/k)
+    clean_path = export_student_qonnx(model, tuple(input_shape), ctx.work)
     support = check_hardware_support(clean_path)
 
     n = min(cfg.hls.verify_samples, len(splits.x_test))
-    x = quantize_input(model, to_model_input(splits.x_test[:n], size)).numpy().astype(np.float32)
+    x = quantize_input(model, to_model_input(splits.x_test[:n], size, block)).numpy().astype(np.float32)
     fidelity = verify_torch_against_qonnx(model, clean_path, x, return_outputs=True)
     save_npy(ctx.work / "verify_inputs.npy", x)
     save_npy(ctx.work / "verify_labels.npy", splits.y_test[:n])
@@ -48,7 +53,9 @@ def run(ctx: BuildContext) -> None:
         {
             "qonnx": clean_path.name,
             "qonnx_raw": "student.qonnx.onnx",
-            "input_shape": [1, 1, size, size],
+            "input_shape": input_shape,
+            "input_block": block,  # k x k pixel blocks per stream item (1: one pixel)
+            "image_shape": [1, size, size],
             "input_precision": fmt.hls_type(),
             "support": support,
             "fidelity": fidelity,

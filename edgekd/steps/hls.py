@@ -60,7 +60,8 @@ def run(ctx: BuildContext) -> None:
     emulator = Emulator(hls_model)
     write_json(ctx.work / "emulator.json", emulator.to_json())
     vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
-    x_test = input_on_grid(to_model_input(splits.x_test, ctx.config.student.input_size).numpy(), precision)
+    block = int(export.get("input_block", 1))  # the student's k x k pixel blocks (export.json)
+    x_test = input_on_grid(to_model_input(splits.x_test, ctx.config.student.input_size, block).numpy(), precision)
     if not np.array_equal(x_test[: len(x)], x):
         raise FidelityError(
             "the hls step's input grid differs from the export step's verification inputs "
@@ -71,7 +72,7 @@ def run(ctx: BuildContext) -> None:
     hw_outputs = vs_qonnx.pop("emulator_outputs")
     save_npy(ctx.work / "hw_outputs.npy", np.asarray(hw_outputs, dtype=np.float64))
     # ... and on the validation split: the project step chooses the default sort trigger there, not on test
-    x_val = input_on_grid(to_model_input(splits.x_val, ctx.config.student.input_size).numpy(), precision)
+    x_val = input_on_grid(to_model_input(splits.x_val, ctx.config.student.input_size, block).numpy(), precision)
     vs_qonnx_val = verify_emulator_against_qonnx(emulator, qonnx_path, x_val, return_outputs=True)
     save_npy(ctx.work / "hw_val_outputs.npy", np.asarray(vs_qonnx_val.pop("emulator_outputs"), dtype=np.float64))
     hw_metrics = {**classification_metrics(splits.y_test, hw_outputs, class_names), "source": "emulator"}

@@ -5,6 +5,13 @@ ReLU -> MaxPool 2 -> Flatten 1600 -> Dense num_classes. 5,682 weights + biases f
 1.32M MACs per image. The output is quantized logits: no softmax (apply it on the host).
 
 Every quantizer is power-of-two (edgekd.students.quant), so the model maps bit-exactly onto hls4ml.
+
+Pixel blocks (`student.input_block` k = 2 or 4): the network reads the image as k x k blocks, space-to-depth
+(edgekd.data.transforms.space_to_depth: channel dy * k + dx of block (by, bx) is pixel (by k + dy, bx k + dx)),
+so its input is (k^2, H/k, W/k), one stream item per block, and the first convolution sees k^2 channels.
+`forward` takes either the image (N, 1, H, W), which it blocks itself (training, with its rotated and flipped
+views of the image), or the blocked tensor (N, k^2, H/k, W/k): the exported model's input, the verification
+inputs and the hardware's stream. The input quantizer is elementwise, so blocking before it changes no value.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import torch
 from torch import nn
 
 from edgekd.config import StudentConfig
+from edgekd.data.transforms import space_to_depth
 from edgekd.registry import STUDENTS
 from edgekd.students.quant import act_quant, bias_quant, input_quant, weight_quant
 
@@ -26,6 +34,7 @@ __all__ = [
     "count_params",
     "count_macs",
     "input_quant_format",
+    "model_input_shape",
     "quantize_input",
     "calibrate",
 ]
@@ -35,16 +44,27 @@ def _per_layer(bits: int | list[int], n: int) -> list[int]:
     return [bits] * n if isinstance(bits, int) else list(bits)
 
 
+def model_input_shape(cfg: StudentConfig) -> tuple[int, int, int]:
+    """(channels, height, width) of the network's input: (1, S, S), or (k^2, S/k, S/k) with input_block k."""
+    k = cfg.input_block
+    if cfg.input_size % k:
+        raise ValueError(
+            f"student.input_size {cfg.input_size} is not a multiple of student.input_block {k}: "
+            f"use an input size divisible by {k} (e.g. {cfg.input_size - cfg.input_size % k})"
+        )
+    return k * k, cfg.input_size // k, cfg.input_size // k
+
+
 def _feature_shapes(cfg: StudentConfig) -> list[tuple[int, int, int]]:
     """(channels, height, width) after each conv+pool block; raises when a block shrinks to nothing."""
     shapes = []
-    c, h, w = 1, cfg.input_size, cfg.input_size
+    c, h, w = model_input_shape(cfg)
     for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
         h, w = h - k + 1, w - k + 1
         if h < 1:
             raise ValueError(
                 f"student conv{i}: kernel {k} does not fit a {h + k - 1}x{w + k - 1} input; "
-                "use a larger student.input_size or fewer / smaller convs"
+                "use a larger student.input_size, a smaller student.input_block or fewer / smaller convs"
             )
         h, w = h // cfg.pool, w // cfg.pool
         if h < 1:
@@ -71,6 +91,7 @@ class CellCNN(nn.Module):
         self.cfg = cfg
         self.num_classes = num_classes
         self.quantized = quantized
+        self.input_block = cfg.input_block
         n_conv = len(cfg.channels)
         w_bits = _per_layer(cfg.weight_bits, n_conv + 1)
         a_bits = _per_layer(cfg.act_bits, n_conv)
@@ -83,7 +104,7 @@ class CellCNN(nn.Module):
         else:
             self.input_quant = nn.Identity()
 
-        in_c = 1
+        in_c = model_input_shape(cfg)[0]
         self.blocks = nn.ModuleList()
         for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
             block = nn.Sequential()
@@ -123,6 +144,13 @@ class CellCNN(nn.Module):
             self.output_quant = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.input_block
+        if k > 1:
+            if x.shape[1] == 1:  # the image: block it (a Python branch on a static shape; export sees blocks)
+                x = space_to_depth(x, k)
+            elif x.shape[1] != k * k:
+                raise ValueError(f"cell_cnn with input_block {k} takes (N, 1, H, W) images or (N, {k * k}, H/{k}, "
+                                 f"W/{k}) blocks, got {tuple(x.shape)}")
         x = self.input_quant(x)
         for block in self.blocks:
             x = block(x)
@@ -160,9 +188,10 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(cfg: StudentConfig, num_classes: int) -> int:
-    """Multiply-accumulates per image (convs + dense); 1,323,968 for the default 2-class student."""
+    """Multiply-accumulates per image (convs + dense); 1,323,968 for the default 2-class student. With
+    input_block k the first conv runs on (k^2, S/k, S/k)."""
     macs = 0
-    in_c, h, w = 1, cfg.input_size, cfg.input_size
+    in_c, h, w = model_input_shape(cfg)
     for (out_c, k), (c, ph, pw) in zip(zip(cfg.channels, cfg.kernel_sizes), _feature_shapes(cfg)):
         oh, ow = h - k + 1, w - k + 1
         macs += oh * ow * out_c * in_c * k * k

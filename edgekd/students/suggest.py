@@ -38,7 +38,7 @@ from torch import nn
 
 from edgekd.config import HLSConfig, StudentConfig
 from edgekd.report.latency import LayerSpec, estimate
-from edgekd.students.cell_cnn import _feature_shapes, build_cell_cnn, count_params
+from edgekd.students.cell_cnn import _feature_shapes, build_cell_cnn, count_params, model_input_shape
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +137,18 @@ def _accumulator_bits(in_bits: int, w_bits: int, n_in: int, bias_bits: int) -> i
 def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig) -> list[LayerSpec]:
     """The LayerSpecs hls4ml 1.3.0 builds for this cell_cnn (checked against the ModelGraph in the tests)."""
     kw = {"reuse_factor": hls.reuse_factor, "strategy": hls.strategy.lower()}
-    s = cfg.input_size
+    c0, s, _ = model_input_shape(cfg)  # (1, S, S), or (k^2, S/k, S/k) with input_block k
     n_conv = len(cfg.channels)
     w_bits = [cfg.weight_bits] * (n_conv + 1) if isinstance(cfg.weight_bits, int) else list(cfg.weight_bits)
     a_bits = [cfg.act_bits] * n_conv if isinstance(cfg.act_bits, int) else list(cfg.act_bits)
     ib = cfg.input_bits
     specs = [
         # channels-last input (edgekd.export.qonnx): no input Transpose
-        LayerSpec("global_in", "Input", (s, s, 1), (s, s, 1), input_bits=ib, result_bits=ib, **kw),
-        LayerSpec("input_quant", "Activation", (s, s, 1), (s, s, 1), activation="linear", input_bits=ib,
+        LayerSpec("global_in", "Input", (s, s, c0), (s, s, c0), input_bits=ib, result_bits=ib, **kw),
+        LayerSpec("input_quant", "Activation", (s, s, c0), (s, s, c0), activation="linear", input_bits=ib,
                   result_bits=ib, **kw),
     ]
-    h, c, bits = s, 1, ib
+    h, c, bits = s, c0, ib
     for i, ((out_c, k), (_, ph, _)) in enumerate(zip(zip(cfg.channels, cfg.kernel_sizes), _feature_shapes(cfg))):
         oh = h - k + 1
         acc = _accumulator_bits(bits, w_bits[i], k * k * c, cfg.bias_bits)

@@ -298,3 +298,64 @@ def test_stream_flatten_is_an_alias_and_the_dense_reads_the_pixels():
     fc = estimate_layer(LayerSpec("fc", "Dense", (1600,), (2,), in_packets=100, **B8), "io_stream")
     assert fc.items_in == 100 and fc.fill_items == 100  # 100 packets of 16 channels, not 1 of 1,600
     assert [p for p in r["per_layer"] if p["name"] == "fc"][0]["cycles"] == fc.cycles
+
+
+# --- input arrival at P pixels per clock, k x k blocks (docs/latency_model.md, "Input arrival") ------------------
+
+def test_block_arrival_k2_p8_hand_derived():
+    """16 x 16 grey image, k = 2, P = 8: 2 beats per row, 32 beats; 8 x 8 items of 4 values. Block (by, bx)
+    is complete with the beat of its last pixel, row 2 by + 1, column 2 bx + 1: beat 4 by + 2 (bx < 4) or
+    4 by + 3 (bx >= 4). The first item arrives in beat 2 = (k - 1) W / P + k / P = 2.25 rounded down (0-based),
+    and the top writes one item per cycle: block row 0 at 2..9, row 1 (complete at 6 / 7) at 10..17, ...,
+    the last item at 65."""
+    from edgekd.report.latency import input_arrival_times
+
+    a = input_arrival_times((8, 8), 4, pixels_per_clock=8, input_block=2)
+    assert a[:8] == [2, 3, 4, 5, 6, 7, 8, 9] and a[8:16] == list(range(10, 18)) and a[-1] == 65
+    kw = dict(weight_bits=8, input_bits=8, result_bits=8)
+    specs = [
+        LayerSpec("in", "Input", (8, 8, 4), (8, 8, 4), **kw),
+        LayerSpec("iq", "Activation", (8, 8, 4), (8, 8, 4), activation="linear", **kw),
+        LayerSpec("conv", "Conv2D", (8, 8, 4), (6, 6, 4), filt_height=3, filt_width=3, **kw),
+    ]
+    est = estimate(specs, 250, "io_stream", pixels_per_clock=8, input_block=2)
+    # input quantizer: item j out at a(j) + 1 = 3 .. 66. Conv: fill (3 - 1) x 8 + 3 = 19 items, read at 3 + j:
+    # the 19th at 21; depth = 1 multiply + ceil(log2(36) = 6 levels / 4) = 2 tree + 2 (window, write) = 5.
+    # Last output: 66 + 5 = 71; + 1 write = 72 cycles. II: the conv is busy 64 + 5 = 69 cycles, + 1 = 70.
+    assert (est["cycles"], est["ii_cycles"]) == (72, 70)
+    assert est["input_arrival"] == {"pixels_per_clock": 8, "input_block": 2, "items": 64, "values_per_item": 4,
+                                    "beats": 32, "first_item_cycle": 2, "last_item_cycle": 65}
+
+
+def test_block_arrival_comes_in_bursts_and_p1_k1_is_unchanged():
+    from edgekd.report.latency import input_arrival_times
+
+    # k = 4, P = 8, 16 x 16: blocks of row by complete in beats 8 by + 6 (bx < 2) and 8 by + 7 (bx >= 2):
+    # 4 items at 6..9, nothing until the next block row's last pixel row, 4 at 14..17
+    a = input_arrival_times((4, 4), 16, pixels_per_clock=8, input_block=4)
+    assert a[:8] == [6, 7, 8, 9, 14, 15, 16, 17] and a[-1] == 8 * 3 + 9
+    # k = 1: one pixel per item; whatever P, the network reads one item per cycle (item j in cycle j)
+    assert input_arrival_times((16, 16), 1, pixels_per_clock=8) == list(range(256))
+    specs = small_cnn()
+    assert estimate(specs, 250, "io_stream", pixels_per_clock=1)["cycles"] == estimate(specs, 250, "io_stream")["cycles"]
+    assert estimate(specs, 250, "io_stream", pixels_per_clock=8)["cycles"] == estimate(specs, 250, "io_stream")["cycles"]
+    with pytest.raises(EstimateError, match="not both"):
+        estimate(specs, 250, "io_stream", pixels_per_clock=8, input_interval=1)
+    with pytest.raises(EstimateError, match="blocks"):
+        input_arrival_times((4, 4), 3, pixels_per_clock=8, input_block=2)
+
+
+def test_pixel_blocks_cut_the_cell_student_latency():
+    """The default cell student (48 x 48, conv 16-16) at P = 8: 4 x 4 blocks read 144 items, not 2,304."""
+    from edgekd.config import HLSConfig, StudentConfig
+    from edgekd.students.suggest import cell_cnn_layer_specs
+
+    cycles = {}
+    for k in (1, 2, 4):
+        specs = cell_cnn_layer_specs(StudentConfig(input_block=k), 2, HLSConfig(reuse_factor=1))
+        est = estimate(specs, 250, "io_stream", pixels_per_clock=8, input_block=k)
+        cycles[k] = est["cycles"]
+        assert est["input_arrival"]["beats"] == 288 and est["ii_cycles"] >= 289
+    assert cycles[1] == estimate(cell_cnn_layer_specs(StudentConfig(), 2, HLSConfig(reuse_factor=1)), 250,
+                                 "io_stream")["cycles"]
+    assert cycles[4] < cycles[2] < cycles[1] / 3
