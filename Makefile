@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install sysdeps clean
+.PHONY: demo test install sysdeps bench-deps clean
 
 demo: install
 	$(VENV)/bin/edgekd build examples/cells.yaml
@@ -20,6 +20,14 @@ sysdeps:
 	@if ! command -v g++ >/dev/null || ! command -v tclsh >/dev/null || ! command -v qemu-x86_64 >/dev/null; then \
 		echo "installing g++, tcl and qemu-user with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ tcl qemu-user >/dev/null; \
+	fi
+
+# Benchmark-only system packages (not needed by `make test`): yosys for the open-synthesis calibration of
+# narrow constant products (benchmarks/yosys_calibration.py).
+bench-deps:
+	@if ! command -v yosys >/dev/null; then \
+		echo "installing yosys with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq yosys >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt | sysdeps

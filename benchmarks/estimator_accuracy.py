@@ -1,34 +1,58 @@
-"""Error of the analytical latency/resource estimator against real hls4ml C-synthesis figures.
+"""Error of the analytical latency/resource estimator against real synthesis figures, per resource and bit width.
 
-    .venv/bin/python benchmarks/estimator_accuracy.py [--data tests/data/hls4ml_synthesis_baselines.json]
+    .venv/bin/python benchmarks/estimator_accuracy.py [--compare-rev REV]
 
-Reads the collected baselines (each row: the layers of a small hls4ml design, its io_type and the figures
-Vivado HLS / Vitis HLS reported), runs `edgekd.report.latency.estimate` on the same layers, and prints and
-saves the median and worst absolute % error for latency (worst-case cycles) and for DSP and LUT. Rows whose
-measured value is 0 have no % error; they are counted separately with the absolute error in cycles/units.
-Saved to benchmarks/results/estimator_accuracy.json. Never part of the test pass/fail.
+Two kinds of rows:
+- `tests/data/hls4ml_synthesis_baselines.json`: the layers of small hls4ml designs, their io_type and the
+  figures Vivado HLS / Vitis HLS reported (csynth). `estimate` runs on the same layers.
+- `tests/data/narrow_arithmetic_calibration.json`: Yosys `synth_xilinx` counts of the arithmetic hls4ml's
+  Latency strategy builds for one Dense kernel at reuse factor 1 (constant-weight products and adder tree,
+  `benchmarks/yosys_calibration.py`). The estimate is that of a Dense layer with the same shape, widths and
+  non-zero weights in io_parallel, minus the per-output bias/cast adders the Verilog does not have.
+
+For each resource (latency in worst-case cycles, LUT, FF, DSP) it prints and saves the median and worst
+absolute % error, overall and per bit-width band (<= 8, 9-16, > 16 bits). A row's band is the widest weight
+type of its multiplying layers (the product width the calibration is about), or its data width when it has no
+weights. Rows whose measured value is 0 have no % error; they are counted with the worst absolute error.
+
+`--compare-rev REV` also evaluates `edgekd/report/latency.py` as it was at git revision REV (the estimator
+before a refit) on the same rows, so one run shows before and after. Saved to
+benchmarks/results/estimator_accuracy.json. Never part of the test pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from edgekd.io import read_json, write_json
-from edgekd.report.latency import LayerSpec, estimate
+from edgekd.report import latency as latency_now
 
 ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ("latency", "lut", "ff", "dsp")
+BANDS = ("<=8", "9-16", ">16")
+_WEIGHTED = ("Dense", "Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D", "PointwiseConv2D",
+             "BatchNormalization")
+
+
+def _band(bits: int) -> str:
+    return "<=8" if bits <= 8 else ("9-16" if bits <= 16 else ">16")
 
 
 def _pct(est: float, meas: float) -> float | None:
     return None if meas == 0 else abs(est - meas) / meas * 100.0
 
 
-def _stats(errors: list[float | None], abs_errors: list[float]) -> dict[str, Any]:
-    pct = [e for e in errors if e is not None]
-    zero_rows = [a for e, a in zip(errors, abs_errors) if e is None]
+def _stats(items: list[tuple[float | None, float]]) -> dict[str, Any]:
+    pct = [e for e, _ in items if e is not None]
+    zero_rows = [a for e, a in items if e is None]
     return {
         "n_pct": len(pct),
         "median_abs_pct": round(statistics.median(pct), 1) if pct else None,
@@ -38,44 +62,122 @@ def _stats(errors: list[float | None], abs_errors: list[float]) -> dict[str, Any
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "hls4ml_synthesis_baselines.json")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "estimator_accuracy.json")
-    args = ap.parse_args()
-    doc = read_json(args.data)
-    rows_out = []
-    errs: dict[str, list] = {k: [] for k in ("latency", "dsp", "lut")}
-    abs_errs: dict[str, list] = {k: [] for k in ("latency", "dsp", "lut")}
-    print(f"{'design':42s} {'io':11s} {'lat est/meas':>14s} {'DSP est/meas':>14s} {'LUT est/meas':>16s}")
+def _load_rev(rev: str) -> ModuleType:
+    """edgekd/report/latency.py at git revision `rev`, imported as its own module."""
+    src = subprocess.run(["git", "show", f"{rev}:edgekd/report/latency.py"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"latency_{rev}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"latency_{rev}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _hls_rows(doc: dict[str, Any], lat: ModuleType) -> list[dict[str, Any]]:
+    out = []
     for row in doc["rows"]:
         defaults = {"reuse_factor": row.get("reuse_factor", 1), "strategy": row.get("strategy", "latency")}
         bits = int(row.get("precision", "ap_fixed<16,6>").split("<")[1].split(",")[0])
         specs = []
+        known = {f for f in lat.LayerSpec.__dataclass_fields__}
         for d in row["layers"]:
             d = {"weight_bits": bits, "input_bits": bits, "result_bits": bits, **defaults, **d}
-            specs.append(LayerSpec.from_dict(d))
+            specs.append(lat.LayerSpec.from_dict({k: v for k, v in d.items() if k in known}))
+        wbits = [s.weight_bits for s in specs if s.type in _WEIGHTED]
         # csynth measures the design alone: its input port delivers one stream word per cycle
-        est = estimate(specs, 1000.0 / row["clock_ns"], row["io_type"], input_interval=1.0)
+        est = lat.estimate(specs, 1000.0 / row["clock_ns"], row["io_type"], input_interval=1.0)
         m = row["measured"]
-        pairs = {"latency": (est["cycles"], m["latency_worst"]), "dsp": (est["resources"]["dsp"], m["dsp"]),
-                 "lut": (est["resources"]["lut"], m["lut"])}
-        for k, (e, mv) in pairs.items():
-            errs[k].append(_pct(e, mv))
-            abs_errs[k].append(abs(e - mv))
-        print(f"{row['id']:42s} {row['io_type']:11s} {pairs['latency'][0]:>6d}/{pairs['latency'][1]:<7d} "
-              f"{pairs['dsp'][0]:>6d}/{pairs['dsp'][1]:<7d} {pairs['lut'][0]:>7d}/{pairs['lut'][1]:<8d}")
-        rows_out.append({"id": row["id"], "io_type": row["io_type"], "tool_version": row["tool_version"],
-                         "backend": row["backend"],
-                         "estimate": {"latency_cycles": pairs["latency"][0], "ii_cycles": est["ii_cycles"],
-                                      **est["resources"]},
-                         "measured": m, "source": row["source"]})
-    summary = {k: _stats(errs[k], abs_errs[k]) for k in errs}
-    for k, s in summary.items():
-        print(f"{k:8s} median |err| {s['median_abs_pct']}%  worst {s['worst_abs_pct']}%  over {s['n_pct']} rows; "
-              f"{s['n_measured_zero']} rows measured 0 (worst abs error there {s['worst_abs_error_where_measured_zero']})")
-    write_json(args.json, {"data": str(args.data.relative_to(ROOT)) if args.data.is_relative_to(ROOT) else str(args.data),
-                           "n_rows": len(rows_out), "summary": summary, "rows": rows_out})
+        out.append({"id": row["id"], "kind": "hls4ml csynth", "scope": row.get("scope", "design"),
+                    "band": _band(max(wbits) if wbits else bits),
+                    "pairs": {"latency": (est["cycles"], m["latency_worst"]), "lut": (est["resources"]["lut"], m["lut"]),
+                              "ff": (est["resources"]["ff"], m["ff"]), "dsp": (est["resources"]["dsp"], m["dsp"])},
+                    "source": row["source"]})
+    return out
+
+
+def _yosys_rows(doc: dict[str, Any], lat: ModuleType) -> list[dict[str, Any]]:
+    out = []
+    for row in doc["rows"]:
+        if row.get("form", "csd") != "csd" or row.get("kind") != "matvec":
+            continue  # Yosys' own `x * W` structure is not what HLS builds
+        spec = lat.LayerSpec("mvm", "Dense", (row["n_in"],), (row["n_out"],), weight_bits=row["weight_bits"],
+                             input_bits=row["input_bits"], result_bits=row["accum_bits"],
+                             n_weights=row["n_weights"], n_nonzero_weights=row["n_nonzero"])
+        c = lat.estimate_layer(spec, "io_parallel")
+        bias_lut = row["n_out"] * row["accum_bits"]  # the Verilog has no bias / cast adders
+        m = row["measured"]
+        out.append({"id": row["id"], "kind": "yosys", "scope": "kernel",
+                    "band": _band(max(row["weight_bits"], row["input_bits"])),
+                    "pairs": {"lut": (max(0, c.lut - bias_lut), m["lut"]), "ff": (c.ff, m["ff"]),
+                              "dsp": (c.dsp, m["dsp"])},
+                    "source": row["source"]})
+    return out
+
+
+def evaluate(lat: ModuleType, hls_doc: dict[str, Any], yosys_doc: dict[str, Any] | None) -> dict[str, Any]:
+    rows = _hls_rows(hls_doc, lat) + (_yosys_rows(yosys_doc, lat) if yosys_doc else [])
+    summary: dict[str, Any] = {}
+    for kind in ("hls4ml csynth", "yosys"):
+        sel = [r for r in rows if r["kind"] == kind]
+        per: dict[str, Any] = {}
+        for res in RESOURCES:
+            items = [(_pct(*r["pairs"][res]), abs(r["pairs"][res][0] - r["pairs"][res][1])) for r in sel if res in r["pairs"]]
+            if not items:
+                continue
+            per[res] = {"all": _stats(items)}
+            for band in BANDS:
+                b = [(_pct(*r["pairs"][res]), abs(r["pairs"][res][0] - r["pairs"][res][1]))
+                     for r in sel if res in r["pairs"] and r["band"] == band]
+                if b:
+                    per[res][band] = _stats(b)
+        summary[kind] = per
+    return {"summary": summary,
+            "rows": [{"id": r["id"], "kind": r["kind"], "scope": r["scope"], "band": r["band"],
+                      "estimate": {k: v[0] for k, v in r["pairs"].items()},
+                      "measured": {k: v[1] for k, v in r["pairs"].items()}, "source": r["source"]} for r in rows]}
+
+
+def _print(label: str, res: dict[str, Any]) -> None:
+    print(f"\n== {label}")
+    for kind, per in res["summary"].items():
+        for resource, bands in per.items():
+            cells = []
+            for band in ("all", *BANDS):
+                s = bands.get(band)
+                if s:
+                    cells.append(f"{band}: {s['median_abs_pct']}% / {s['worst_abs_pct']}% (n={s['n_pct']}"
+                                 f"{', ' + str(s['n_measured_zero']) + ' zero' if s['n_measured_zero'] else ''})")
+            print(f"{kind:14s} {resource:8s} median/worst |err|  " + "; ".join(cells))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "hls4ml_synthesis_baselines.json")
+    ap.add_argument("--yosys-data", type=Path, default=ROOT / "tests" / "data" / "narrow_arithmetic_calibration.json")
+    ap.add_argument("--compare-rev", default=None, help="git revision of edgekd/report/latency.py to compare with")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "estimator_accuracy.json")
+    args = ap.parse_args()
+    hls_doc = read_json(args.data)
+    yosys_doc = read_json(args.yosys_data) if args.yosys_data.exists() else None
+    after = evaluate(latency_now, hls_doc, yosys_doc)
+    print(f"{'row':56s} {'band':5s} " + "  ".join(f"{k + ' est/meas':>17s}" for k in RESOURCES))
+    for r in after["rows"]:
+        cols = "  ".join(f"{r['estimate'][k]:>8d}/{r['measured'][k]:<8d}" if k in r["estimate"] else f"{'-':>17s}"
+                         for k in RESOURCES)
+        print(f"{r['id'][:56]:56s} {r['band']:5s} {cols}")
+    out: dict[str, Any] = {
+        "data": [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in (args.data, args.yosys_data)],
+        "bands": "widest weight type of the multiplying layers (data width when none): <=8, 9-16, >16 bits",
+        "current": after,
+    }
+    if args.compare_rev:
+        before = evaluate(_load_rev(args.compare_rev), hls_doc, yosys_doc)
+        out["before"] = {"rev": args.compare_rev, **before}
+        _print(f"before (edgekd/report/latency.py at {args.compare_rev})", before)
+    _print("current edgekd/report/latency.py", after)
+    write_json(args.json, out)
     print(f"saved {args.json}")
 
 
