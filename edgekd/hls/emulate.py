@@ -27,6 +27,8 @@ Semantics reproduced (the installed hls4ml templates under templates/vivado are 
   accum_t, adds the products in accum_t, and the sum is cast to result_t. With a WRAP accumulator the
   order of additions does not matter (modular arithmetic); a saturating accumulator is emulated only when
   no partial sum can overflow (checked from the weights and the input type's range).
+  Strategy distributed_arithmetic: the da4ml kernel hls4ml generated computes x @ W + b exactly and casts
+  it to result_t; W and b are read from that kernel (edgekd.hls.emulate_da).
 * Max pooling: maximum over the window, cast to result_t. ReLU: ``x > 0 ? x : 0`` cast to result_t;
   linear: the cast alone. Transpose and Reshape move values (with a cast to their result type);
   ZeroPadding (inserted by hls4ml before padded io_stream convs) adds zeros around the cast input.
@@ -351,6 +353,27 @@ def _weights_as_loaded(layer: Any, key: str) -> tuple[np.ndarray, FixedType]:
     return quantize_float(values, t), t
 
 
+def _da_weights(layer: Any, x_t: FixedType) -> tuple[np.ndarray, FixedType, np.ndarray, FixedType, FixedType]:
+    """A distributed_arithmetic layer's da4ml kernel (hls4ml drops a DA Dense's weights) read from its generated
+    code: exact x @ W + b. Returned as (w, w_t, b, b_t, acc_t) with products and bias on the accumulator's
+    grid and an accumulator that can hold any sum, so the Dense/Conv step computes it without rounding/wrap."""
+    from edgekd.hls.emulate_da import DAKernelError, da_kernel_affine
+
+    try:
+        w, b, frac = da_kernel_affine(getattr(layer.attributes.get("da_codegen"), "code", ""), x_t.frac, x_t.lo, x_t.hi)
+    except DAKernelError as err:
+        raise UnsupportedLayerError(layer.name, str(err)) from None
+
+    def signed(bound: int, f: int) -> FixedType:
+        width = max(2, int(bound).bit_length() + 1)
+        return FixedType(width, width - f, True)
+
+    col = max((sum(abs(int(v)) for v in w[:, j]) for j in range(w.shape[1])), default=0)
+    b_bound = max((abs(int(v)) for v in b), default=0)
+    w_t = signed(max((abs(int(v)) for v in w.ravel()), default=0), frac - x_t.frac)
+    return w, w_t, b, signed(b_bound, frac), signed(col * _type_bound(x_t) + b_bound + 1, frac)
+
+
 def _int_array(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=object)
 
@@ -499,8 +522,9 @@ class Emulator:
             return self._plan_pool(layer, t, base)
 
         if cls in ("Dense", "Conv1D", "Conv2D") or kind.endswith(("Dense", "Conv1D", "Conv2D")):
-            if strategy not in ("latency",):
-                raise UnsupportedLayerError(name, f"{cls} with strategy '{strategy}' (only Latency is emulated)")
+            if strategy not in ("latency", "distributed_arithmetic"):
+                raise UnsupportedLayerError(
+                    name, f"{cls} with strategy '{strategy}' (only Latency and distributed_arithmetic are emulated)")
             return self._plan_linear(layer, t, base)
 
         raise UnsupportedLayerError(name, f"layer class {cls} ({kind})")
@@ -560,19 +584,22 @@ class Emulator:
     def _plan_linear(self, layer: Any, t: FixedType, base: dict) -> _Step:
         name = layer.name
         cls = layer.class_name
-        acc_t = _precision(layer, "accum_t")
-        w_int, w_t = _weights_as_loaded(layer, "weight")
-        from hls4ml.model.types import IntegerPrecisionType
-
-        if isinstance(layer.weights["weight"].type.precision, IntegerPrecisionType) and w_t.width == 2 and w_t.signed:
-            # weight_ternary product: w == -2 would act as +1
-            if np.any(w_int == -2):
-                raise UnsupportedLayerError(name, "2-bit integer weights equal to -2 (ternary product)")
-        # the bias array is what the C-simulation adds, whatever 'use_bias' says (a fused Add sets it)
-        if "bias" not in layer.weights:
-            b_int, b_t = np.zeros(int(layer.get_output_variable().shape[-1]), dtype=object), acc_t
+        if str(layer.get_attr("strategy", "")).lower() == "distributed_arithmetic":
+            w_int, w_t, b_int, b_t, acc_t = _da_weights(layer, self._input_type_of(layer))
         else:
-            b_int, b_t = _weights_as_loaded(layer, "bias")
+            acc_t = _precision(layer, "accum_t")
+            w_int, w_t = _weights_as_loaded(layer, "weight")
+            from hls4ml.model.types import IntegerPrecisionType
+
+            if isinstance(layer.weights["weight"].type.precision, IntegerPrecisionType) and w_t.width == 2 and w_t.signed:
+                # weight_ternary product: w == -2 would act as +1
+                if np.any(w_int == -2):
+                    raise UnsupportedLayerError(name, "2-bit integer weights equal to -2 (ternary product)")
+            # the bias array is what the C-simulation adds, whatever 'use_bias' says (a fused Add sets it)
+            if "bias" not in layer.weights:
+                b_int, b_t = np.zeros(int(layer.get_output_variable().shape[-1]), dtype=object), acc_t
+            else:
+                b_int, b_t = _weights_as_loaded(layer, "bias")
         if str(layer.get_attr("data_format", "channels_last")) != "channels_last":
             raise UnsupportedLayerError(name, "channels_first convolution")
 
