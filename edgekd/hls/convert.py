@@ -46,19 +46,50 @@ def quiet_hls4ml():
             log.debug("hls4ml: %s", text)
 
 
-def build_hls_config(model: ModelWrapper, hls_cfg: HLSConfig, input_precision: str) -> dict[str, Any]:
+#: prefixes hls4ml 1.3.0's ONNX passes give the layer they make from a node (conv_to_convxd,
+#: conv_to_depthwiseconvxd, matmul_const_to_dense): `f'{newtype.__name__}_{node.name}'`
+_PASS_PREFIXES = ("Conv1D_", "Conv2D_", "DepthwiseConv1D_", "DepthwiseConv2D_", "Dense_")
+
+
+def source_node_name(layer_name: str) -> str:
+    """The ONNX node a converted layer came from (Conv2D_Conv_0 -> Conv_0). The pass copies that node's
+    config entry over the new layer's, so per-layer settings must sit on the node's name."""
+    for prefix in _PASS_PREFIXES:
+        if layer_name.startswith(prefix):
+            return layer_name[len(prefix):]
+    return layer_name
+
+
+def model_defaults(hls_cfg: HLSConfig) -> tuple[int, str]:
+    """(reuse factor, strategy) for hls4ml's Model section: the configured ones when they are one value for
+    every layer; otherwise 1 / Latency, the fastest setting, with per-layer choices in `layer_settings`."""
+    rf = hls_cfg.reuse_factor if isinstance(hls_cfg.reuse_factor, int) else 1
+    strategy = "Latency" if hls_cfg.strategy == "auto" else hls_cfg.strategy
+    return rf, strategy
+
+
+def build_hls_config(model: ModelWrapper, hls_cfg: HLSConfig, input_precision: str,
+                     layer_settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """hls4ml per-layer config: 'auto' precisions from Quant nodes, the input set to `input_precision`,
-    tracing enabled on every layer (free until `trace` recompiles with it)."""
+    tracing enabled on every layer (free until `trace` recompiles with it).
+
+    `layer_settings`: {hls4ml layer name (e.g. Conv2D_Conv_0): {"ReuseFactor": int, "Strategy": str}} as
+    edgekd.hls.fit chooses them; hls4ml reads a layer's entry by the name of the layer its passes create.
+    """
     import hls4ml
 
     if not _PRECISION.match(input_precision.replace(" ", "")):
         raise ValueError(f"input_precision '{input_precision}' is not an hls4ml type such as 'fixed<8,3>'")
+    rf, strategy = model_defaults(hls_cfg)
     with quiet_hls4ml():
         config = hls4ml.utils.config_from_onnx_model(
-            model, granularity="name", backend=hls_cfg.backend, default_reuse_factor=hls_cfg.reuse_factor
+            model, granularity="name", backend=hls_cfg.backend, default_reuse_factor=rf
         )
-    config["Model"]["Strategy"] = hls_cfg.strategy
-    config["Model"]["ReuseFactor"] = hls_cfg.reuse_factor
+    config["Model"]["Strategy"] = strategy
+    config["Model"]["ReuseFactor"] = rf
+    for name, setting in (layer_settings or {}).items():
+        for key in {name, source_node_name(name)}:
+            config["LayerName"].setdefault(key, {}).update(setting)
     in_name = model.graph.input[0].name
     layers = config["LayerName"]
     if in_name not in layers:
@@ -110,6 +141,8 @@ def convert_to_hls(
     compile_model: bool = True,
     csim_cache: Path | str | None = None,
     check_support: bool = True,
+    layer_settings: dict[str, dict[str, Any]] | None = None,
+    write: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Check op support, convert, write and (by default) compile an hls4ml project.
 
@@ -119,7 +152,8 @@ def convert_to_hls(
 
     With `csim_cache` (a folder), the library is looked up by the hash of the written firmware
     sources and compiled only on a miss (edgekd.hls.csim_cache); `hls_model.csim_cache_info` then
-    says {hash, cached, library}.
+    says {hash, cached, library}. `layer_settings`: per-layer reuse factor / strategy (edgekd.hls.fit);
+    `write=False` with `compile_model=False` only converts (nothing is written to `project_dir`).
     """
     import hls4ml
 
@@ -130,7 +164,12 @@ def convert_to_hls(
         check_hardware_support(model)
     # io_parallel unrolls every layer: refuse one too large before hls4ml spends minutes on it
     check_io_parallel_budget(model, hls_cfg.io_type, getattr(hls_cfg, "max_parallel_products", 0), qonnx_path)
-    config = build_hls_config(model, hls_cfg, input_precision)
+    config = build_hls_config(model, hls_cfg, input_precision, layer_settings)
+    if any(str(v.get("Strategy", "")).lower() == "distributed_arithmetic" for v in (layer_settings or {}).values()) \
+            or hls_cfg.strategy == "distributed_arithmetic":
+        from edgekd.hls.da import ensure_patched  # hls4ml 1.3.0's bit_exact pass needs a fix for QONNX graphs
+
+        ensure_patched()
     t0 = time.perf_counter()
     with quiet_hls4ml():
         hls_model = hls4ml.converters.convert_from_onnx_model(
@@ -151,10 +190,11 @@ def convert_to_hls(
             hls_model.csim_cache_info = compile_cached(hls_model, csim_cache)
         elif compile_model:
             hls_model.compile()
-        else:
+        elif write:
             hls_model.write()
     log.info(
         "hls4ml %s %s project in %s %s in %.1f s", hls_cfg.backend, hls_cfg.io_type, project_dir,
-        "written and compiled" if compile_model else "written", time.perf_counter() - t0,
+        "written and compiled" if compile_model else "written" if write else "converted (not written)",
+        time.perf_counter() - t0,
     )
     return hls_model, config

@@ -118,6 +118,28 @@ def latency_and_resources(build_dir: Path) -> tuple[dict, dict]:
     return latency, resources
 
 
+def fit_summary(resources: dict, latency: dict) -> dict | None:
+    """The summary's first line: does the design fit its board, which resource binds, how fast is it."""
+    fit = resources.get("fit")
+    if not fit:
+        return None
+    binding = fit.get("binding")
+    row = fit["resources"].get(binding, {}) if binding else {}
+    search = fit.get("search") or {}
+    return {
+        "fits": fit.get("fits_limits", fit.get("fits")),
+        "board": fit.get("board"),
+        "part": fit.get("part"),
+        "binding": binding,
+        "binding_fraction": row.get("fraction"),
+        "limit": (fit.get("limits") or {}).get(binding) if binding else None,
+        "binding_layer": search.get("binding_layer"),
+        "settings": search.get("mode"),
+        "latency_us": latency["estimate"]["us"],
+        "advice": search.get("advice"),
+    }
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
@@ -133,6 +155,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     metrics = distill["metrics"]
     quant_acc = metrics["quant"]["accuracy"]
     summary = {
+        "fit": fit_summary(resources, latency),
         "teacher_accuracy": teacher["metrics"]["accuracy"],
         "student_accuracy": quant_acc,
         "student_minus_teacher": quant_acc - teacher["metrics"]["accuracy"],
@@ -191,7 +214,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
                 "board", "backend", "io_type", "part", "clock_mhz", "clock_period_ns",
                 "reuse_factor", "strategy", "input_precision", "project_dir",
             )
-        },
+        } | {"layer_settings": hls.get("layer_settings")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
         "project": _project_section(build_dir),
         "reference": PAPER_CELL_STUDENT,

@@ -14,7 +14,7 @@ from pathlib import Path
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import read_json
-from edgekd.report.assemble import _project_section, latency_and_resources, toolchain_versions
+from edgekd.report.assemble import _project_section, fit_summary, latency_and_resources, toolchain_versions
 
 # The published Wav2Small figures (arXiv 2408.13920, REFERENCE.md section 2), for side-by-side comparison.
 PAPER_WAV2SMALL = {
@@ -68,6 +68,7 @@ def assemble_audio_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "config_sha256": cfg.sha256(),
         "versions": toolchain_versions(),
         "task": "regression",
+        "summary": {"fit": fit_summary(resources, latency)},
         "outputs": data["outputs"],
         "data": data,
         "teacher": {
@@ -101,7 +102,8 @@ def assemble_audio_report(cfg: BuildConfig, build_dir: Path) -> dict:
         "latency": latency | {"window_seconds": data["window_samples"] / data["sample_rate"]},
         "resources": resources,
         "hls": {k: hls[k] for k in ("board", "backend", "io_type", "part", "clock_mhz", "clock_period_ns",
-                                    "reuse_factor", "strategy", "input_precision", "project_dir")},
+                                    "reuse_factor", "strategy", "input_precision", "project_dir")}
+        | {"layer_settings": hls.get("layer_settings")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
         "project": _project_section(build_dir),
         "reference": PAPER_WAV2SMALL,

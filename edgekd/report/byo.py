@@ -15,7 +15,7 @@ import numpy as np
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import load_npy, read_json, write_json, write_text
-from edgekd.report.assemble import _project_section, _synthesis_resources, _synthesis_section, toolchain_versions
+from edgekd.report.assemble import fit_summary, _project_section, _synthesis_resources, _synthesis_section, toolchain_versions
 from edgekd.report.lab import lab_board, lab_synthesis
 
 
@@ -50,6 +50,11 @@ def assemble_byo_report(cfg: BuildConfig, build_dir: Path) -> dict:
         host_section = {"ops": [op["op_type"] for op in host], "detail": host,
                         "agreement_after_host": float(np.mean(same.reshape(len(same), -1).all(axis=1))),
                         "source": "csim + host"}
+    latency = {"clock_mhz": est.get("clock_mhz", hls["clock_mhz"]),
+               "estimate": {k: est.get(k) for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "source")},
+               "synthesis": _synthesis_section(vendor, hls["clock_mhz"]), "board": lab_board(build_dir)}
+    resources = {"board": est["board"]["name"], "estimate": est.get("resources"), "fit": est.get("fit"),
+                 "synthesis": _synthesis_resources(vendor)}
     return {
         "edgekd_version": __version__,
         "name": cfg.name,
@@ -80,13 +85,11 @@ def assemble_byo_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "source": "csim",
         },
         # what a lab measured (`edgekd report BUILD --synthesis ... --board ...`), beside the estimate
-        "latency": {"clock_mhz": est.get("clock_mhz", hls["clock_mhz"]),
-                    "estimate": {k: est.get(k) for k in ("cycles", "us", "ii_cycles", "throughput_per_s", "source")},
-                    "synthesis": _synthesis_section(vendor, hls["clock_mhz"]), "board": lab_board(build_dir)},
-        "resources": {"board": est["board"]["name"], "estimate": est.get("resources"), "fit": est.get("fit"),
-                      "synthesis": _synthesis_resources(vendor)},
+        "latency": latency,
+        "resources": resources,
+        "summary": {"fit": fit_summary(resources, latency) if est.get("cycles") is not None else None},
         "hls": {k: hls[k] for k in ("board", "backend", "io_type", "part", "clock_mhz", "reuse_factor", "strategy",
-                                    "input_precision", "project_dir")},
+                                    "input_precision", "project_dir")} | {"layer_settings": hls.get("layer_settings")},
         # types hls4ml left at its default, chosen by edgekd.hls.precision (float-scale models only)
         "precisions": hls.get("precisions", []),
         "project": _project_section(build_dir),

@@ -399,25 +399,22 @@ def run_export(ctx: BuildContext) -> None:
 
 # ------------------------------------------------------------------------------------------------ hls
 def run_hls(ctx: BuildContext) -> None:
-    from edgekd.hls.convert import convert_to_hls
+    from edgekd.hls.design import fitted_design
     from edgekd.hls.verify import verify_csim_against_qonnx
     from edgekd.hw import load_board
-    from edgekd.report.latency import estimate, fits, layers_from_hls_model
 
     cfg = ctx.config.hls
     export = read_json(ctx.dir("export") / "export.json")
     qonnx_path = ctx.dir("export") / export["qonnx"]
     precision = export["input_precision"]
-    hls_model, hls_config = convert_to_hls(qonnx_path, cfg, ctx.work / "project", precision,
-                                           csim_cache=ctx.cache_dir / "csim")
+    board = load_board(cfg.board)
+    design = fitted_design(qonnx_path, cfg, board, ctx.work / "project", precision, csim_cache=ctx.cache_dir / "csim")
+    hls_model, hls_config = design.hls_model, design.hls_config
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
     csim_outputs = np.asarray(fidelity.pop("csim_outputs"), dtype=np.float64)
     save_npy(ctx.work / "csim_outputs.npy", csim_outputs)
-    board = load_board(cfg.board)
-    latency = estimate(layers_from_hls_model(hls_model), cfg.clock_mhz, cfg.io_type)
-    latency["fit"] = fits(latency["resources"], board)
-    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
+    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **design.latency})
 
     splits = _splits(ctx)
     ann_test = load_npy(ctx.dir("teacher") / "annotations_test.npy")
@@ -434,6 +431,7 @@ def run_hls(ctx: BuildContext) -> None:
             "board": board.name, "backend": cfg.backend, "io_type": cfg.io_type, "part": cfg.part,
             "clock_mhz": cfg.clock_mhz, "clock_period_ns": cfg.clock_period_ns, "reuse_factor": cfg.reuse_factor,
             "strategy": cfg.strategy, "input_precision": precision, "project_dir": "hls/project",
+            "layer_settings": {k: v.to_json() for k, v in design.fit.settings.items()},
             "fidelity": fidelity, "csim_metrics": csim_metrics, **hw,
             "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
         },

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -209,12 +210,30 @@ def compare_outputs(y_csim: np.ndarray, y_qonnx: np.ndarray) -> tuple[dict, np.n
             "reference_layer": None, "source": "csim"}, np.flatnonzero(~equal.all(axis=1))
 
 
+def _fit(qonnx_path: Path, cfg: Any, board: Any, precision: str) -> Any:
+    """The fit search for a model of any origin, or None (with a warning) when the estimator cannot price
+    one of its layers or hls4ml cannot convert it (the conversion below then says why); a design that
+    cannot fit is refused as for any build (hls.on_overflow)."""
+    from edgekd.hls.design import fit_to_board
+    from edgekd.pipeline import BuildError
+
+    try:
+        return fit_to_board(qonnx_path, cfg, board, precision, check_support=False)
+    except BuildError:
+        raise
+    except Exception as err:  # noqa: BLE001 - unpriced layer types, or a graph hls4ml refuses
+        log.warning("no fit search for this model (%s: %s); hls.reuse_factor / strategy apply as given",
+                    type(err).__name__, err)
+        return None
+
+
 def run_hls(ctx: BuildContext) -> None:
     from edgekd.export.verify import FidelityError
     from edgekd.hls.convert import convert_to_hls, quiet_hls4ml
     from edgekd.hls.csim import predict_csim
     from edgekd.hw import load_board
-    from edgekd.report.latency import estimate, fits, layers_from_hls_model
+    from edgekd.hls.design import FittedDesign, check_kept
+    from edgekd.report.latency import EstimateError
 
     cfg = ctx.config.hls
     export = read_json(ctx.dir("export") / "export.json")
@@ -222,9 +241,12 @@ def run_hls(ctx: BuildContext) -> None:
     exact_expected = export["verdict"] == "exact"
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     precisions: list[dict] = []
+    board = load_board(cfg.board)
+    fit_result = _fit(qonnx_path, cfg, board, export["input_precision"])
     try:
         hls_model, hls_config = convert_to_hls(qonnx_path, cfg, ctx.work / "project", export["input_precision"],
-                                               compile_model=False, check_support=False)
+                                               compile_model=False, check_support=False,
+                                               layer_settings=fit_result.hls4ml_settings() if fit_result else None)
         if not exact_expected:
             # float scales: hls4ml's default types are what makes it inexact; choose them from the value ranges
             from edgekd.hls.precision import assign_range_precisions
@@ -269,11 +291,12 @@ def run_hls(ctx: BuildContext) -> None:
         if not ctx.config.student.allow_inexact:
             raise FidelityError(msg + "; set student.allow_inexact: true to build it anyway", fidelity)
         log.error(msg)
-    board = load_board(cfg.board)
     try:
-        latency = estimate(layers_from_hls_model(hls_model), cfg.clock_mhz, cfg.io_type)
-        latency["fit"] = fits(latency["resources"], board)
-    except Exception as err:  # noqa: BLE001 - a layer the analytical model cannot price
+        if fit_result is None:
+            raise EstimateError("see the warning above")
+        check_kept(hls_model, fit_result)
+        latency = FittedDesign(hls_model, hls_config, fit_result).latency
+    except EstimateError as err:  # noqa: BLE001 - a layer the analytical model cannot price
         log.warning("no latency estimate for this model: %s", err)
         latency = {"cycles": None, "us": None, "ii_cycles": None, "throughput_per_s": None, "per_layer": [],
                    "resources": {}, "fit": None, "clock_mhz": cfg.clock_mhz, "source": "estimate",
@@ -284,6 +307,7 @@ def run_hls(ctx: BuildContext) -> None:
         "board": board.name, "backend": cfg.backend, "io_type": cfg.io_type, "part": cfg.part,
         "clock_mhz": cfg.clock_mhz, "clock_period_ns": cfg.clock_period_ns, "reuse_factor": cfg.reuse_factor,
         "strategy": cfg.strategy, "input_precision": export["input_precision"], "project_dir": "hls/project",
+        "layer_settings": {k: v.to_json() for k, v in fit_result.settings.items()} if fit_result else None,
         "fidelity": fidelity,
         "precisions": precisions,
         "layers": [layer.name for layer in hls_model.get_layers()],

@@ -17,7 +17,7 @@ from edgekd.data.cells import CellSplits
 from edgekd.data.transforms import to_model_input
 from edgekd.export.qonnx import input_is_channels_last, load_qonnx
 from edgekd.export.verify import FidelityError
-from edgekd.hls.convert import convert_to_hls
+from edgekd.hls.design import fitted_design
 from edgekd.hls.emulate import Emulator
 from edgekd.hls.verify import (
     input_on_grid,
@@ -26,7 +26,6 @@ from edgekd.hls.verify import (
     verify_emulator_against_qonnx,
 )
 from edgekd.hw import load_board
-from edgekd.report.latency import estimate, fits, layers_from_hls_model
 from edgekd.io import load_npy, read_json, save_npy, write_json
 from edgekd.pipeline import BuildContext
 
@@ -41,18 +40,21 @@ def run(ctx: BuildContext) -> None:
     qonnx_path = ctx.dir("export") / export["qonnx"]
     precision = export["input_precision"]
     project_dir = ctx.work / "project"
-    hls_model, hls_config = convert_to_hls(qonnx_path, cfg, project_dir, precision,
-                                           csim_cache=ctx.cache_dir / "csim")
+    board = load_board(cfg.board)
+    block = int(export.get("input_block", 1))  # the student's k x k pixel blocks (export.json)
+    # a pixel-stream board hands over P pixels per clock: the network's items arrive as the beats complete them
+    arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": block} \
+        if board.interface == "pixel_stream" and cfg.io_type == "io_stream" else {}
+    design = fitted_design(qonnx_path, cfg, board, project_dir, precision, csim_cache=ctx.cache_dir / "csim",
+                           estimate_kw=arrival)
+    hls_model, hls_config = design.hls_model, design.hls_config
 
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     y = load_npy(ctx.dir("export") / "verify_labels.npy")
     fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
     csim_outputs = fidelity.pop("csim_outputs")
     save_npy(ctx.work / "csim_outputs.npy", np.asarray(csim_outputs, dtype=np.float64))
-    board = load_board(cfg.board)
-    latency = estimate(layers_from_hls_model(hls_model), cfg.clock_mhz, cfg.io_type)
-    latency["fit"] = fits(latency["resources"], board)
-    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
+    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **design.latency})
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     class_names = splits.class_names
 
@@ -60,7 +62,6 @@ def run(ctx: BuildContext) -> None:
     emulator = Emulator(hls_model)
     write_json(ctx.work / "emulator.json", emulator.to_json())
     vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
-    block = int(export.get("input_block", 1))  # the student's k x k pixel blocks (export.json)
     x_test = input_on_grid(to_model_input(splits.x_test, ctx.config.student.input_size, block).numpy(), precision)
     if not np.array_equal(x_test[: len(x)], x):
         raise FidelityError(
@@ -89,6 +90,7 @@ def run(ctx: BuildContext) -> None:
             "clock_period_ns": cfg.clock_period_ns,
             "reuse_factor": cfg.reuse_factor,
             "strategy": cfg.strategy,
+            "layer_settings": {k: v.to_json() for k, v in design.fit.settings.items()},
             "input_precision": precision,
             "project_dir": "hls/project",
             "fidelity": fidelity,

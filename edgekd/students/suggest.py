@@ -136,7 +136,10 @@ def _accumulator_bits(in_bits: int, w_bits: int, n_in: int, bias_bits: int) -> i
 
 def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig) -> list[LayerSpec]:
     """The LayerSpecs hls4ml 1.3.0 builds for this cell_cnn (checked against the ModelGraph in the tests)."""
-    kw = {"reuse_factor": hls.reuse_factor, "strategy": hls.strategy.lower()}
+    from edgekd.hls.convert import model_defaults
+
+    rf, strategy = model_defaults(hls)  # 'auto': the fastest setting; make_candidates then fits it to the board
+    kw = {"reuse_factor": rf, "strategy": strategy.lower()}
     c0, s, _ = model_input_shape(cfg)  # (1, S, S), or (k^2, S/k, S/k) with input_block k
     n_conv = len(cfg.channels)
     w_bits = [cfg.weight_bits] * (n_conv + 1) if isinstance(cfg.weight_bits, int) else list(cfg.weight_bits)
@@ -324,13 +327,22 @@ def score_candidates(
 
 def make_candidates(base: StudentConfig, num_classes: int, hls: HLSConfig, budget_params: int | None,
                     budget_latency_us: float | None, **grid) -> list[Candidate]:
-    """Enumerate variants and keep those within the budgets (params from the built model, latency estimated)."""
+    """Enumerate variants and keep those within the budgets (params from the built model, latency estimated)
+    that fit the board (hls.max_utilization, unless hls.on_overflow is warn)."""
+    from edgekd.hls.fit import choose_settings
+    from edgekd.hw import load_board
+
+    board = load_board(hls.board)
     out = []
     for cfg in candidate_configs(base, **grid):
         params = count_params(build_cell_cnn(cfg, num_classes, quantized=False))
         if budget_params is not None and params > budget_params:
             continue
-        latency = estimate(cell_cnn_layer_specs(cfg, num_classes, hls), hls.clock_mhz, hls.io_type)
+        specs = cell_cnn_layer_specs(cfg, num_classes, hls)
+        fit = choose_settings(specs, hls, board)  # per-layer reuse factors, as the hls step will choose them
+        if not fit.fits and hls.on_overflow == "fail":
+            continue
+        latency = {**fit.estimate, "fit": fit.to_json()}
         if budget_latency_us is not None and latency["us"] > budget_latency_us:
             continue
         out.append(Candidate(cfg, params, latency))

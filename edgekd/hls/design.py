@@ -1,0 +1,114 @@
+"""The hardware design of a build: settings that fit the board, then the hls4ml project with them.
+
+Every task's hls step calls `fitted_design`: it converts the cleaned QONNX once without writing (to read
+the layers), chooses per-layer reuse factors and strategies (edgekd.hls.fit), refuses a design that cannot
+fit (`hls.on_overflow: fail`, the default) before anything is written, then writes and compiles the
+project with the chosen settings and checks that hls4ml kept every one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekd.hls.convert import convert_to_hls
+from edgekd.hls.fit import FitResult, choose_settings, math_layers
+from edgekd.pipeline import BuildError
+from edgekd.report.latency import EstimateError, layers_from_hls_model
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DesignDoesNotFitError", "FittedDesign", "check_kept", "fit_to_board", "fitted_design", "probe_layers"]
+
+
+class DesignDoesNotFitError(BuildError):
+    """No setting fits the board within hls.max_utilization (the message names the layer and resource)."""
+
+
+@dataclass
+class FittedDesign:
+    hls_model: Any
+    hls_config: dict[str, Any]
+    fit: FitResult
+
+    @property
+    def latency(self) -> dict[str, Any]:
+        """estimate.json's body: the estimate of the chosen design, with its fit on the board."""
+        return {**self.fit.estimate, "fit": {**self.fit.fit, "search": self.fit.to_json()}}
+
+
+def probe_layers(qonnx_path: Path, hls_cfg: Any, input_precision: str,
+                 check_support: bool = True) -> tuple[Any, list]:
+    """Convert without writing a project: the hls4ml layers as the search prices them."""
+    with tempfile.TemporaryDirectory(prefix="edgekd-probe-") as tmp:
+        model, _ = convert_to_hls(qonnx_path, hls_cfg, Path(tmp) / "probe", input_precision,
+                                  compile_model=False, write=False, check_support=check_support)
+    return model, layers_from_hls_model(model)
+
+
+def _da_costs(probe: Any):  # type: ignore[no-untyped-def]
+    def costs() -> Mapping[str, Mapping[str, Any]]:
+        try:
+            from edgekd.hls.da import da_layer_costs
+        except ImportError as err:  # da4ml missing: distributed arithmetic is not a candidate
+            log.warning("distributed arithmetic not considered: %s", err)
+            return {}
+        try:
+            return da_layer_costs(probe)
+        except Exception as err:  # noqa: BLE001 - e.g. a non-fixed-point input: DA is not a candidate
+            log.info("distributed arithmetic not considered for this model: %s", err)
+            return {}
+    return costs
+
+
+def fit_to_board(qonnx_path: Path | str, hls_cfg: Any, board: Any, input_precision: str, *,
+                 estimate_kw: Mapping[str, Any] | None = None, check_support: bool = True) -> FitResult:
+    """Choose the settings; refuse (hls.on_overflow: fail) or warn about a design that cannot fit."""
+    probe, specs = probe_layers(Path(qonnx_path), hls_cfg, input_precision, check_support)
+    try:
+        result = choose_settings(specs, hls_cfg, board, estimate_kw, da_costs=_da_costs(probe))
+    except EstimateError:
+        raise
+    except ValueError as err:
+        raise BuildError(str(err)) from None
+    if not result.fits:
+        msg = (f"the design does not fit {board.name} ({board.part}): {result.advice}. Estimated: "
+               f"{_usage(result)}")
+        if hls_cfg.on_overflow == "fail":
+            raise DesignDoesNotFitError(msg + "; set hls.on_overflow: warn to write the project anyway")
+        log.warning("%s (hls.on_overflow: warn: writing the project anyway)", msg)
+    return result
+
+
+def fitted_design(qonnx_path: Path | str, hls_cfg: Any, board: Any, project_dir: Path, input_precision: str, *,
+                  estimate_kw: Mapping[str, Any] | None = None, csim_cache: Path | None = None,
+                  check_support: bool = True) -> FittedDesign:
+    """Choose the settings, refuse (or warn about) a design that does not fit, write and compile it."""
+    qonnx_path = Path(qonnx_path)
+    result = fit_to_board(qonnx_path, hls_cfg, board, input_precision, estimate_kw=estimate_kw,
+                          check_support=check_support)
+    hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, input_precision,
+                                           csim_cache=csim_cache, check_support=check_support,
+                                           layer_settings=result.hls4ml_settings())
+    check_kept(hls_model, result)
+    return FittedDesign(hls_model, hls_config, result)
+
+
+def _usage(result: FitResult) -> str:
+    rows = result.fit["resources"]
+    return ", ".join(f"{k} {v['used']:,} of {v['available']:,} ({v['fraction']:.0%})" for k, v in rows.items()
+                     if v.get("fraction") is not None and v["available"])
+
+
+def check_kept(hls_model: Any, result: FitResult) -> None:
+    """hls4ml silently rounds an invalid reuse factor; the search only offers valid ones, so any change
+    here means hls4ml's rules moved under us: fail rather than report figures of another design."""
+    got = {s.name: (s.reuse_factor, s.strategy) for s in math_layers(layers_from_hls_model(hls_model))}
+    for name, want in result.settings.items():
+        have = got.get(name)
+        if have is None or have[0] != want.reuse_factor or have[1] != want.strategy:
+            raise BuildError(f"hls4ml did not keep the chosen setting of layer {name}: asked reuse factor "
+                             f"{want.reuse_factor} / {want.strategy}, the project has {have}")
