@@ -24,7 +24,7 @@ without hls4ml; `layers_from_hls_model` builds them from a converted hls4ml `Mod
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterable, Literal, Mapping
 
 __all__ = [
@@ -111,6 +111,11 @@ class LayerSpec:
     #: io_stream: stream items this layer reads per image when they differ from its input pixels (a Dense
     #: after an aliased flatten reads the flatten's input items); None = `in_pixels`
     in_packets: int | None = None
+    #: strategy distributed_arithmetic: LUT / FF / pipeline depth of one kernel evaluation from da4ml's cost
+    #: model (edgekd.hls.da); DA layers use no DSPs and run at reuse factor 1
+    da_lut: int | None = None
+    da_ff: int | None = None
+    da_depth: int | None = None
 
     def __post_init__(self) -> None:
         self.in_shape = tuple(int(d) for d in self.in_shape)
@@ -308,6 +313,8 @@ def _free(spec: LayerSpec, io_type: IOType) -> LayerCost:
 
 
 def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
+    if spec.strategy in ("distributed_arithmetic", "da"):
+        return _da_layer(spec, io_type)
     r, s = spec.reuse_factor, spec.strategy
     n_mult = math.ceil(spec.weights_nonzero / r)
     dsp, lut_mult = _multipliers(n_mult, spec.weight_bits, spec.input_bits)
@@ -358,6 +365,28 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     cycles = n * r + depth
     return LayerCost(spec.name, spec.type, cycles, cycles, dsp, lut + lb_lut, ff, bram,
                      items_in=n, item_ii=r, fill_items=min(n, fill), depth=depth)
+
+
+def _da_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
+    """A distributed-arithmetic layer: the kernel is a da4ml shift-and-add network (priced by da4ml) that
+    evaluates once per cycle; its streaming schedule is that of a Latency layer at reuse factor 1."""
+    if spec.da_lut is None or spec.da_ff is None:
+        raise EstimateError(f"layer {spec.name!r}: strategy distributed_arithmetic needs da_lut / da_ff "
+                            "(da4ml's cost model, edgekd.hls.da.da_layer_costs)")
+    if spec.reuse_factor != 1:
+        raise EstimateError(f"layer {spec.name!r}: distributed_arithmetic runs at reuse factor 1 only")
+    base = _math_layer(replace(spec, strategy="latency", da_lut=None), io_type)
+    depth = spec.da_depth if spec.da_depth is not None else _kernel_depth(spec.kernel_inputs, 1, "latency")
+    shift = depth - _kernel_depth(spec.kernel_inputs, 1, "latency")
+    lut, ff = int(spec.da_lut), int(spec.da_ff)
+    if io_type == "io_parallel" and spec.type != "Dense":
+        lut, ff = lut * spec.parallelization_factor, ff * spec.parallelization_factor
+    if io_type == "io_stream" and spec.type != "Dense":  # + the line buffer and window the kernel reads
+        lut += (spec.filt_height - 1 if spec.is_2d else 0) * spec.n_chan * spec.input_bits * math.ceil(spec.in_width / 32)
+        ff += spec.kernel_inputs * spec.input_bits
+    return replace(base, cycles=base.cycles + shift, ii=max(base.ii, 1), dsp=0, lut=lut, ff=ff, bram_18k=0,
+                   depth=base.depth + shift if io_type == "io_stream" else base.depth,
+                   notes=[*base.notes, "distributed arithmetic (da4ml cost model)"])
 
 
 def _pool_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
