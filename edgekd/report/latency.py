@@ -65,8 +65,22 @@ _CHEAP_ACTIVATIONS = frozenset({"relu", "linear", "leaky_relu", "leakyrelu", "pr
 DSP_WIDTH_THRESHOLD = 10
 #: DSP48E2 multiplier port widths (27 x 18); wider products take two slices
 DSP_PORT_A, DSP_PORT_B = 27, 18
-#: LUTs per bit-product of a LUT multiplier (a k x k product costs about 0.55 k^2 LUT6)
-LUT_PER_BIT_PRODUCT = 0.55
+#: a product by a constant weight of at most this many bits is built from LUTs whatever the input width (the
+#: hls4ml tutorial's 16-bit x 6-bit fc1 put 23 of 247 products on DSPs; an 8-bit-scale BatchNorm of 25-bit
+#: inputs none), see docs/latency_model.md "Narrow products"
+LUT_CONST_MAX_BITS = 8
+#: expected non-zero canonical-signed-digit (CSD) count of a non-zero w-bit trained weight (Laplace-shaped
+#: weights quantised to w bits, benchmarks/yosys_calibration.py); +CSD_DIGITS_PER_EXTRA_BIT per bit above 10
+CSD_DIGITS = {1: 1.0, 2: 1.0, 3: 1.106, 4: 1.266, 5: 1.483, 6: 1.743, 7: 2.023, 8: 2.323, 9: 2.638, 10: 2.95}
+CSD_DIGITS_PER_EXTRA_BIT = 0.31
+#: LUTs of one LUT-built product with its adder in the tree, per non-zero weight (Yosys synth_xilinx fit,
+#: benchmarks/narrow_cost_fit.py): LUT_PER_DIGIT_BIT * CSD digits * a + LUT_PER_WEIGHT_BIT * w
+#: + LUT_PER_PRODUCT_OFFSET; each CSD digit adds one a-bit term to the sum
+LUT_PER_DIGIT_BIT = 0.98
+LUT_PER_WEIGHT_BIT = 0.99
+LUT_PER_PRODUCT_OFFSET = -1.8
+#: pipeline FFs per LUT-built product: FF_PER_PRODUCT_BIT * (a + w) (Vitis HLS 2023.2, 8-bit LeNet-5 Dense/Conv)
+FF_PER_PRODUCT_BIT = 0.29
 #: adder-tree levels that fit in one clock cycle at 200-250 MHz
 ADDER_LEVELS_PER_CYCLE = 4
 #: BRAM18K geometry used for FIFOs and weight memories: 18 Kb as 512 x 36
@@ -232,12 +246,28 @@ def _clog2(n: int) -> int:
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
 
 
+def _csd_digits(wbits: int) -> float:
+    """Expected non-zero CSD digits of a non-zero trained weight of `wbits` bits (shift-and-add terms)."""
+    if wbits in CSD_DIGITS:
+        return CSD_DIGITS[wbits]
+    return CSD_DIGITS[10] + CSD_DIGITS_PER_EXTRA_BIT * (wbits - 10)
+
+
+def _lut_products(wbits: int, abits: int) -> bool:
+    """True when HLS builds a constant-weight product from LUTs (shift-and-add), not a DSP slice."""
+    return max(wbits, abits) <= DSP_WIDTH_THRESHOLD or wbits <= LUT_CONST_MAX_BITS
+
+
 def _multipliers(n_products: int, wbits: int, abits: int) -> tuple[int, int]:
-    """(DSP, LUT) for `n_products` parallel constant-weight products."""
+    """(DSP, LUT) for `n_products` parallel products of an `abits` input by a `wbits` constant weight.
+
+    A LUT-built product is a CSD shift-and-add: (digits - 1) adders of about `abits` bits; a weight that is a
+    power of two (one digit) is a wire. The adder tree that sums the products is priced by `_tree_lut`."""
     if n_products <= 0:
         return 0, 0
-    if max(wbits, abits) <= DSP_WIDTH_THRESHOLD:
-        return 0, math.ceil(n_products * LUT_PER_BIT_PRODUCT * wbits * abits)
+    if _lut_products(wbits, abits):
+        per = LUT_PER_DIGIT_BIT * (_csd_digits(wbits) - 1.0) * abits  # the extra digits' shift-and-add adders
+        return 0, math.ceil(n_products * per)
     big, small = max(wbits, abits), min(wbits, abits)
     # a product wider than one DSP48E2 (27 x 18) is split over cascaded slices; Vivado HLS 2020.1 used 2 per
     # 32 x 32 product in the hls4ml depthwise2d baseline (the remaining partial products go to LUTs)
@@ -262,6 +292,26 @@ def _kernel_depth(n_in: int, reuse: int, strategy: str) -> int:
 
 def _accum_bits(spec: LayerSpec) -> int:
     return spec.weight_bits + spec.input_bits + _clog2(max(2, spec.kernel_inputs))
+
+
+def _tree_lut(n_mult: int, spec: LayerSpec) -> int:
+    """LUTs of the adder tree(s) summing `n_mult` products: one adder per product. A LUT-built product's
+    adder costs LUT_PER_DIGIT_BIT * a + LUT_PER_WEIGHT_BIT * w + LUT_PER_PRODUCT_OFFSET: sums grow by about
+    w bits over the input and low bits of shifted terms pass through (fitted with `_multipliers` on Yosys,
+    docs/latency_model.md "Narrow products"); a DSP product's adder is accumulator-wide (1 LUT per bit)."""
+    w, a = spec.weight_bits, spec.input_bits
+    if _lut_products(w, a):
+        per = LUT_PER_DIGIT_BIT * a + LUT_PER_WEIGHT_BIT * w + LUT_PER_PRODUCT_OFFSET
+        return math.ceil(n_mult * max(0.0, per))
+    return n_mult * _accum_bits(spec)
+
+
+def _pipeline_ff(n_mult: int, spec: LayerSpec, dsp_share: float) -> int:
+    """Pipeline registers of one kernel: LUT-built products FF_PER_PRODUCT_BIT * (a + w) each; DSP products
+    `dsp_share` of an accumulator-wide register each (1 in io_parallel, 1/2 in io_stream)."""
+    if _lut_products(spec.weight_bits, spec.input_bits):
+        return math.ceil(n_mult * FF_PER_PRODUCT_BIT * (spec.weight_bits + spec.input_bits))
+    return int(n_mult * _accum_bits(spec) * dsp_share)
 
 
 def _memory_bram(depth: int, width: int) -> tuple[int, int]:
@@ -318,10 +368,9 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     r, s = spec.reuse_factor, spec.strategy
     n_mult = math.ceil(spec.weights_nonzero / r)
     dsp, lut_mult = _multipliers(n_mult, spec.weight_bits, spec.input_bits)
-    acc = _accum_bits(spec)
     kdepth = _kernel_depth(spec.kernel_inputs, r, s)
-    # adders: one accumulator-wide adder per product; outputs: bias add + truncation per output channel
-    lut = lut_mult + n_mult * acc + spec.n_filt * spec.result_bits
+    # adders: one tree adder per product; outputs: bias add + truncation per output channel
+    lut = lut_mult + _tree_lut(n_mult, spec) + spec.n_filt * spec.result_bits
     ff = 0
     bram = 0
     weight_bits_total = spec.weights_nonzero * spec.weight_bits
@@ -334,12 +383,12 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
         if io_type == "io_parallel":
             cycles = kdepth
             ii = r
-            ff = (n_mult * acc if cycles > 0 else 0) + (spec.n_filt * spec.result_bits if cycles > 0 else 0)
+            ff = (_pipeline_ff(n_mult, spec, 1.0) if cycles > 0 else 0) + (spec.n_filt * spec.result_bits if cycles > 0 else 0)
             return LayerCost(spec.name, spec.type, cycles, ii, dsp, lut, ff, bram)
         # io_stream dense: read all input packets (1/cycle), one kernel evaluation, write output packets
         n_in_items = spec.in_packets or spec.in_pixels
         out_items = spec.out_pixels
-        ff = n_mult * acc // 2 + spec.kernel_inputs * spec.input_bits + spec.n_filt * spec.result_bits
+        ff = _pipeline_ff(n_mult, spec, 0.5) + spec.kernel_inputs * spec.input_bits + spec.n_filt * spec.result_bits
         cycles = n_in_items + kdepth + out_items
         return LayerCost(spec.name, spec.type, cycles, max(cycles, r), dsp, lut, ff, bram,
                          items_in=n_in_items, item_ii=1, fill_items=n_in_items, depth=kdepth + 1,
@@ -351,7 +400,7 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
         lut *= spec.parallelization_factor
         ii = n_part * r
         cycles = ii + kdepth + 1
-        ff = spec.parallelization_factor * n_mult * acc + spec.out_pixels * spec.n_filt * spec.result_bits
+        ff = spec.parallelization_factor * _pipeline_ff(n_mult, spec, 1.0) + spec.out_pixels * spec.n_filt * spec.result_bits
         return LayerCost(spec.name, spec.type, cycles, ii, dsp, lut, ff, bram)
     # io_stream line-buffer convolution: one input pixel per R cycles; the first output needs
     # (filt_h-1) full rows plus filt_w pixels of the current row
@@ -360,7 +409,7 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     lb_lanes = (spec.filt_height - 1 if spec.is_2d else 0) * spec.n_chan * spec.input_bits
     lb_lut = lb_lanes * math.ceil(spec.in_width / 32)  # ap_shift_reg -> SRL32 per bit lane
     window_ff = spec.kernel_inputs * spec.input_bits * (1 if not spec.is_depthwise else spec.n_chan)
-    ff = n_mult * acc // 2 + window_ff + spec.n_filt * spec.result_bits
+    ff = _pipeline_ff(n_mult, spec, 0.5) + window_ff + spec.n_filt * spec.result_bits
     depth = kdepth + 2  # window shift + kernel + output write
     cycles = n * r + depth
     return LayerCost(spec.name, spec.type, cycles, cycles, dsp, lut + lb_lut, ff, bram,
