@@ -8,14 +8,18 @@ project with the chosen settings and checks that hls4ml kept every one of them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.fit import FitResult, choose_settings, math_layers
+from edgekd.io import read_json, write_json
 from edgekd.pipeline import BuildError
 from edgekd.report.latency import EstimateError, layers_from_hls_model
 
@@ -49,27 +53,57 @@ def probe_layers(qonnx_path: Path, hls_cfg: Any, input_precision: str,
     return model, layers_from_hls_model(model)
 
 
-def _da_costs(probe: Any):  # type: ignore[no-untyped-def]
+def _da_cache_key(qonnx_path: Path, hls_cfg: Any, input_precision: str) -> str:
+    """Same model, input type, target and solver -> same da4ml costs (the solve takes minutes on big layers)."""
+    import importlib.metadata
+    import os
+
+    h = hashlib.sha256(Path(qonnx_path).read_bytes())
+    da_src = Path(__file__).with_name("da.py")
+    h.update(da_src.read_bytes() if da_src.exists() else b"")
+    h.update(json.dumps([input_precision, hls_cfg.backend, hls_cfg.io_type, os.environ.get("DA_HARD_DC", "2"),
+                         importlib.metadata.version("da4ml"), importlib.metadata.version("hls4ml")]).encode())
+    return h.hexdigest()[:24]
+
+
+def _da_costs(probe: Any, qonnx_path: Path, hls_cfg: Any, input_precision: str,
+              cache_dir: Path | None):  # type: ignore[no-untyped-def]
     def costs() -> Mapping[str, Mapping[str, Any]]:
         try:
             from edgekd.hls.da import da_layer_costs
         except ImportError as err:  # da4ml missing: distributed arithmetic is not a candidate
             log.warning("distributed arithmetic not considered: %s", err)
             return {}
+        path = None
+        if cache_dir is not None:
+            path = Path(cache_dir) / f"{_da_cache_key(qonnx_path, hls_cfg, input_precision)}.json"
+            if path.exists():
+                return read_json(path)
+        t0 = time.perf_counter()
         try:
-            return da_layer_costs(probe)
+            result = da_layer_costs(probe)
         except Exception as err:  # noqa: BLE001 - e.g. a non-fixed-point input: DA is not a candidate
             log.info("distributed arithmetic not considered for this model: %s", err)
             return {}
+        log.info("da4ml priced %d layer(s) for distributed arithmetic in %.1f s", len(result),
+                 time.perf_counter() - t0)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, result)  # atomic: a killed build leaves no half-written cache entry
+        return result
     return costs
 
 
 def fit_to_board(qonnx_path: Path | str, hls_cfg: Any, board: Any, input_precision: str, *,
-                 estimate_kw: Mapping[str, Any] | None = None, check_support: bool = True) -> FitResult:
-    """Choose the settings; refuse (hls.on_overflow: fail) or warn about a design that cannot fit."""
-    probe, specs = probe_layers(Path(qonnx_path), hls_cfg, input_precision, check_support)
+                 estimate_kw: Mapping[str, Any] | None = None, check_support: bool = True,
+                 cache_dir: Path | None = None) -> FitResult:
+    """Choose the settings; refuse (hls.on_overflow: fail) or warn about a design that cannot fit.
+    `cache_dir`: where da4ml's costs are kept between builds (the build cache's da_costs/)."""
+    qonnx_path = Path(qonnx_path)
+    probe, specs = probe_layers(qonnx_path, hls_cfg, input_precision, check_support)
+    da = _da_costs(probe, qonnx_path, hls_cfg, input_precision, cache_dir)
     try:
-        result = choose_settings(specs, hls_cfg, board, estimate_kw, da_costs=_da_costs(probe))
+        result = choose_settings(specs, hls_cfg, board, estimate_kw, da_costs=da)
     except EstimateError:
         raise
     except ValueError as err:
@@ -89,7 +123,8 @@ def fitted_design(qonnx_path: Path | str, hls_cfg: Any, board: Any, project_dir:
     """Choose the settings, refuse (or warn about) a design that does not fit, write and compile it."""
     qonnx_path = Path(qonnx_path)
     result = fit_to_board(qonnx_path, hls_cfg, board, input_precision, estimate_kw=estimate_kw,
-                          check_support=check_support)
+                          check_support=check_support,
+                          cache_dir=Path(csim_cache).parent / "da_costs" if csim_cache is not None else None)
     hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, input_precision,
                                            csim_cache=csim_cache, check_support=check_support,
                                            layer_settings=result.hls4ml_settings())

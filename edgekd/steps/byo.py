@@ -210,7 +210,7 @@ def compare_outputs(y_csim: np.ndarray, y_qonnx: np.ndarray) -> tuple[dict, np.n
             "reference_layer": None, "source": "csim"}, np.flatnonzero(~equal.all(axis=1))
 
 
-def _fit(qonnx_path: Path, cfg: Any, board: Any, precision: str) -> Any:
+def _fit(qonnx_path: Path, cfg: Any, board: Any, precision: str, cache_dir: Path) -> Any:
     """The fit search for a model of any origin, or None (with a warning) when the estimator cannot price
     one of its layers or hls4ml cannot convert it (the conversion below then says why); a design that
     cannot fit is refused as for any build (hls.on_overflow)."""
@@ -218,7 +218,7 @@ def _fit(qonnx_path: Path, cfg: Any, board: Any, precision: str) -> Any:
     from edgekd.pipeline import BuildError
 
     try:
-        return fit_to_board(qonnx_path, cfg, board, precision, check_support=False)
+        return fit_to_board(qonnx_path, cfg, board, precision, check_support=False, cache_dir=cache_dir)
     except BuildError:
         raise
     except Exception as err:  # noqa: BLE001 - unpriced layer types, or a graph hls4ml refuses
@@ -242,7 +242,7 @@ def run_hls(ctx: BuildContext) -> None:
     x = load_npy(ctx.dir("export") / "verify_inputs.npy")
     precisions: list[dict] = []
     board = load_board(cfg.board)
-    fit_result = _fit(qonnx_path, cfg, board, export["input_precision"])
+    fit_result = _fit(qonnx_path, cfg, board, export["input_precision"], ctx.cache_dir / "da_costs")
     try:
         hls_model, hls_config = convert_to_hls(qonnx_path, cfg, ctx.work / "project", export["input_precision"],
                                                compile_model=False, check_support=False,
