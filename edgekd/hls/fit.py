@@ -233,6 +233,11 @@ def _search(specs: Sequence[LayerSpec], hls_cfg: Any, board: Any, estimate_kw: M
         r = max(p, key=lambda k: p[k])
         return r, p[r]
 
+    def excess(est: Mapping[str, Any]) -> float:
+        """How far over the limits, summed over resources (0 = fits): a move that trades LUTs for BRAM
+        beyond its own limit does not count as progress."""
+        return sum(max(0.0, v - 1.0) for v in _pressure(est["resources"], avail, limits).values())
+
     def summary(settings: Mapping[str, LayerSetting], est: Mapping[str, Any], reason: str) -> dict[str, Any]:
         r, p = worst(est)
         return {"settings": {k: v.to_json() for k, v in settings.items()}, "cycles": est["cycles"],
@@ -262,13 +267,14 @@ def _search(specs: Sequence[LayerSpec], hls_cfg: Any, board: Any, estimate_kw: M
         rejected.append(summary(settings, est, f"{r} at {p * limits[r]:.0%} of the part, above the "
                                                f"{limits[r]:.0%} limit"))
         best = None
+        over = excess(est)
         for n, opts in options.items():
             for o in opts:
                 if o == settings[n]:
                     continue
                 cand = run({**settings, n: o})
-                saved = est["resources"].get(r, 0) - cand["resources"].get(r, 0)
-                if saved <= 0:
+                saved = over - excess(cand)
+                if saved <= 1e-12:
                     continue
                 added = cand["cycles"] - est["cycles"]
                 score = (max(added, 0) + 1e-3) / saved
