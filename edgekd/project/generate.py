@@ -179,6 +179,18 @@ def decode_decision_words(words: np.ndarray, layout: dict[str, Any], score_frac:
     return out
 
 
+def _input_block(export_dir: Path) -> int:
+    """The student's k x k pixel blocks per stream item (export.json `input_block`; 1 when absent)."""
+    path = Path(export_dir) / "export.json"
+    return int(read_json(path).get("input_block", 1)) if path.is_file() else 1
+
+
+def _pack_cycles(board: Board, export_dir: Path) -> int:
+    """Pipeline stages of the pixel-stream top's packing: pack_pixels (1) at one pixel per clock without
+    blocks, read_beats + write_items (2) otherwise."""
+    return 1 if board.pixels_per_clock == 1 and _input_block(export_dir) == 1 else 2
+
+
 def _ps_kind(part: str) -> str | None:
     for prefix, kind in _PS_BY_PART:
         if part.lower().startswith(prefix):
@@ -268,7 +280,7 @@ def generate_project(
             "threshold_on_grid": thr_grid,
             "trigger_class": trigger_class,
             "score": "logit[class] - largest other logit",
-            **trigger_latency(estimate["cycles"], n_out, clock_mhz),
+            **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=_pack_cycles(board, export_dir)),
         }
         _, _, fire = sort_decisions(y, thr_grid, trigger_class)
         trigger["fires_on_test_vectors"] = int(fire.sum())
@@ -277,11 +289,29 @@ def generate_project(
             trigger.update(trigger_evaluation)
 
     # frame geometry for the pixel stream's TLAST (end of line): rows and values per row, in stream order
-    if x.ndim == 4:
+    block = _input_block(export_dir)
+    if block > 1:
+        # the student reads k x k pixel blocks (export.json input_block): the network's input is the blocked
+        # image (N, H/k, W/k, k^2); the grabber still sends the H x W image, which the top packs into blocks
+        if layout != "NHWC" or x.ndim != 4 or x.shape[3] != block * block or in_word != block * block:
+            raise ProjectError(
+                f"export.json input_block {block}: expected a channels-last (N, H/{block}, W/{block}, {block * block}) "
+                f"network input read one block per stream word, got {layout} {tuple(x.shape)} ({in_word} per word)")
+        rows, row_values = x.shape[1] * block, x.shape[2] * block
+    elif x.ndim == 4:
         rows, row_values = (x.shape[1], x.shape[2] * x.shape[3]) if layout == "NHWC" else (x.shape[2], x.shape[3])
         rows *= 1 if layout == "NHWC" else x.shape[1]
     else:
         rows, row_values = 1, n_in
+    ppc = board.pixels_per_clock if interface == "pixel_stream" else 1
+    if row_values % ppc or (block > 1 and ppc % block and block % ppc):
+        raise ProjectError(
+            f"board {board.name}: pixels_per_clock {ppc} does not split a line of {row_values} values into whole beats"
+            + (f" of whole {block}x{block} blocks" if block > 1 else "")
+            + "; use a pixels_per_clock that divides the line (and is a multiple or divisor of student.input_block)")
+    n_beats = rows * row_values // ppc
+    group_items = max(ppc // block, 1) if block > 1 else 1
+    n_groups = n_in // (group_items * block * block) if block > 1 else n_beats
     ctx: dict[str, Any] = {
         "name": name,
         "edgekd_version": __version__,
@@ -317,7 +347,11 @@ def generate_project(
         "estimate": {"cycles": estimate["cycles"], "us": estimate["us"], "ii_cycles": estimate["ii_cycles"]},
         "input_layout": layout,
         "pixel_bits": 8 * math.ceil(in_t.width / 8),
-        "frame": {"height": int(rows), "row_values": int(row_values)},
+        "frame": {"height": int(rows), "row_values": int(row_values), "beats_per_line": int(row_values // ppc)},
+        "pixels_per_clock": int(ppc),
+        "input_block": int(block),
+        "n_beats": int(n_beats),
+        "n_groups": int(n_groups),
         "decision_word": decision_word_layout(score_t.width, max(1, math.ceil(math.log2(n_out)))),
     }
     if trigger is not None:

@@ -18,8 +18,11 @@ Its precision, recall and sort rate on the TEST split (again from the hardware m
 project.json and report.json (`project.trigger.test`), next to the same figures on validation.
 
 Trigger latency (source: estimate) = the network's estimated latency (hls/estimate.json, first input
-element to logits) + the wrapper's own pipeline: one register packing pixels into the network's input
-words, ceil(log2(classes)) compare levels for argmax and margin, one for the threshold, one output register.
+element to logits; with a board's pixels_per_clock it counts the input's arrival at that rate, see
+edgekd.report.latency.input_arrival_times) + the wrapper's own pipeline: the registers packing pixels into the
+network's input words (1 at one pixel per clock; 2 with several pixels per beat or k x k blocks: read_beats
+and write_items), ceil(log2(classes)) compare levels for argmax and margin, one for the threshold, one output
+register.
 """
 
 from __future__ import annotations
@@ -58,16 +61,16 @@ def sort_decisions(
     return cls, score, fire
 
 
-def wrapper_cycles(n_classes: int) -> int:
+def wrapper_cycles(n_classes: int, pack_cycles: int = 1) -> int:
     """Cycles the pixel-stream wrapper adds around the network (see the module docstring)."""
-    return 1 + max(1, math.ceil(math.log2(n_classes))) + 1 + 1
+    return pack_cycles + max(1, math.ceil(math.log2(n_classes))) + 1 + 1
 
 
-def trigger_latency(network_cycles: int, n_classes: int, clock_mhz: float) -> dict:
-    cycles = int(network_cycles) + wrapper_cycles(n_classes)
+def trigger_latency(network_cycles: int, n_classes: int, clock_mhz: float, pack_cycles: int = 1) -> dict:
+    cycles = int(network_cycles) + wrapper_cycles(n_classes, pack_cycles)
     return {
         "network_cycles": int(network_cycles),
-        "wrapper_cycles": wrapper_cycles(n_classes),
+        "wrapper_cycles": wrapper_cycles(n_classes, pack_cycles),
         "latency_cycles": cycles,
         "latency_us": round(cycles / clock_mhz, 4),
         "source": "estimate",
