@@ -82,6 +82,11 @@ def test_blocked_student_is_exact_at_every_crossing(block_builds, k):
         assert hls[key]["exact"] == 1.0, key
     distill = read_json(build / "distill" / "distill.json")
     assert distill["macs"] > 0 and distill["params"] > 0
+    # the estimate counts the input's arrival on the frame grabber's 8-pixel bus (first block after
+    # (k - 1) W / P + k / P cycles, 0-based beat index)
+    arrival = read_json(build / "hls" / "estimate.json")["input_arrival"]
+    assert arrival["pixels_per_clock"] == 8 and arrival["input_block"] == k and arrival["beats"] == 32
+    assert arrival["first_item_cycle"] == ((k - 1) * 16 + k - 1) // 8
 
 
 @pytest.mark.parametrize("p", [1, 8])
