@@ -86,3 +86,27 @@ def test_quantized_student_learns():
 def test_bad_geometry_names_layer():
     with pytest.raises(ValueError, match="pool1"):
         build_cell_cnn(StudentConfig(input_size=8, channels=[4, 4]), num_classes=2)
+
+
+def test_input_block_reads_pixel_blocks():
+    """student.input_block k: the network's input is (k^2, S/k, S/k) (space-to-depth, channel dy*k + dx); forward
+    takes the image or the blocked tensor with the same result; params and MACs follow the first conv's k^2."""
+    from pydantic import ValidationError
+
+    from edgekd.data.transforms import space_to_depth
+    from edgekd.students.cell_cnn import model_input_shape
+
+    x = torch.randn(3, 1, 48, 48)
+    for k, params, macs in ((2, 3426, 465_920), (4, 4674, 251_168)):
+        cfg = StudentConfig(input_block=k)
+        assert model_input_shape(cfg) == (k * k, 48 // k, 48 // k)
+        model = build_cell_cnn(cfg, num_classes=2)
+        calibrate(model, x)
+        model.eval()
+        assert model.blocks[0][0].in_channels == k * k
+        assert count_params(model) == params and count_macs(cfg, 2) == macs
+        assert torch.equal(model(x), model(space_to_depth(x, k)))
+        with pytest.raises(ValueError, match="input_block"):
+            model(torch.zeros(1, 3, 48 // k, 48 // k))
+    with pytest.raises(ValidationError, match="not a multiple of student.input_block 4"):
+        StudentConfig(input_size=50, input_block=4)
