@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -204,7 +205,8 @@ def _instances(layer: Any, io_type: str) -> int:
     return 1
 
 
-def da_layer_costs(hls_model: Any, adder_levels_per_cycle: int | None = None) -> dict[str, dict[str, Any]]:
+def da_layer_costs(hls_model: Any, adder_levels_per_cycle: int | None = None,
+                   layers: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
     """da4ml's cost of every Dense / Conv layer of a converted hls4ml ModelGraph under distributed_arithmetic.
 
     Contract:
@@ -231,6 +233,9 @@ def da_layer_costs(hls_model: Any, adder_levels_per_cycle: int | None = None) ->
           "solve_seconds": wall time da4ml took (trace + solve) for this layer,
           "source": "da4ml cost model"}}
       - `adder_levels_per_cycle`: default edgekd.report.latency.ADDER_LEVELS_PER_CYCLE.
+      - `layers`: price only these layer names (default: every Dense / Conv layer).
+      - cost of the call: da4ml's solver is what hls4ml runs when it generates the layer, and it grows fast
+        with the kernel's size (`solve_seconds`); call it once per model and cache the result.
     """
     from da4ml.trace import to_pipeline
 
@@ -238,9 +243,10 @@ def da_layer_costs(hls_model: Any, adder_levels_per_cycle: int | None = None) ->
 
     levels = int(adder_levels_per_cycle or ADDER_LEVELS_PER_CYCLE)
     io_type = str(hls_model.config.get_config_value("IOType"))
+    wanted = None if layers is None else set(layers)
     costs: dict[str, dict[str, Any]] = {}
     for layer in hls_model.get_layers():
-        if layer.class_name not in _DA_TYPES:
+        if layer.class_name not in _DA_TYPES or (wanted is not None and layer.name not in wanted):
             continue
         t0 = time.perf_counter()
         sol = da_solution(layer)
