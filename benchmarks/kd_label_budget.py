@@ -19,10 +19,20 @@ not worse than labels-only beyond the seed spread.
     .venv/bin/python benchmarks/kd_label_budget.py                 # 4 budgets x 3 seeds, 2 workers
     .venv/bin/python benchmarks/kd_label_budget.py --budgets 0.05 --seeds 5
     .venv/bin/python benchmarks/kd_label_budget.py --audio     # wav2small at 25% labelled clips, 3 seeds
+    .venv/bin/python benchmarks/kd_label_budget.py --loss function_matching --workers 1   # vs kd at 5%, 3 seeds
 
 Audio (`--audio`): examples/wav2small.yaml with a quarter of the training clips labelled; the figure is the
 quantized wav2small_hw student's mean CCC against the corpus labels on the test windows (unseen speakers),
 the distilled student (teacher annotations on every window) against the same student on the labelled clips.
+The teacher (default `--teacher pool`) is the example's Wav2Vec2-style teacher trained once on its own labelled
+corpus (AUDIO_POOL_CLIPS synthetic clips of seed POOL_SEED: other voices, all labelled), as Wav2Small's teacher
+is trained on MSP-Podcast, and loaded by every point; `--teacher labelled` trains it per point on the
+quarter of labelled clips (results/kd_label_budget_audio_teacher_on_labelled.json).
+
+Methods (`--loss NAME`, cells): NAME (e.g. function_matching, Beyer et al. 2022) against kd at 5% labelled,
+same pool teacher and seeds, paired by seed (results/kd_label_budget_NAME.json); the NAME points skip the
+labels-only baseline (the kd point of the same seed has it); `--kd-from results/kd_label_budget.json` takes the
+kd points from a saved run instead of re-running them (refused unless the retrained pool teacher scores the same).
 
 Points run in worker processes with one torch thread each (`--workers`, default 2); a finished point's
 build folder is reused (the builds resume), so a killed benchmark continues where it stopped. Prints and
@@ -71,8 +81,10 @@ def _pool_teacher(config_path: str, out_root: str, audio: bool = False, pool_cli
 
 
 def _build_point(config_path: str, prefix: str, budget: float, seed: int, out_root: str,
-                 teacher_pt: str | None) -> tuple[dict, dict, float]:
-    """Build one point to `distill` (1 torch thread); returns (distill.json, teacher.json, seconds)."""
+                 teacher_pt: str | None, loss: str | None = None) -> tuple[dict, dict, float]:
+    """Build one point to `distill` (1 torch thread); returns (distill.json, teacher.json, seconds). `loss`
+    other than the config's: that distillation method, without the labels-only baseline (the config's own
+    points of the same seed have it)."""
     os.environ["EDGEKD_THREADS"] = "1"
     import logging
 
@@ -85,6 +97,9 @@ def _build_point(config_path: str, prefix: str, budget: float, seed: int, out_ro
     cfg.name = f"{prefix}budget{budget:g}-seed{seed}"
     cfg.seed, cfg.distill.seed, cfg.data.split_seed = seed, seed, seed
     cfg.data.labelled = None if budget >= 1.0 else budget
+    if loss is not None and loss != cfg.distill.loss:
+        cfg.name = f"{loss}-{cfg.name}"
+        cfg.distill.loss, cfg.distill.baseline = loss, False
     if teacher_pt is not None:  # the teacher trained elsewhere, loaded (it sees no labels of this pool)
         cfg.name = f"pool-{cfg.name}"
         cfg.teacher = cfg.teacher.model_copy(update={"source": "checkpoint", "path": Path(teacher_pt), "data": None})
@@ -95,15 +110,16 @@ def _build_point(config_path: str, prefix: str, budget: float, seed: int, out_ro
             round(time.perf_counter() - t0, 1))
 
 
-def _point(args: tuple[str, float, int, str, str | None]) -> dict:
-    config_path, budget, seed, out_root, teacher_pt = args
-    d, t, seconds = _build_point(config_path, "", budget, seed, out_root, teacher_pt)
+def _point(args: tuple) -> dict:
+    config_path, budget, seed, out_root, teacher_pt, *rest = args
+    loss = rest[0] if rest else None
+    d, t, seconds = _build_point(config_path, "", budget, seed, out_root, teacher_pt, loss)
     m = d["metrics"]
     return {
         "budget": budget, "seed": seed, "labelled": d.get("labelled"), "unlabelled": d.get("unlabelled"),
-        "teacher_trained_on": "another pool" if teacher_pt else "the labelled images",
+        "loss": d["loss"], "teacher_trained_on": "another pool" if teacher_pt else "the labelled images",
         "teacher": t["metrics"]["accuracy"], "kd_quant": m["quant"]["accuracy"], "kd_float": m["float"]["accuracy"],
-        "labels_only": m["baseline_no_kd"]["accuracy"], "seconds": seconds,
+        "labels_only": m["baseline_no_kd"]["accuracy"] if "baseline_no_kd" in m else None, "seconds": seconds,
     }
 
 
@@ -148,6 +164,78 @@ def summarise(points: list[dict], audio: bool = False) -> dict:
             row["target"] = {"kd_not_worse_beyond_spread": gain["mean"] >= -spread}
         rows[f"{budget:g}"] = row
     return rows
+
+
+def summarise_method(points: list[dict], method: str) -> dict:
+    """`method` against plain kd (the config's loss) and labels-only, paired by seed, per budget."""
+    rows = {}
+    for budget in sorted({p["budget"] for p in points}):
+        kd = {p["seed"]: p for p in points if p["budget"] == budget and p["loss"] != method}
+        other = {p["seed"]: p for p in points if p["budget"] == budget and p["loss"] == method}
+        seeds = sorted(set(kd) & set(other))
+        if not seeds:
+            continue
+        m_vals, kd_vals = [other[s]["kd_quant"] for s in seeds], [kd[s]["kd_quant"] for s in seeds]
+        base = [kd[s]["labels_only"] for s in seeds]
+        gain = _stats([a - b for a, b in zip(m_vals, kd_vals)])
+        spread = max(_stats(m_vals)["sd"], _stats(kd_vals)["sd"])
+        rows[f"{budget:g}"] = {
+            "labelled": kd[seeds[0]]["labelled"], "seeds": seeds, "teacher": _stats([kd[s]["teacher"] for s in seeds]),
+            method: _stats(m_vals), f"{method}_float": _stats([other[s]["kd_float"] for s in seeds]),
+            "kd": _stats(kd_vals), "labels_only": _stats(base), "paired_gain_vs_kd": gain,
+            f"paired_gain_{method}_vs_labels_only": _stats([a - b for a, b in zip(m_vals, base)]),
+            "helps": {"gain_vs_kd_positive_every_seed": all(g > 0 for g in gain["values"]),
+                      "gain_vs_kd_above_twice_larger_sd": gain["mean"] > 2 * spread},
+        }
+    return rows
+
+
+def main_method(config: Path, budgets: list[float], seeds: int, workers: int, out_root: Path, method: str,
+                kd_from: Path | None = None) -> dict:
+    """Cells: `method` (e.g. function_matching) against plain kd, both from the pool teacher, paired by seed.
+    `kd_from`: take the kd points (same config, seeds, pool teacher, 1 thread) from a saved kd_label_budget.json
+    instead of re-running them; the pool teacher is retrained here and must score exactly as it did there."""
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        teacher_pt = str(pool.submit(_pool_teacher, str(config), str(out_root)).result())
+    points: list[dict] = []
+    losses: tuple[str, ...] = ("kd", method)
+    if kd_from is not None:
+        from edgekd.io import read_json
+
+        saved = json.loads(kd_from.read_text())
+        acc = read_json(Path(teacher_pt).parent / "teacher.json")["metrics"]["accuracy"]
+        for p in saved["points"]:
+            if p["budget"] in budgets and p["seed"] < seeds:
+                if p["teacher"] != acc:
+                    raise SystemExit(f"{kd_from}: its pool teacher scored {p['teacher']}, this one {acc}: not the "
+                                     "same teacher; run without --kd-from")
+                points.append({**p, "loss": p.get("loss", "kd"), "from": str(kd_from.name)})
+        losses = (method,)
+    jobs = [(str(config), b, s, str(out_root), teacher_pt, loss) for b in budgets for s in range(seeds)
+            for loss in losses]  # kd and the method of one seed next to each other: pairs finish together
+    dest = HERE / "results" / f"kd_label_budget_{method}.json"
+    from edgekd.determinism import cpu_features
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_point, job) for job in jobs]
+        for fut in as_completed(futures):
+            points.append(fut.result())
+            out = {
+                "benchmark": f"kd_label_budget_{method}",
+                "config": str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config),
+                "what": f"quantized cell student test accuracy: distill.loss {method} against kd (the config's "
+                        "loss and settings) and labels-only, same pool teacher, same seeds, same steps; paired by seed",
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "cpu": cpu_features(),
+                            "torch_threads_per_point": 1, "workers": workers},
+                "wall_s": round(time.perf_counter() - t0, 1),
+                "teacher": f"trained once on another labelled pool (synthetic seed {POOL_SEED}, all labels)",
+                "points": sorted(points, key=lambda p: (p["budget"], p["seed"], p["loss"])),
+                "budgets": summarise_method(points, method),
+            }
+            dest.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["budgets"], indent=1))
+    return out
 
 
 def main(config: Path, budgets: list[float], seeds: int, workers: int, out_root: Path, audio: bool = False,
@@ -208,8 +296,17 @@ if __name__ == "__main__":
                     help="pool: a teacher trained elsewhere (another labelled pool); labelled: per point, on its labels")
     ap.add_argument("--audio", action="store_true",
                     help="the audio task: examples/wav2small.yaml at a quarter of the clips labelled")
+    ap.add_argument("--loss", default=None,
+                    help="cells: also a distillation method (e.g. function_matching) against kd, paired by seed "
+                         "(results/kd_label_budget_<loss>.json); default budget 0.05")
+    ap.add_argument("--kd-from", type=Path, default=None,
+                    help="with --loss: the kd points from this saved kd_label_budget.json (same config and pool "
+                         "teacher) instead of re-running them")
     args = ap.parse_args()
-    if args.audio:
+    if args.loss:
+        budgets = args.budgets if args.budgets != ap.get_default("budgets") else [0.05]
+        main_method(args.config, budgets, args.seeds, args.workers, args.out, args.loss, args.kd_from)
+    elif args.audio:
         config = args.config if args.config != ap.get_default("config") else ROOT / "examples" / "wav2small.yaml"
         budgets = args.budgets if args.budgets != ap.get_default("budgets") else [0.25]
         main(config, budgets, args.seeds, args.workers, args.out, audio=True, teacher=args.teacher)
