@@ -339,7 +339,10 @@ def make_candidates(base: StudentConfig, num_classes: int, hls: HLSConfig, budge
         if budget_params is not None and params > budget_params:
             continue
         specs = cell_cnn_layer_specs(cfg, num_classes, hls)
-        fit = choose_settings(specs, hls, board)  # per-layer reuse factors, as the hls step will choose them
+        # per-layer reuse factors, as the hls step will choose them (a pixel stream: P pixels per clock, k x k blocks)
+        arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": cfg.input_block} \
+            if board.interface == "pixel_stream" and hls.io_type == "io_stream" else {}
+        fit = choose_settings(specs, hls, board, arrival)
         if not fit.fits and hls.on_overflow == "fail":
             continue
         latency = {**fit.estimate, "fit": fit.to_json()}
