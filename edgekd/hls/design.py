@@ -53,7 +53,7 @@ def probe_layers(qonnx_path: Path, hls_cfg: Any, input_precision: str,
     return model, layers_from_hls_model(model)
 
 
-def _da_cache_key(qonnx_path: Path, hls_cfg: Any, input_precision: str) -> str:
+def _da_cache_key(qonnx_path: Path, hls_cfg: Any, input_precision: str, layers: list[str]) -> str:
     """Same model, input type, target and solver -> same da4ml costs (the solve takes minutes on big layers)."""
     import importlib.metadata
     import os
@@ -61,27 +61,43 @@ def _da_cache_key(qonnx_path: Path, hls_cfg: Any, input_precision: str) -> str:
     h = hashlib.sha256(Path(qonnx_path).read_bytes())
     da_src = Path(__file__).with_name("da.py")
     h.update(da_src.read_bytes() if da_src.exists() else b"")
-    h.update(json.dumps([input_precision, hls_cfg.backend, hls_cfg.io_type, os.environ.get("DA_HARD_DC", "2"),
+    h.update(json.dumps([sorted(layers), input_precision, hls_cfg.backend, hls_cfg.io_type, os.environ.get("DA_HARD_DC", "2"),
                          importlib.metadata.version("da4ml"), importlib.metadata.version("hls4ml")]).encode())
     return h.hexdigest()[:24]
 
 
+#: distributed arithmetic is offered only for kernels this small: da4ml's solver (the one hls4ml's DA pass
+#: runs again when it writes the layer) grows fast with the kernel's inputs. Measured on 8-bit random weights
+#: (2 busy cores): 9 x 16 in 2.3 s, 144 x 16 in 70 s, 1600 x 2 unfinished after 25 min.
+DA_MAX_KERNEL_INPUTS = 160
+DA_MAX_KERNEL_PRODUCTS = 4096
+
+
+def da_candidates(specs: list) -> list[str]:
+    """Names of the Dense / Conv layers small enough for da4ml (see DA_MAX_KERNEL_INPUTS)."""
+    return [s.name for s in math_layers(specs) if not s.is_depthwise and s.kernel_inputs <= DA_MAX_KERNEL_INPUTS
+            and s.kernel_inputs * s.n_filt <= DA_MAX_KERNEL_PRODUCTS]
+
+
 def _da_costs(probe: Any, qonnx_path: Path, hls_cfg: Any, input_precision: str,
-              cache_dir: Path | None):  # type: ignore[no-untyped-def]
+              cache_dir: Path | None, layers: list[str]):  # type: ignore[no-untyped-def]
     def costs() -> Mapping[str, Mapping[str, Any]]:
         try:
             from edgekd.hls.da import da_layer_costs
         except ImportError as err:  # da4ml missing: distributed arithmetic is not a candidate
             log.warning("distributed arithmetic not considered: %s", err)
             return {}
+        if not layers:
+            return {}
         path = None
         if cache_dir is not None:
-            path = Path(cache_dir) / f"{_da_cache_key(qonnx_path, hls_cfg, input_precision)}.json"
+            key = _da_cache_key(qonnx_path, hls_cfg, input_precision, layers)
+            path = Path(cache_dir) / f"{key}.json"
             if path.exists():
                 return read_json(path)
         t0 = time.perf_counter()
         try:
-            result = da_layer_costs(probe)
+            result = da_layer_costs(probe, layers=layers)
         except Exception as err:  # noqa: BLE001 - e.g. a non-fixed-point input: DA is not a candidate
             log.info("distributed arithmetic not considered for this model: %s", err)
             return {}
@@ -101,7 +117,7 @@ def fit_to_board(qonnx_path: Path | str, hls_cfg: Any, board: Any, input_precisi
     `cache_dir`: where da4ml's costs are kept between builds (the build cache's da_costs/)."""
     qonnx_path = Path(qonnx_path)
     probe, specs = probe_layers(qonnx_path, hls_cfg, input_precision, check_support)
-    da = _da_costs(probe, qonnx_path, hls_cfg, input_precision, cache_dir)
+    da = _da_costs(probe, qonnx_path, hls_cfg, input_precision, cache_dir, da_candidates(specs))
     try:
         result = choose_settings(specs, hls_cfg, board, estimate_kw, da_costs=da)
     except EstimateError:

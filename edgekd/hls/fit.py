@@ -147,7 +147,11 @@ def _options(spec: LayerSpec, fixed: LayerSetting | None, da_cost: Mapping[str, 
             continue
         opts.extend(LayerSetting(rf, st) for rf in rfs)
     if not opts:
-        raise ValueError(f"layer {spec.name}: strategy {strategies[0]} needs a da4ml cost (edgekd.hls.da)")
+        raise ValueError(
+            f"layer {spec.name} ({spec.kernel_inputs} x {spec.n_filt} kernel): no da4ml cost for strategy "
+            f"{strategies[0]}: da4ml is missing, the layer's input is not fixed-point, or the kernel is larger than "
+            "edgekd.hls.design.DA_MAX_KERNEL_INPUTS / DA_MAX_KERNEL_PRODUCTS allow (its solver would take "
+            "minutes to hours); use hls.strategy auto, or give this layer another setting")
     return opts
 
 

@@ -109,3 +109,13 @@ def test_config_refuses_bad_fit_settings():
         HLSConfig(max_utilization={"luts": 0.5})
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         HLSConfig(max_utilization=1.5)
+
+
+def test_distributed_arithmetic_is_offered_only_for_kernels_da4ml_solves_quickly():
+    from edgekd.hls.design import da_candidates
+
+    # conv 3x3x1 -> 16 and 3x3x16 -> 16 (144 inputs, ~1 min) yes; the 1600 x 2 dense (over 25 min) no
+    assert da_candidates(_specs()) == ["Conv2D_0", "Conv2D_1"]
+    with pytest.raises(ValueError, match="Dense_0 \\(1600 x 2 kernel\\): no da4ml cost"):
+        choose_settings(_specs(), HLSConfig(strategy="distributed_arithmetic"), KU035,
+                        da_costs={"Conv2D_0": {"lut": 1, "ff": 1}, "Conv2D_1": {"lut": 1, "ff": 1}})
