@@ -279,6 +279,8 @@ def _save(points: list[dict], config: Path, audio: bool, teacher: str, workers: 
         "budgets": summarise(points, audio),
     }
     suffix = "" if teacher == "pool" else "_teacher_on_labelled"
+    if config.stem not in ("cells_paper", "wav2small"):  # another recipe (e.g. examples/cells.yaml): its own file
+        suffix += f"_{config.stem}"
     dest = HERE / "results" / f"{out['benchmark']}{suffix}.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")
