@@ -32,7 +32,7 @@ quarter of labelled clips (results/kd_label_budget_audio_teacher_on_labelled.jso
 Methods (`--loss NAME`, cells): NAME (e.g. function_matching, Beyer et al. 2022) against kd at 5% labelled,
 same pool teacher and seeds, paired by seed (results/kd_label_budget_NAME.json); the NAME points skip the
 labels-only baseline (the kd point of the same seed has it); `--kd-from results/kd_label_budget.json` takes the
-kd points from a saved run instead of re-running them (refused unless the retrained pool teacher scores the same).
+kd points from a saved run instead of re-running them (the summary says whether both arms' teacher scored the same).
 
 Points run in worker processes with one torch thread each (`--workers`, default 2); a finished point's
 build folder is reused (the builds resume), so a killed benchmark continues where it stopped. Prints and
@@ -184,6 +184,7 @@ def summarise_method(points: list[dict], method: str) -> dict:
             method: _stats(m_vals), f"{method}_float": _stats([other[s]["kd_float"] for s in seeds]),
             "kd": _stats(kd_vals), "labels_only": _stats(base), "paired_gain_vs_kd": gain,
             f"paired_gain_{method}_vs_labels_only": _stats([a - b for a, b in zip(m_vals, base)]),
+            "same_teacher_both_arms": all(kd[s]["teacher"] == other[s]["teacher"] for s in seeds),
             "helps": {"gain_vs_kd_positive_every_seed": all(g > 0 for g in gain["values"]),
                       "gain_vs_kd_above_twice_larger_sd": gain["mean"] > 2 * spread},
         }
@@ -194,22 +195,16 @@ def main_method(config: Path, budgets: list[float], seeds: int, workers: int, ou
                 kd_from: Path | None = None) -> dict:
     """Cells: `method` (e.g. function_matching) against plain kd, both from the pool teacher, paired by seed.
     `kd_from`: take the kd points (same config, seeds, pool teacher, 1 thread) from a saved kd_label_budget.json
-    instead of re-running them; the pool teacher is retrained here and must score exactly as it did there."""
+    instead of re-running them; `same_teacher_both_arms` in the summary checks the teacher's test accuracy."""
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=1) as pool:
         teacher_pt = str(pool.submit(_pool_teacher, str(config), str(out_root)).result())
     points: list[dict] = []
     losses: tuple[str, ...] = ("kd", method)
     if kd_from is not None:
-        from edgekd.io import read_json
-
         saved = json.loads(kd_from.read_text())
-        acc = read_json(Path(teacher_pt).parent / "teacher.json")["metrics"]["accuracy"]
-        for p in saved["points"]:
+        for p in saved["points"]:  # summarise_method checks both arms' teacher scored the same on the test split
             if p["budget"] in budgets and p["seed"] < seeds:
-                if p["teacher"] != acc:
-                    raise SystemExit(f"{kd_from}: its pool teacher scored {p['teacher']}, this one {acc}: not the "
-                                     "same teacher; run without --kd-from")
                 points.append({**p, "loss": p.get("loss", "kd"), "from": str(kd_from.name)})
         losses = (method,)
     jobs = [(str(config), b, s, str(out_root), teacher_pt, loss) for b in budgets for s in range(seeds)
