@@ -20,7 +20,11 @@ def test_example_config_loads_with_paper_defaults():
     assert cfg.data.labelled == 0.05 and cfg.teacher.data.synthetic.seed != cfg.data.synthetic.seed
     paper = load_config(EXAMPLES / "cells_paper.yaml")
     assert paper.data.labelled is None and paper.teacher.data is None
-    assert paper.student == cfg.student and paper.distill == cfg.distill and paper.hls == cfg.hls
+    # the same layers and recipe; the example reads 2x2 pixel blocks (issue 14), the paper's Student2 one pixel
+    assert cfg.student.input_block == 2 and paper.student.input_block == 1
+    assert paper.student == cfg.student.model_copy(update={"input_block": 1})
+    assert paper.distill == cfg.distill and paper.hls == cfg.hls
+    assert cfg.hls.reuse_factor == "auto" and cfg.hls.max_utilization == 0.8 and cfg.hls.on_overflow == "fail"
 
 
 def test_hash_changes_with_any_value():
