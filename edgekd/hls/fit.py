@@ -32,6 +32,8 @@ _MATH = frozenset({"Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseCon
 #: hls4ml strategy names as its config takes them
 STRATEGY_NAMES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
 _MAX_MOVES = 400
+#: distributed arithmetic is taken only when it fits where Latency/Resource do not, or cuts the latency by this
+DA_MIN_GAIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,17 @@ def choose_settings(
             return without
         with_da = _search(specs, hls_cfg, board, estimate_kw, da_costs())
         with_da.evaluated += without.evaluated
-        better = (with_da.fits, -with_da.estimate["cycles"]) > (without.fits, -without.estimate["cycles"])
-        return with_da if better else without
+        # DA costs build time (hls4ml re-runs da4ml's solver when it writes the layer): take it when it fits
+        # where the others do not, or saves at least DA_MIN_GAIN of the latency
+        if with_da.fits != without.fits:
+            return with_da if with_da.fits else without
+        gain = 1 - with_da.estimate["cycles"] / max(1, without.estimate["cycles"])
+        if gain >= DA_MIN_GAIN:
+            return with_da
+        without.da_note = (f"priced, not taken: {100 * gain:.1f}% lower latency, below the "
+                           f"{100 * DA_MIN_GAIN:.0f}% that pays for da4ml's solve")
+        without.evaluated += with_da.evaluated
+        return without
     return _search(specs, hls_cfg, board, estimate_kw, dict(da_costs or {}))
 
 
