@@ -30,8 +30,11 @@ pytestmark = pytest.mark.slow
 
 def _start(cfg: Path, out: Path, log: Path) -> subprocess.Popen:
     # own process group: the signal reaches the build and its compilers, as Ctrl-C or a job killer would
+    # SIGINT restored to its default: a library imported earlier in the test process may have left it ignored,
+    # and an ignored SIGINT is inherited by the child, which would then never see Ctrl-C
     return subprocess.Popen(edgekd_cmd("build", str(cfg), "--out", str(out)), stdout=subprocess.DEVNULL,
-                            stderr=open(log, "w"), env=cli_env(), start_new_session=True)
+                            stderr=open(log, "w"), env=cli_env(), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _kill_during(proc: subprocess.Popen, out: Path, step: str, sig: signal.Signals, delay: float) -> bool:
