@@ -34,7 +34,13 @@ def _start(cfg: Path, out: Path, log: Path) -> subprocess.Popen:
     # and an ignored SIGINT is inherited by the child, which would then never see Ctrl-C
     return subprocess.Popen(edgekd_cmd("build", str(cfg), "--out", str(out)), stdout=subprocess.DEVNULL,
                             stderr=open(log, "w"), env=cli_env(), start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    """In the child before exec: SIGINT handled by default and SIGINT / SIGTERM not blocked (both are inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _kill_during(proc: subprocess.Popen, out: Path, step: str, sig: signal.Signals, delay: float) -> bool:
