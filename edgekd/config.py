@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from edgekd.errors import ConfigError  # noqa: F401 - raised by the config tree; importers also find it here
 from edgekd.io import read_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the file and the field."""
 
 
 class Strict(BaseModel):

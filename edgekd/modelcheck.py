@@ -18,20 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.pipeline import BuildError
+from edgekd.errors import LayerTooLargeError, NonFiniteError
 
 __all__ = [
     "LayerTooLargeError", "NonFiniteError", "check_finite_logits", "check_finite_weights",
     "check_io_parallel_budget", "layer_products",
 ]
-
-
-class NonFiniteError(BuildError):
-    """Weights or logits with NaN or inf values."""
-
-
-class LayerTooLargeError(BuildError):
-    """A layer too large for the chosen hls.io_type."""
 
 
 def check_finite_weights(state_dict: Mapping[str, object], what: str) -> None:

@@ -35,12 +35,7 @@ TIMINGS = "time_per_step.json"
 RESOLVED_CONFIG = "config.resolved.yaml"
 
 
-class BuildError(RuntimeError):
-    """A build step failed; the message says which step and why."""
-
-
-class BuildFolderError(BuildError):
-    """The build folder cannot be used (a file, not writable, or locked by another build)."""
+from edgekd.errors import BuildError, BuildFolderError  # noqa: E402,F401 - part of the pipeline's interface
 
 
 @contextmanager

@@ -159,8 +159,7 @@ def normalise_db(db: np.ndarray) -> np.ndarray:
 
 
 def _input_format(fmt_or_cfg):
-    from edgekd.students.cell_cnn import FixedPointFormat
-    from edgekd.students.quant import fixed_input_scale
+    from edgekd.fixedpoint import FixedPointFormat, fixed_input_scale
 
     if isinstance(fmt_or_cfg, FixedPointFormat):
         return fmt_or_cfg

@@ -87,11 +87,11 @@ def _input_shape(model) -> list[int]:
 def validate_byo_student(student: Any, source: str = "<config>") -> None:
     """student.qonnx exists and is a valid ONNX model; student.inputs (if any) is a .npy of matching shape.
 
-    Raises `edgekd.config.ConfigError` naming the field and the file.
+    Raises `edgekd.errors.ConfigError` naming the field and the file.
     """
     import onnx
 
-    from edgekd.config import ConfigError
+    from edgekd.errors import ConfigError
 
     if student.qonnx is None:
         raise ConfigError(f"{source}: student.inputs is set but student.qonnx is not; inputs are for a QONNX model")

@@ -25,12 +25,7 @@ __all__ = ["FidelityError", "verify_torch_against_qonnx", "qonnx_activations", "
 _REL_TOL = 2e-6
 
 
-class FidelityError(RuntimeError):
-    """Two representations of the same model disagree; `result` holds the comparison dict."""
-
-    def __init__(self, message: str, result: dict) -> None:
-        super().__init__(message)
-        self.result = result
+from edgekd.errors import FidelityError  # noqa: E402 - defined under everything, raised here
 
 
 def qonnx_activations(model: ModelWrapper, context: dict[str, np.ndarray], n: int) -> list[tuple[str, str, np.ndarray]]:

@@ -20,16 +20,12 @@ from typing import Any, Mapping
 from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.fit import FitResult, choose_settings, math_layers
 from edgekd.io import read_json, write_json
-from edgekd.pipeline import BuildError
-from edgekd.report.latency import EstimateError, layers_from_hls_model
+from edgekd.errors import BuildError, DesignDoesNotFitError, EstimateError
+from edgekd.report.latency import layers_from_hls_model
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DesignDoesNotFitError", "FittedDesign", "check_kept", "fit_to_board", "fitted_design", "probe_layers"]
-
-
-class DesignDoesNotFitError(BuildError):
-    """No setting fits the board within hls.max_utilization (the message names the layer and resource)."""
 
 
 @dataclass

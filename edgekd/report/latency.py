@@ -89,8 +89,7 @@ BRAM_DEPTH, BRAM_WIDTH, BRAM_BITS = 512, 36, 18432
 LUTRAM_MAX_BITS = 1024
 
 
-class EstimateError(ValueError):
-    """A layer list the estimator cannot price; the message names the layer."""
+from edgekd.errors import EstimateError  # noqa: E402,F401 - defined under everything, raised here
 
 
 @dataclass

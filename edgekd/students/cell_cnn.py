@@ -17,13 +17,13 @@ inputs and the hardware's stream. The input quantizer is elementwise, so blockin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from edgekd.config import StudentConfig
 from edgekd.data.transforms import space_to_depth
+from edgekd.fixedpoint import FixedPointFormat  # noqa: F401 - the input grid's type, re-exported
 from edgekd.registry import STUDENTS
 from edgekd.students.quant import act_quant, bias_quant, input_quant, weight_quant
 
@@ -197,28 +197,6 @@ def count_macs(cfg: StudentConfig, num_classes: int) -> int:
         macs += oh * ow * out_c * in_c * k * k
         in_c, h, w = c, ph, pw
     return macs + in_c * h * w * num_classes
-
-
-@dataclass(frozen=True)
-class FixedPointFormat:
-    """A fixed-point grid: `total_bits` bits, `int_bits` of them left of the binary point (sign included)."""
-
-    total_bits: int
-    int_bits: int
-    signed: bool
-
-    @property
-    def scale(self) -> float:
-        return 2.0 ** (self.int_bits - self.total_bits)
-
-    def hls_type(self) -> str:
-        return f"{'' if self.signed else 'u'}fixed<{self.total_bits},{self.int_bits}>"
-
-    def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Round half to even and saturate, like brevitas' ROUND + clamp."""
-        lo = -(2 ** (self.total_bits - 1)) if self.signed else 0
-        hi = 2 ** (self.total_bits - 1) - 1 if self.signed else 2**self.total_bits - 1
-        return torch.clamp(torch.round(x / self.scale), lo, hi) * self.scale
 
 
 def input_quant_format(model: nn.Module) -> FixedPointFormat:

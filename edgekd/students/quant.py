@@ -21,6 +21,8 @@ from brevitas.quant.fixed_point import (
     Uint8ActPerTensorFixedPoint,
 )
 
+from edgekd.fixedpoint import fixed_input_scale  # noqa: F401 - re-exported
+
 __all__ = ["weight_quant", "act_quant", "bias_quant", "input_quant", "fixed_input_scale"]
 
 
@@ -58,13 +60,6 @@ def bias_quant(bits: int) -> type:
         (Int8BiasPerTensorFixedPointInternalScaling,),
         {"bit_width": bits},
     )
-
-
-def fixed_input_scale(bits: int, max_abs: float) -> float:
-    """Power-of-two scale of a signed `bits`-bit grid that covers [-max_abs, max_abs)."""
-    if max_abs <= 0:
-        raise ValueError(f"input range must be positive, got {max_abs}")
-    return 2.0 ** math.ceil(math.log2(max_abs)) / 2 ** (bits - 1)
 
 
 @lru_cache(maxsize=None)
