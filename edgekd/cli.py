@@ -280,6 +280,48 @@ def suggest_student(
 
 
 @app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="base build config (YAML)"),
+    sweep_file: Path = typer.Argument(..., help="sweep file: grid / zip / points of config keys, budgets (YAML)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="sweep folder (default build/<name>-sweep)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786); default: a LocalCluster"
+    ),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="LocalCluster worker processes (default: cores)"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="build the points that failed last time again"),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Build every point of a design-space sweep (one teacher, Dask tasks); sweep.json/md/html and best.yaml.
+
+    Exit status: 0 sweep written (failed points are recorded in it), 1 the shared teacher or the cluster failed,
+    2 bad config, sweep file, point (named with its key) or folder, 130 interrupted (the same command resumes).
+    """
+    _setup_logging(verbose)
+    from edgekd.sweep.run import SweepError, SweepFolderError, run_sweep
+
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        doc = run_sweep(config, sweep_file, out=out, scheduler=scheduler, workers=workers, retry_failed=retry_failed)
+    except (ConfigError, SweepFolderError) as e:  # SweepSpecError is a ConfigError: a point and key named
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/red]; finished points are cached: run the same command to resume", highlight=False)
+        raise typer.Exit(130) from None
+    except (SweepError, OSError) as e:
+        err.print(f"[red]sweep failed:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    s = doc["summary"]
+    dest = Path(doc["out"])
+    err.print(f"sweep {dest}: {s['points']} points, {s['ok']} built, {s['failed']} failed ({s['cached']} cached); "
+              f"Pareto (accuracy vs latency): {s['pareto_latency']}; "
+              + (f"best: point {s['best']} -> {dest / 'best.yaml'}" if s["best"] is not None else "no point within the budgets"))
+    err.print(f"report: {dest / 'sweep.md'}, {dest / 'sweep.html'}")
+
+
+@app.command()
 def version() -> None:
     """Print the edgekd version."""
     typer.echo(__version__)

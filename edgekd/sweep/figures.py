@@ -1,0 +1,94 @@
+"""A point's figures, read from its build folder's own JSON files (distill, export, hls, estimate).
+
+Accuracy comes in four forms: `quant` (the quantized student in torch fake-quant), `float` (the same student
+before QAT), `labels_only` (the same student trained on labels alone, `distill.baseline`) and `hardware` (the
+bit-exact emulator on the whole test split; equal to `quant` up to torch's float rounding). The sweep ranks
+by `hardware`. `latency.us` is the decision's latency: on a pixel-stream board the sort trigger's (network +
+the wrapper's few cycles, edgekd.project.trigger), elsewhere the network's estimate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekd.io import read_json
+
+__all__ = ["point_figures", "weight_hashes"]
+
+
+def _acc(metrics: dict | None) -> float | None:
+    return None if not metrics else metrics.get("accuracy")
+
+
+def _decision_latency(est: dict, export: dict, n_classes: int) -> dict:
+    board = est.get("board") or {}
+    out = {"cycles": est["cycles"], "us": est["us"], "ii_cycles": est.get("ii_cycles"),
+           "network_cycles": est["cycles"], "network_us": est["us"], "kind": "network", "source": "estimate"}
+    if board.get("interface") == "pixel_stream":
+        from edgekd.project.trigger import wrapper_cycles
+
+        block = int(export.get("input_block", 1))
+        pack = 1 if int(board.get("pixels_per_clock") or 1) == 1 and block == 1 else 2
+        cycles = int(est["cycles"]) + wrapper_cycles(n_classes, pack)
+        out.update(cycles=cycles, us=round(cycles / est["clock_mhz"], 4), kind="trigger")
+    return out
+
+
+def weight_hashes(build_dir: Path) -> dict:
+    """sha256 of the student's weights, its QONNX and the HLS project's firmware (from manifest.json)."""
+    steps = read_json(build_dir / "manifest.json").get("steps", {})
+    outputs = {k: v for s in ("distill", "export", "hls") for k, v in (steps.get(s) or {}).get("outputs", {}).items()}
+    picked = {k: outputs[k] for k in ("distill/student.pt", "distill/float.pt", "export/student.qonnx.onnx",
+                                      "export/student.clean.onnx") if k in outputs}
+    firmware = {k: v for k, v in sorted(outputs.items()) if k.startswith("hls/project/firmware/")}
+    if firmware:
+        from edgekd.config import sha256_json
+
+        picked["hls/project/firmware/*"] = sha256_json(firmware)
+    return picked
+
+
+def point_figures(build_dir: Path) -> dict:
+    """The figures sweep.json keeps per point (classification builds through `hls`)."""
+    distill = read_json(build_dir / "distill" / "distill.json")
+    export = read_json(build_dir / "export" / "export.json")
+    hls = read_json(build_dir / "hls" / "hls.json")
+    est = read_json(build_dir / "hls" / "estimate.json")
+    metrics = distill.get("metrics", {})
+    hw = hls.get("hw_metrics") or {}
+    fit = est.get("fit") or {}
+    binding = fit.get("binding")
+    if binding is None and fit.get("resources"):  # fits: the fullest resource binds
+        binding = max(fit["resources"], key=lambda r: fit["resources"][r].get("fraction") or 0.0)
+    binding_row = (fit.get("resources") or {}).get(binding, {}) if binding else {}
+    n_classes = len(hw.get("per_class", {})) or len(metrics.get("quant", {}).get("per_class", {})) or 2
+    return {
+        "student": distill.get("name"),
+        "params": distill.get("params"),
+        "macs": distill.get("macs"),
+        "accuracy": {
+            "hardware": _acc(hw), "quant": _acc(metrics.get("quant")), "float": _acc(metrics.get("float")),
+            "labels_only": _acc(metrics.get("baseline_no_kd")), "hardware_n": hw.get("n"),
+        },
+        "bit_exact": {
+            "torch_vs_qonnx": export["fidelity"]["exact"] == 1.0,
+            "qonnx_vs_csim": hls["fidelity"]["exact"] == 1.0,
+            "emulator_vs_csim": hls["emulator_vs_csim"]["exact"] == 1.0,
+            "emulator_vs_qonnx": hls["emulator_vs_qonnx"]["exact"] == 1.0,
+            "verified_samples": hls["fidelity"].get("n"),
+            "test_samples": hls["emulator_vs_qonnx"].get("n"),
+        },
+        "latency": _decision_latency(est, export, n_classes),
+        "resources": {
+            "board": (est.get("board") or {}).get("name"),
+            "estimate": est.get("resources"),
+            "fits": fit.get("fits_limits", fit.get("fits")),
+            "binding": binding,
+            "binding_fraction": binding_row.get("fraction"),
+            "fractions": {r: row.get("fraction") for r, row in (fit.get("resources") or {}).items()},
+            "limits": fit.get("limits"),
+            "source": "estimate",
+        },
+        "layer_settings": hls.get("layer_settings"),
+        "hashes": weight_hashes(build_dir),
+    }
