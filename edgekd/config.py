@@ -46,7 +46,18 @@ class SyntheticSpeechConfig(Strict):
 class DataConfig(Strict):
     source: Literal["synthetic", "lymphomnist", "folder", "synthetic_speech", "audio_folder"] = "synthetic"
     path: Path | None = Field(None, description="LymphoMNIST IDX folder or image folder (one subfolder per class)")
-    num_classes: Literal[2, 3] = Field(2, description="3 = B/T4/T8; 2 merges T4 and T8 into T")
+    num_classes: int | None = Field(
+        None, ge=2,
+        description="classes of the task. Default: 2 for the cell sources (synthetic, lymphomnist: B vs T, T4 and T8 "
+        "merged into T; 3 = B/T4/T8); for an image folder the number of class subfolders, except B/T4/T8 folders, "
+        "which default to 2 (B vs T) as for the other cell sources. An image folder's value must be its number of "
+        "class subfolders, or 2 for B/T4/T8 folders (the merge)",
+    )
+    channels: Literal[1, 3] = Field(
+        1,
+        description="image channels the students and the board see: 1 grey (colour files are converted to "
+        "luminance), 3 colour (RGB; grey files are replicated into R = G = B); 3 needs data.source folder",
+    )
     val_fraction: float = Field(0.1, ge=0.0, lt=0.5)
     split_seed: int = 0
     max_train: int | None = Field(None, ge=8, description="use at most this many training images")
@@ -90,6 +101,25 @@ class DataConfig(Strict):
     def _path_for_real_data(self) -> "DataConfig":
         if self.source not in ("synthetic", "synthetic_speech") and self.path is None:
             raise ValueError(f"data.path is required when data.source is '{self.source}'")
+        return self
+
+    @model_validator(mode="after")
+    def _classes_and_channels(self) -> "DataConfig":
+        # An image folder's classes are its subfolders (edgekd.data.cells.load_cell_splits resolves None there);
+        # every other source keeps today's default, 2, so its resolved config (and hash) is unchanged.
+        if self.source != "folder":
+            if self.num_classes is None:
+                self.__dict__["num_classes"] = 2
+            if self.source in ("synthetic", "lymphomnist") and self.num_classes not in (2, 3):
+                raise ValueError(
+                    f"data.num_classes is {self.num_classes}, but data.source '{self.source}' has the cell classes "
+                    "B/T4/T8: use 3, or 2 (B vs T); for other classes use data.source folder (one subfolder per class)"
+                )
+            if self.channels != 1:
+                raise ValueError(
+                    f"data.channels is {self.channels}, but data.source '{self.source}' is single-channel: colour "
+                    "images need data.source folder (one subfolder of PNG/TIFF/JPEG images per class)"
+                )
         return self
 
 

@@ -1,9 +1,14 @@
-"""Cell image splits (train / val / test) from any registered source, deterministic given the config.
+"""Image splits (train / val / test) from any registered source, deterministic given the config.
 
 Sources register in `DATASETS` as `factory(cfg: DataConfig) -> RawCells`; `load_cell_splits` then
 applies the same steps to every source: cap the training pool (max_train), split off validation
-images (val_fraction, split_seed), cap the test set (max_test) and, for num_classes == 2, merge
-T4 and T8 into T. Every random choice is stratified by class and seeded from split_seed.
+images (val_fraction, split_seed), cap the test set (max_test) and, for B/T4/T8 data with num_classes == 2,
+merge T4 and T8 into T. Every random choice is stratified by class and seeded from split_seed.
+
+Images are uint8, (N, H, W) grey or (N, H, W, 3) colour (`data.channels`; channels-last, as image files
+store them; `edgekd.data.transforms.to_model_input` makes the model's (N, C, S, S) tensor). Classes: the
+cell sources' B/T4/T8, or an image folder's subfolders (any number from 2; `data.num_classes` unset takes
+them all).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from edgekd.hashing import array_sha256
 from edgekd.io import atomic_path
 from edgekd.registry import DATASETS
 
-__all__ = ["CellSplits", "RawCells", "array_sha256", "load_cell_splits", "merge_t_cells", "stratified_subset"]
+__all__ = ["CellSplits", "RawCells", "array_sha256", "load_cell_splits", "merge_t_cells", "resolve_num_classes",
+           "stratified_subset"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,11 @@ class CellSplits:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def channels(self) -> int:
+        """Image channels: 1 for grey (N, H, W) images, C for colour (N, H, W, C) ones."""
+        return 1 if self.x_train.ndim == 3 else int(self.x_train.shape[-1])
 
     def save(self, path: Path | str) -> None:
         """Write an .npz atomically (temp file in the same folder, then rename) so a crash never leaves half a file."""
@@ -144,12 +155,30 @@ def lymphomnist_source(cfg: DataConfig) -> RawCells:
 
 @DATASETS.register("folder")
 def folder_source(cfg: DataConfig) -> RawCells:
-    images, labels, names = load_image_folder(cfg.path)
+    images, labels, names = load_image_folder(cfg.path, channels=cfg.channels)
     n_test = max(1, int(round(cfg.test_fraction * len(labels))))
     test = stratified_subset(labels, n_test, _rng(cfg, 1))
     is_test = np.zeros(len(labels), bool)
     is_test[test] = True
     return RawCells(images[~is_test], labels[~is_test], images[is_test], labels[is_test], names)
+
+
+def resolve_num_classes(cfg: DataConfig, names: list[str]) -> int:
+    """The task's number of classes for a source whose classes are `names`: `data.num_classes`, or when unset
+    (image folders) one per class, except B/T4/T8, which default to 2 (B vs T) as every cell source does.
+    A value that fits neither is refused, naming the folder and what to set."""
+    n = cfg.num_classes
+    if n is None:
+        return 2 if names == CELL_CLASSES else len(names)
+    if n == len(names) or (n == 2 and names == CELL_CLASSES):
+        return n
+    where = f"{cfg.path}: {len(names)} class subfolders" if cfg.source == "folder" else \
+        f"{cfg.path or cfg.source}: data has {len(names)} classes"
+    raise DataFormatError(
+        f"{where} {names} but data.num_classes is {n}; remove data.num_classes (the classes are then "
+        f"{'B vs T' if names == CELL_CLASSES else 'the subfolders'}) or set it to {len(names)}"
+        + (" (2 merges T4 and T8 into T only for B/T4/T8 folders)" if n == 2 else "")
+    )
 
 
 def load_cell_splits(cfg: DataConfig) -> CellSplits:
@@ -170,14 +199,10 @@ def load_cell_splits(cfg: DataConfig) -> CellSplits:
     names = list(raw.class_names)
     labels = [y_pool[~is_val], y_pool[is_val], y_test]
     fine: dict = {}
-    if cfg.num_classes == 2 and names == CELL_CLASSES:
+    num_classes = resolve_num_classes(cfg, names)
+    if num_classes == 2 and names == CELL_CLASSES:
         fine = {"y_train_fine": labels[0], "y_val_fine": labels[1], "fine_class_names": list(CELL_CLASSES)}
         labels, names = [merge_t_cells(y) for y in labels], ["B", "T"]
-    elif len(names) != cfg.num_classes:
-        raise DataFormatError(
-            f"{cfg.path or cfg.source}: data has {len(names)} classes {names} but data.num_classes is "
-            f"{cfg.num_classes}; set data.num_classes to {len(names)} (or use B/T4/T8 folders for a 2-class merge)"
-        )
     x_train = x_pool[~is_val]
     # the label budget: hidden labels become UNLABELLED, images without labels join the training pool
     labelled = label_budget_mask(labels[0], cfg.labelled, _rng(cfg, 5))
@@ -185,7 +210,7 @@ def load_cell_splits(cfg: DataConfig) -> CellSplits:
     if fine:
         fine["y_train_fine"] = np.where(labelled, fine["y_train_fine"], UNLABELLED)
     if cfg.unlabelled is not None:
-        extra = load_unlabelled_images(cfg.unlabelled, x_train.shape[-1])
+        extra = load_unlabelled_images(cfg.unlabelled, x_train.shape[1], cfg.channels)
         none = np.full(len(extra), UNLABELLED, np.int64)
         x_train, labels[0] = np.concatenate([x_train, extra]), np.concatenate([labels[0], none])
         if fine:

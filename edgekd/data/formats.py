@@ -1,4 +1,4 @@
-"""Readers for real cell data: IDX files (LymphoMNIST, MNIST format) and image folders.
+"""Readers for real image data: IDX files (LymphoMNIST, MNIST format) and image folders (grey or colour).
 
 IDX layout: 2 zero bytes, a dtype code byte, a byte with the number of dimensions, one big-endian
 uint32 per dimension, then the data in C order (big-endian for multi-byte types). Files may be
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 64
 CELL_CLASSES = ["B", "T4", "T8"]
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 
 # IDX dtype codes -> big-endian numpy dtypes
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -138,10 +138,19 @@ def load_lymphomnist(folder: Path | str) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 MIN_IMAGE_SIDE = 8  # smaller crops hold no cell texture; resizing them up only invents pixels
+_GREY_MODES = ("L", "I;16", "I", "F")
 
 
-def read_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
-    """One PNG/TIFF -> uint8 grayscale (size, size); other bit depths are rescaled to 0..255."""
+def read_image(path: Path, size: int = IMAGE_SIZE, channels: int = 1) -> np.ndarray:
+    """One PNG/TIFF/JPEG/BMP -> uint8 (size, size) grey (`channels` 1) or (size, size, 3) RGB (`channels` 3).
+
+    Grey: colour files are converted to luminance (0.299 R + 0.587 G + 0.114 B). Colour: RGB as stored (an alpha
+    plane is dropped; palette and CMYK files are converted to RGB by Pillow) and grey files replicated into
+    R = G = B, so a colour data set with a few grey scans still loads. Other bit depths are rescaled to 0..255;
+    any size from 8 pixels up to a 2:1 aspect ratio is resized (bilinear) to size x size.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     try:
         if path.suffix.lower() in {".tif", ".tiff"}:
             import tifffile
@@ -150,17 +159,23 @@ def read_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
         else:
             with Image.open(path) as im:
                 im.load()
-                arr = np.asarray(im.convert("L") if im.mode not in ("L", "I;16", "I", "F") else im)
+                if channels == 1:
+                    arr = np.asarray(im.convert("L") if im.mode not in _GREY_MODES else im)
+                else:
+                    arr = np.asarray(im.convert("RGB") if im.mode not in (*_GREY_MODES, "RGB") else im)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
         raise DataFormatError(f"{path}: unreadable image ({err}); remove or replace the file") from None
-    if arr.ndim == 3:  # colour (H, W, C) -> luminance
+    if arr.ndim == 3:  # colour (H, W, C): luminance, or its RGB planes
         if arr.shape[-1] in (3, 4):
-            arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+            if channels == 1:
+                arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+            else:
+                arr = arr[..., :3]
         else:
             raise DataFormatError(f"{path}: unexpected image shape {arr.shape}; expected grayscale or RGB")
-    if arr.ndim != 2:
+    if arr.ndim != 2 and not (channels == 3 and arr.ndim == 3):
         raise DataFormatError(f"{path}: unexpected image shape {arr.shape}; expected a 2-D image")
-    h, w = arr.shape
+    h, w = arr.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE or max(h, w) > 2 * min(h, w):
         raise DataFormatError(
             f"{path}: image of {w}x{h} pixels is too small or too elongated to resize to {size}x{size} (need sides "
@@ -175,16 +190,21 @@ def read_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
         elif arr.max(initial=0) > 255:
             arr = arr * (255.0 / arr.max())
         arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    if arr.shape != (size, size):
-        arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BILINEAR))
+    if arr.shape[:2] != (size, size):
+        arr = np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize((size, size), Image.BILINEAR))
+    if channels == 3 and arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
     return arr
 
 
-def load_image_folder(folder: Path | str, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images from one subfolder per class -> (uint8 (N, size, size), int64 labels, class names).
+def load_image_folder(
+    folder: Path | str, size: int = IMAGE_SIZE, channels: int = 1
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images from one subfolder per class -> (uint8 images, int64 labels, class names).
 
-    Classes are the sorted subfolder names; if they are exactly B, T4 and T8 they map to 0, 1, 2
-    (the LymphoMNIST order). Files are read in sorted order so the result is deterministic.
+    Images: (N, size, size) grey, or (N, size, size, 3) RGB with `channels` 3 (`read_image`). Classes are the
+    sorted subfolder names (any number from 2); if they are exactly B, T4 and T8 they map to 0, 1, 2 (the
+    LymphoMNIST order). Files are read in sorted order so the result is deterministic.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -193,14 +213,18 @@ def load_image_folder(folder: Path | str, size: int = IMAGE_SIZE) -> tuple[np.nd
     if set(classes) == set(CELL_CLASSES):
         classes = list(CELL_CLASSES)
     if len(classes) < 2:
-        raise DataFormatError(f"{folder}: found {len(classes)} class subfolders; need at least 2 (e.g. B/, T4/, T8/)")
+        raise DataFormatError(
+            f"{folder}: found {len(classes)} class subfolders; need at least 2 (one subfolder of images per class, "
+            "named after the class, e.g. B/, T4/, T8/ or 0/ ... 9/)")
     images, labels = [], []
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
-            raise DataFormatError(f"{folder / name}: no PNG or TIFF images in this class folder")
+            raise DataFormatError(
+                f"{folder / name}: no PNG or TIFF images in this class folder (read: "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove the folder")
         for f in files:
-            images.append(read_image(f, size))
+            images.append(read_image(f, size, channels))
             labels.append(label)
-    log.info("image folder %s: %d images in classes %s", folder, len(images), classes)
+    log.info("image folder %s: %d images in %d classes %s", folder, len(images), len(classes), classes)
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes

@@ -67,15 +67,16 @@ def label_budget_mask(labels: np.ndarray, budget: int | float | None, rng: np.ra
     return mask
 
 
-def load_unlabelled_images(path: Path | str, size: int = IMAGE_SIZE) -> np.ndarray:
-    """uint8 images (N, size, size) from a folder of PNG/TIFF files (subfolders included, sorted) or one IDX
-    image file (N, H, W) of uint8."""
+def load_unlabelled_images(path: Path | str, size: int = IMAGE_SIZE, channels: int = 1) -> np.ndarray:
+    """uint8 images (N, size, size), or (N, size, size, 3) with `channels` 3, from a folder of image files
+    (subfolders included, sorted; `edgekd.data.formats.read_image`) or one IDX image file (N, H, W) of uint8
+    (grey; replicated into R = G = B for colour)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataFormatError(f"{path}: data.unlabelled holds no PNG or TIFF images")
-        images = np.stack([read_image(f, size) for f in files])
+        images = np.stack([read_image(f, size, channels) for f in files])
     elif path.is_file():
         arr = read_idx(path)
         if arr.ndim != 3 or arr.dtype != np.uint8 or len(arr) == 0:
@@ -84,7 +85,7 @@ def load_unlabelled_images(path: Path | str, size: int = IMAGE_SIZE) -> np.ndarr
             )
         if arr.shape[1:] != (size, size):
             arr = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in arr])
-        images = arr
+        images = arr if channels == 1 else np.repeat(arr[..., None], channels, axis=-1)
     else:
         raise DataFormatError(f"{path}: data.unlabelled does not exist; give a folder of images or an IDX file")
     log.info("unlabelled images from %s: %d", path, len(images))

@@ -12,6 +12,10 @@ so its input is (k^2, H/k, W/k), one stream item per block, and the first convol
 `forward` takes either the image (N, 1, H, W), which it blocks itself (training, with its rotated and flipped
 views of the image), or the blocked tensor (N, k^2, H/k, W/k): the exported model's input, the verification
 inputs and the hardware's stream. The input quantizer is elementwise, so blocking before it changes no value.
+
+Colour (`in_channels` C = 3, from `data.channels`): the input is (C, S, S), or (C k^2, S/k, S/k) with blocks,
+channel c k^2 + dy k + dx (edgekd.data.transforms); only the first convolution's input channels change.
+C = 1 (the default) builds exactly the grey student.
 """
 
 from __future__ import annotations
@@ -44,21 +48,24 @@ def _per_layer(bits: int | list[int], n: int) -> list[int]:
     return [bits] * n if isinstance(bits, int) else list(bits)
 
 
-def model_input_shape(cfg: StudentConfig) -> tuple[int, int, int]:
-    """(channels, height, width) of the network's input: (1, S, S), or (k^2, S/k, S/k) with input_block k."""
+def model_input_shape(cfg: StudentConfig, in_channels: int = 1) -> tuple[int, int, int]:
+    """(channels, height, width) of the network's input: (C, S, S), or (C k^2, S/k, S/k) with input_block k,
+    for images of `in_channels` C (1 grey, 3 colour: `data.channels`)."""
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     k = cfg.input_block
     if cfg.input_size % k:
         raise ValueError(
             f"student.input_size {cfg.input_size} is not a multiple of student.input_block {k}: "
             f"use an input size divisible by {k} (e.g. {cfg.input_size - cfg.input_size % k})"
         )
-    return k * k, cfg.input_size // k, cfg.input_size // k
+    return in_channels * k * k, cfg.input_size // k, cfg.input_size // k
 
 
 def _feature_shapes(cfg: StudentConfig) -> list[tuple[int, int, int]]:
     """(channels, height, width) after each conv+pool block; raises when a block shrinks to nothing."""
     shapes = []
-    c, h, w = model_input_shape(cfg)
+    c, h, w = model_input_shape(cfg)  # the channel count does not change the spatial shapes
     for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
         h, w = h - k + 1, w - k + 1
         if h < 1:
@@ -84,7 +91,7 @@ class CellCNN(nn.Module):
     `dense`, `output_quant`), so exported node names and state-dict keys line up.
     """
 
-    def __init__(self, cfg: StudentConfig, num_classes: int, quantized: bool = True) -> None:
+    def __init__(self, cfg: StudentConfig, num_classes: int, quantized: bool = True, in_channels: int = 1) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"cell_cnn needs at least 2 classes, got {num_classes}")
@@ -92,6 +99,8 @@ class CellCNN(nn.Module):
         self.num_classes = num_classes
         self.quantized = quantized
         self.input_block = cfg.input_block
+        self.in_channels = in_channels
+        self.input_shape = model_input_shape(cfg, in_channels)  # what forward takes after blocking (export)
         n_conv = len(cfg.channels)
         w_bits = _per_layer(cfg.weight_bits, n_conv + 1)
         a_bits = _per_layer(cfg.act_bits, n_conv)
@@ -104,7 +113,7 @@ class CellCNN(nn.Module):
         else:
             self.input_quant = nn.Identity()
 
-        in_c = model_input_shape(cfg)[0]
+        in_c = self.input_shape[0]
         self.blocks = nn.ModuleList()
         for i, (out_c, k) in enumerate(zip(cfg.channels, cfg.kernel_sizes)):
             block = nn.Sequential()
@@ -144,13 +153,13 @@ class CellCNN(nn.Module):
             self.output_quant = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.input_block
+        k, c = self.input_block, self.in_channels
         if k > 1:
-            if x.shape[1] == 1:  # the image: block it (a Python branch on a static shape; export sees blocks)
+            if x.shape[1] == c:  # the image: block it (a Python branch on a static shape; export sees blocks)
                 x = space_to_depth(x, k)
-            elif x.shape[1] != k * k:
-                raise ValueError(f"cell_cnn with input_block {k} takes (N, 1, H, W) images or (N, {k * k}, H/{k}, "
-                                 f"W/{k}) blocks, got {tuple(x.shape)}")
+            elif x.shape[1] != c * k * k:
+                raise ValueError(f"cell_cnn with input_block {k} takes (N, {c}, H, W) images or (N, {c * k * k}, "
+                                 f"H/{k}, W/{k}) blocks, got {tuple(x.shape)}")
         x = self.input_quant(x)
         for block in self.blocks:
             x = block(x)
@@ -173,9 +182,10 @@ def load_float_weights(model: nn.Module, float_state: dict) -> None:
 
 
 @STUDENTS.register("cell_cnn")
-def build_cell_cnn(cfg: StudentConfig, num_classes: int, quantized: bool = True) -> nn.Module:
-    """Build the cell student; `quantized=False` gives the same architecture in float torch."""
-    return CellCNN(cfg, num_classes, quantized=quantized)
+def build_cell_cnn(cfg: StudentConfig, num_classes: int, quantized: bool = True, in_channels: int = 1) -> nn.Module:
+    """Build the cell student; `quantized=False` gives the same architecture in float torch; `in_channels` 3 for
+    colour images (`data.channels`)."""
+    return CellCNN(cfg, num_classes, quantized=quantized, in_channels=in_channels)
 
 
 def count_params(model: nn.Module) -> int:
@@ -187,11 +197,11 @@ def count_params(model: nn.Module) -> int:
     return total
 
 
-def count_macs(cfg: StudentConfig, num_classes: int) -> int:
+def count_macs(cfg: StudentConfig, num_classes: int, in_channels: int = 1) -> int:
     """Multiply-accumulates per image (convs + dense); 1,323,968 for the default 2-class student. With
-    input_block k the first conv runs on (k^2, S/k, S/k)."""
+    input_block k the first conv runs on (C k^2, S/k, S/k) for images of `in_channels` C."""
     macs = 0
-    in_c, h, w = model_input_shape(cfg)
+    in_c, h, w = model_input_shape(cfg, in_channels)
     for (out_c, k), (c, ph, pw) in zip(zip(cfg.channels, cfg.kernel_sizes), _feature_shapes(cfg)):
         oh, ow = h - k + 1, w - k + 1
         macs += oh * ow * out_c * in_c * k * k

@@ -1,4 +1,4 @@
-"""Built-in ResNet teacher for 1-channel 64x64 cell images, sized to train on a few CPU cores.
+"""Built-in ResNet teacher for 64x64 images (1 channel, or 3 for colour), sized to train on a few CPU cores.
 
 A two-conv stem (full resolution, then stride 2) and four stages of basic residual blocks (widths w, 2w, 4w, 8w, each stage halving
 the resolution) keep the cost near 20M MACs per image while holding ~1.2M parameters at w=32,
@@ -66,5 +66,6 @@ class ResNetTeacher(nn.Module):
 
 
 @TEACHERS.register("resnet")
-def resnet_teacher(num_classes: int, cfg: TeacherConfig) -> nn.Module:
-    return ResNetTeacher(num_classes, width=cfg.width)
+def resnet_teacher(num_classes: int, cfg: TeacherConfig, in_channels: int = 1) -> nn.Module:
+    """The ResNet teacher for images of `in_channels` channels (1 grey, 3 colour: `data.channels`)."""
+    return ResNetTeacher(num_classes, width=cfg.width, in_channels=in_channels)

@@ -1,7 +1,7 @@
 """One interface over every kind of teacher: `TeacherRunner.logits(uint8 images) -> float32 logits`.
 
 Contract for external teachers (TorchScript and ONNX files): the model takes float32 images of
-shape (N, 1, S, S), already normalised exactly as `edgekd.data.transforms.to_model_input` does
+shape (N, C, S, S) (C = data.channels: 1 grey, 3 RGB), already normalised exactly as `edgekd.data.transforms.to_model_input` does
 (grey levels / 255, then (x - 0.4819) / 0.1484, bilinear antialiased resize to S = teacher.input_size),
 and returns raw logits of shape (N, num_classes) in the class order of the data (B, T4, T8 or B, T).
 The runner does the preprocessing; the file must not repeat it.
@@ -116,9 +116,10 @@ class TorchTeacherRunner(TeacherRunner):
         return self.model(x).float().numpy()
 
     @classmethod
-    def from_checkpoint(cls, path: Path | str, arch: str, num_classes: int, cfg: TeacherConfig) -> "TorchTeacherRunner":
+    def from_checkpoint(cls, path: Path | str, arch: str, num_classes: int, cfg: TeacherConfig,
+                        in_channels: int = 1) -> "TorchTeacherRunner":
         path = Path(path)
-        model = TEACHERS.get(arch)(num_classes, cfg)
+        model = TEACHERS.get(arch)(num_classes, cfg, **({"in_channels": in_channels} if in_channels != 1 else {}))
         if not path.is_file():
             raise TeacherLoadError(f"{path}: checkpoint not found; set teacher.path to a saved state_dict (.pt)")
         try:
@@ -142,7 +143,8 @@ class TorchTeacherRunner(TeacherRunner):
             if tuple(state[key].shape) != tuple(ref.shape):
                 raise TeacherLoadError(
                     f"{path}: key '{key}' has shape {tuple(state[key].shape)} but arch '{arch}' (width {cfg.width}, "
-                    f"{num_classes} classes) expects {tuple(ref.shape)}; check teacher.width and data.num_classes"
+                    f"{num_classes} classes, {in_channels} input channel(s)) expects {tuple(ref.shape)}; check "
+                    "teacher.width, data.num_classes and data.channels"
                 )
         extra = sorted(set(state) - set(expected))
         if extra:
@@ -181,12 +183,13 @@ class TorchScriptTeacherRunner(TorchTeacherRunner):
 
 
 class OnnxTeacherRunner(TeacherRunner):
-    def __init__(self, path: Path | str, input_size: int, num_classes: int | None = None) -> None:
+    def __init__(self, path: Path | str, input_size: int, num_classes: int | None = None, in_channels: int = 1) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         self.input_size = input_size
         self.num_classes = num_classes
+        self.in_channels = in_channels
         if not self.path.is_file():
             raise TeacherLoadError(f"{self.path}: ONNX file not found; set teacher.path")
         check_onnx_model(self.path, TeacherLoadError, "ONNX teacher")  # untrusted file: checker first
@@ -205,11 +208,12 @@ class OnnxTeacherRunner(TeacherRunner):
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        want = f"one float input of shape (N, 1, {self.input_size}, {self.input_size}) and logits (N, {self.num_classes or 'classes'})"
+        want = (f"one float input of shape (N, {self.in_channels}, {self.input_size}, {self.input_size}) and logits "
+                f"(N, {self.num_classes or 'classes'})")
         if len(inputs) != 1:
             raise TeacherLoadError(f"{self.path}: model has {len(inputs)} inputs; expected {want}")
         shape = inputs[0].shape
-        fixed = [1, self.input_size, self.input_size]
+        fixed = [self.in_channels, self.input_size, self.input_size]
         ok = len(shape) == 4 and all(not isinstance(d, int) or d == f for d, f in zip(shape[1:], fixed))
         if not ok or inputs[0].type != "tensor(float)":
             raise TeacherLoadError(f"{self.path}: input '{inputs[0].name}' is {inputs[0].type} {shape}; expected {want}")
@@ -243,16 +247,17 @@ class OnnxTeacherRunner(TeacherRunner):
         return {**super().describe(), "path": str(self.path)}
 
 
-def load_teacher(cfg: TeacherConfig, num_classes: int) -> TeacherRunner:
-    """Runner for a teacher loaded from teacher.path (sources checkpoint, torchscript, onnx)."""
+def load_teacher(cfg: TeacherConfig, num_classes: int, in_channels: int = 1) -> TeacherRunner:
+    """Runner for a teacher loaded from teacher.path (sources checkpoint, torchscript, onnx), taking images of
+    `in_channels` channels (`data.channels`)."""
     if cfg.path is None:
         raise TeacherLoadError(f"teacher.path is required when teacher.source is '{cfg.source}'")
     if cfg.source == "checkpoint":
-        runner: TeacherRunner = TorchTeacherRunner.from_checkpoint(cfg.path, cfg.arch, num_classes, cfg)
+        runner: TeacherRunner = TorchTeacherRunner.from_checkpoint(cfg.path, cfg.arch, num_classes, cfg, in_channels)
     elif cfg.source == "torchscript":
         runner = TorchScriptTeacherRunner(cfg.path, cfg.input_size, num_classes)
     elif cfg.source == "onnx":
-        runner = OnnxTeacherRunner(cfg.path, cfg.input_size, num_classes)
+        runner = OnnxTeacherRunner(cfg.path, cfg.input_size, num_classes, in_channels)
     else:
         raise ValueError(f"teacher.source '{cfg.source}' is trained, not loaded; use train_teacher")
     log.info("teacher loaded: %s", runner.describe())
