@@ -82,10 +82,60 @@ def test_resample_keeps_a_tone_and_length():
     t = np.arange(sr) / sr
     x = np.sin(2 * np.pi * 440 * t).astype(np.float32)
     y = resample(x, sr)
-    assert len(y) == 16000
+    assert len(y) == 16000 and y.dtype == np.float32
     ref = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
-    assert np.abs(y[200:-200] - ref[200:-200]).max() < 0.02
+    # polyphase (scipy): measured 9.5e-7 away from the 4 ms the filter reaches past each end (the FFT
+    # resampler it replaced: < 0.02 here, 0.14 on a clip that is not a whole number of periods long)
+    assert np.abs(y[200:-200] - ref[200:-200]).max() < 1e-5
+    assert np.abs(y).max() < 1.0 + 1e-5 and abs(y[0]) < 0.1  # the clip starts from silence: a ramp, no overshoot
     assert resample(x, 16000) is not x and np.array_equal(resample(x, 16000), x)
+    # lengths: round(n * 16000 / sr), as before (resample_poly alone gives the ceiling)
+    assert [len(resample(np.zeros(n, np.float32), sr)) for n, sr in ((1001, 44100), (7, 8000), (1, 48000))] == [363, 14, 1]
+
+
+def _sine_fit(y: np.ndarray, freq: float, sr: int = 16000, trim: int = 100) -> tuple[float, float]:
+    """(amplitude, RMS residual) of the least-squares sinusoid at `freq` Hz, the ends (filter reach) left out."""
+    n = np.arange(len(y))[trim:-trim]
+    yy = y[trim:-trim].astype(np.float64)
+    basis = np.stack([np.sin(2 * np.pi * freq * n / sr), np.cos(2 * np.pi * freq * n / sr)], 1)
+    coef, *_ = np.linalg.lstsq(basis, yy, rcond=None)
+    return float(np.hypot(*coef)), float(np.sqrt(np.mean((yy - basis @ coef) ** 2)))
+
+
+def _level_db(y: np.ndarray, trim: int = 100) -> float:
+    """RMS of y relative to a full-scale sine's, in dB."""
+    return 20 * np.log10(np.sqrt(np.mean(y[trim:-trim].astype(np.float64) ** 2)) / np.sqrt(0.5))
+
+
+def test_polyphase_resampler_keeps_a_tone_and_suppresses_what_would_alias():
+    sr = 44100
+    t = np.arange(sr) / sr
+    y = resample(np.sin(2 * np.pi * 1000 * t).astype(np.float32), sr)  # 1 kHz at 44.1 kHz -> 16 kHz
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    assert np.argmax(spec) * 16000 / len(y) == 1000.0  # the peak stays at 1 kHz (1 Hz bins)
+    amp, residual = _sine_fit(y, 1000)
+    assert abs(amp - 1.0) < 1e-5 and residual < 1e-5  # measured: |amp - 1| 3e-9, residual 5.8e-8 (float32 out)
+    amp, _ = _sine_fit(resample(np.sin(2 * np.pi * 7000 * t).astype(np.float32), sr), 7000)
+    assert abs(amp - 1.0) < 1e-4  # 7 kHz is in the flat passband (to 7.2 kHz): measured 1 - 2.2e-6
+    # above the new Nyquist (8 kHz) a tone would fold back to 16 kHz - f; the filter removes it first.
+    # Measured: 8.4 kHz -126.8 dB, 9 kHz -114.7 dB, 12 kHz -123.2 dB (scipy's default filter: -12, -31, -70 dB)
+    for f in (8400, 9000, 12000):
+        z = resample(np.sin(2 * np.pi * f * t).astype(np.float32), sr)
+        assert _level_db(z) < -100.0, f
+        assert _sine_fit(z, 16000 - f)[0] < 1e-5, f  # no alias at 16 kHz - f
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+def test_real_audio_files_at_common_rates_load(tmp_path, sr, fmt):
+    n = sr // 2
+    path = tmp_path / f"tone.{fmt.lower()}"
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 1000 * np.arange(n) / sr), sr, format=fmt, subtype="PCM_16")
+    y = read_audio(path)
+    assert y.dtype == np.float32 and len(y) == 8000
+    amp, residual = _sine_fit(y, 1000)
+    # measured: amplitude within 6e-6 of 0.5, residual <= 1.7e-5: the 16-bit quantisation (step 2^-15 = 3.1e-5)
+    assert abs(amp - 0.5) < 1e-4 and residual < 1e-4
 
 
 def _corpus(tmp_path, n=6, labels=True, speakers=False):
