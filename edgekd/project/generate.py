@@ -180,15 +180,30 @@ def decode_decision_words(words: np.ndarray, layout: dict[str, Any], score_frac:
 
 
 def _input_block(export_dir: Path) -> int:
-    """The student's k x k pixel blocks per stream item (export.json `input_block`; 1 when absent)."""
-    path = Path(export_dir) / "export.json"
-    return int(read_json(path).get("input_block", 1)) if path.is_file() else 1
+    """The student's k x k pixel blocks per stream item (export.json or contract.json `input_block`; 1 when
+    absent)."""
+    for name in ("export.json", "contract.json"):
+        path = Path(export_dir) / name
+        if path.is_file():
+            return int(read_json(path).get("input_block", 1))
+    return 1
 
 
-def _pack_cycles(board: Board, export_dir: Path) -> int:
-    """Pipeline stages of the pixel-stream top's packing: pack_pixels (1) at one pixel per clock without
-    blocks, read_beats + write_items (2) otherwise."""
-    return 1 if board.pixels_per_clock == 1 and _input_block(export_dir) == 1 else 2
+def _pack_cycles(board: Board, export_dir: Path, channels: int = 1) -> int:
+    """Pipeline stages of the pixel-stream top's packing: pack_pixels (1) at one grey pixel per clock without
+    blocks, read_beats + write_items (2) otherwise (several pixels per beat, k x k blocks or packed colour)."""
+    return 1 if board.pixels_per_clock == 1 and _input_block(export_dir) == 1 and channels == 1 else 2
+
+
+def _pixel_channels(x: np.ndarray, layout: str, block: int, interface: str) -> int:
+    """Channels C of the image behind the network's input: a channels-last input (N, H/k, W/k, C k^2) of a
+    pixel-stream top or of a blocked student holds C-channel pixels (packed colour on the pixel stream when
+    C > 1, edgekd.project.interface); 1 for every other input."""
+    if layout != "NHWC" or x.ndim != 4 or x.shape[3] % (block * block):
+        return 1
+    if interface != "pixel_stream" and block == 1:
+        return 1  # a stream of values: no pixels to pack
+    return max(1, int(x.shape[3]) // (block * block))
 
 
 def _ps_kind(part: str) -> str | None:
@@ -255,6 +270,8 @@ def generate_project(
     _check_on_grid(y, out_t, "export/qonnx_outputs.npy values")
     if trigger_class is not None and not 0 <= trigger_class < n_out:
         raise ProjectError(f"hls.trigger_class {trigger_class} is not a class index (0..{n_out - 1})")
+    block = _input_block(export_dir)
+    channels = _pixel_channels(x, layout, block, board.interface)
 
     # 1. the hls4ml project, minus build artifacts, plus edgekd's exact testbench and the test vectors
     hls_out = out_dir / "hls"
@@ -280,7 +297,7 @@ def generate_project(
             "threshold_on_grid": thr_grid,
             "trigger_class": trigger_class,
             "score": "logit[class] - largest other logit",
-            **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=_pack_cycles(board, export_dir)),
+            **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=_pack_cycles(board, export_dir, channels)),
         }
         _, _, fire = sort_decisions(y, thr_grid, trigger_class)
         trigger["fires_on_test_vectors"] = int(fire.sum())
@@ -288,30 +305,39 @@ def generate_project(
         if trigger_evaluation is not None:
             trigger.update(trigger_evaluation)
 
-    # frame geometry for the pixel stream's TLAST (end of line): rows and values per row, in stream order
-    block = _input_block(export_dir)
+    # frame geometry for the pixel stream's TLAST (end of line): rows and values per row, in stream order; a
+    # pixel-stream beat carries `ppc` pixels of `channels` values each (packed colour when channels > 1)
     if block > 1:
         # the student reads k x k pixel blocks (export.json input_block): the network's input is the blocked
-        # image (N, H/k, W/k, k^2); the grabber still sends the H x W image, which the top packs into blocks
-        if layout != "NHWC" or x.ndim != 4 or x.shape[3] != block * block or in_word != block * block:
+        # image (N, H/k, W/k, C k^2); the grabber still sends the H x W image, which the top packs into blocks
+        per = block * block * channels
+        if layout != "NHWC" or x.ndim != 4 or x.shape[3] != per or in_word != per:
             raise ProjectError(
-                f"export.json input_block {block}: expected a channels-last (N, H/{block}, W/{block}, {block * block}) "
+                f"export.json input_block {block}: expected a channels-last (N, H/{block}, W/{block}, {per}) "
                 f"network input read one block per stream word, got {layout} {tuple(x.shape)} ({in_word} per word)")
-        rows, row_values = x.shape[1] * block, x.shape[2] * block
+        rows, row_values = x.shape[1] * block, x.shape[2] * block * channels
+    elif channels > 1:
+        # packed colour, one pixel per stream item: the network's input is (N, H, W, C) read one pixel per word
+        if in_word != channels:
+            raise ProjectError(f"a {channels}-channel image on the pixel stream needs the network to read one pixel "
+                               f"({channels} values) per stream word, got {in_word} per word")
+        rows, row_values = x.shape[1], x.shape[2] * channels
     elif x.ndim == 4:
         rows, row_values = (x.shape[1], x.shape[2] * x.shape[3]) if layout == "NHWC" else (x.shape[2], x.shape[3])
         rows *= 1 if layout == "NHWC" else x.shape[1]
     else:
         rows, row_values = 1, n_in
+    row_pixels = row_values // channels
     ppc = board.pixels_per_clock if interface == "pixel_stream" else 1
-    if row_values % ppc or (block > 1 and ppc % block and block % ppc):
+    if row_pixels % ppc or (block > 1 and ppc % block and block % ppc):
         raise ProjectError(
-            f"board {board.name}: pixels_per_clock {ppc} does not split a line of {row_values} values into whole beats"
+            f"board {board.name}: pixels_per_clock {ppc} does not split a line of {row_pixels} "
+            f"{'values' if channels == 1 else 'pixels'} into whole beats"
             + (f" of whole {block}x{block} blocks" if block > 1 else "")
             + "; use a pixels_per_clock that divides the line (and is a multiple or divisor of student.input_block)")
-    n_beats = rows * row_values // ppc
+    n_beats = rows * row_pixels // ppc
     group_items = max(ppc // block, 1) if block > 1 else 1
-    n_groups = n_in // (group_items * block * block) if block > 1 else n_beats
+    n_groups = n_in // (group_items * block * block * channels) if block > 1 else n_beats
     ctx: dict[str, Any] = {
         "name": name,
         "edgekd_version": __version__,
@@ -347,9 +373,12 @@ def generate_project(
         "estimate": {"cycles": estimate["cycles"], "us": estimate["us"], "ii_cycles": estimate["ii_cycles"]},
         "input_layout": layout,
         "pixel_bits": 8 * math.ceil(in_t.width / 8),
-        "frame": {"height": int(rows), "row_values": int(row_values), "beats_per_line": int(row_values // ppc)},
+        "frame": {"height": int(rows), "row_values": int(row_values), "row_pixels": int(row_pixels),
+                  "beats_per_line": int(row_pixels // ppc)},
         "pixels_per_clock": int(ppc),
         "input_block": int(block),
+        # values per pixel on the pixel stream: 1 grey, 3 packed colour (channel c of pixel p in value slot p C + c)
+        "channels": int(channels),
         "n_beats": int(n_beats),
         "n_groups": int(n_groups),
         "decision_word": decision_word_layout(score_t.width, max(1, math.ceil(math.log2(n_out)))),
