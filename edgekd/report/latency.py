@@ -560,13 +560,14 @@ def input_items(specs: list[LayerSpec]) -> tuple[int, int]:
 def input_arrival_times(item_shape: tuple[int, ...], values_per_item: int, pixels_per_clock: int,
                         input_block: int = 1) -> list[float]:
     """Cycle at which each network input item is in the network's input stream, when a grabber hands over
-    `pixels_per_clock` (P) values per clock in raster order (beat b, 0-based, arrives in cycle b) and the
-    pixel-stream top packs them into items (docs/latency_model.md, "Input arrival").
+    `pixels_per_clock` (P) pixels per clock in raster order (beat b, 0-based, arrives in cycle b; a C-channel
+    pixel travels packed in one pixel slot of the beat) and the pixel-stream top packs them into items
+    (docs/latency_model.md, "Input arrival").
 
     `item_shape` (rows, cols) of items (channels-last, the first layer's input without channels); an item holds
     `values_per_item` values: k^2 C for k x k blocks (`input_block` k) of C-channel pixels. Item (by, bx) is
-    complete with the beat carrying its last value, value ((by k + k - 1) W + bx k + k - 1) C + C - 1 of the
-    image (W = cols k pixels per row); the top writes at most one item per cycle, in order:
+    complete with the beat carrying its last pixel, pixel (by k + k - 1) W + bx k + k - 1 of the image
+    (W = cols k pixels per row); the top writes at most one item per cycle, in order:
     t(j) = max(beat(j), t(j - 1) + 1). So items come in bursts in the last pixel row of each block row, and with
     P = k = 1 item j arrives in cycle j.
     """
@@ -583,8 +584,8 @@ def input_arrival_times(item_shape: tuple[int, ...], values_per_item: int, pixel
     for by in range(rows):
         last_row = by * k + k - 1
         for bx in range(cols):
-            last_value = ((last_row * width) + bx * k + k - 1) * c + c - 1
-            prev = max(float(last_value // p), prev + 1.0)
+            last_pixel = last_row * width + bx * k + k - 1
+            prev = max(float(last_pixel // p), prev + 1.0)
             out.append(prev)
     return out
 
@@ -683,7 +684,8 @@ def estimate(
                 raise EstimateError("give input_interval or pixels_per_clock, not both")
             n_items, per = input_items(specs)
             arrivals = input_arrival_times(specs[0].in_shape[:-1], per, pixels_per_clock, input_block)
-            beats = math.ceil(n_items * per / pixels_per_clock)
+            # P pixels per beat, C = values per item / k^2 values per pixel (packed colour: C = 3)
+            beats = math.ceil(n_items * per / (pixels_per_clock * max(1, per // (input_block * input_block))))
             arrival = {"pixels_per_clock": int(pixels_per_clock), "input_block": int(input_block),
                        "items": n_items, "values_per_item": per, "beats": beats,
                        "first_item_cycle": arrivals[0], "last_item_cycle": arrivals[-1]}
