@@ -16,7 +16,7 @@ in its range; da4ml chooses them so), so the kernel computes x @ W + b exactly, 
 is that exact value cast to result_t. Any other line (ReLU, quantisation, lookup, multiplication,
 mux...) raises DAKernelError (reported by edgekd.hls.emulate as UnsupportedLayerError): never approximated.
 
-edgekd.hls.emulate turns (W, b) into the weight / bias / accumulator types of its ordinary Dense/Conv step,
+edgekd.hls.emulate_linear turns (W, b) into the weight / bias / accumulator types of its ordinary Dense/Conv step,
 with an accumulator wide enough never to round or wrap. This module imports nothing of edgekd.
 """
 
