@@ -27,8 +27,10 @@ SHARED_CACHE = "cache/teacher_logits"  # teacher annotations, keyed by teacher a
 
 
 def base_sha256(entries: dict[str, dict]) -> str:
-    """Hash of the base's outputs (every file's sha256): part of each point's cache key."""
-    return sha256_json({s: entries[s]["outputs"] for s in BASE_STEPS})
+    """Hash of the base's data and teacher files (splits, weights, logits; not the .json summaries, which
+    carry timings): part of each point's cache key. A rebuilt teacher with the same bits keeps the cache."""
+    return sha256_json({s: {k: v for k, v in entries[s]["outputs"].items() if not k.endswith(".json")}
+                        for s in BASE_STEPS})
 
 
 def base_entries(base_dir: Path) -> dict[str, dict]:

@@ -30,8 +30,12 @@ def default_workers() -> int:
 @contextmanager
 def open_client(scheduler: str | None, workers: int | None) -> Iterator[tuple[object, dict]]:
     """A distributed.Client and a description of its cluster; the LocalCluster is closed on exit."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by the worker processes at start
     import dask
     from distributed import Client, LocalCluster
+
+    if not log.isEnabledFor(logging.DEBUG):  # the scheduler's chatter is not the user's progress
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
     if scheduler is not None:
         client = Client(scheduler, timeout="30s")
@@ -43,9 +47,9 @@ def open_client(scheduler: str | None, workers: int | None) -> Iterator[tuple[ob
             client.close()
         return
     n = workers or default_workers()
-    # builds are long tasks: no work stealing mid-build, no dashboard port to collide with
+    # builds are long tasks: no work stealing mid-build; the dashboard on a free port (never a collision)
     with dask.config.set({"distributed.scheduler.work-stealing": False, "distributed.worker.daemon": False}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                memory_limit=0)
         try:
             client = Client(cluster)

@@ -20,6 +20,7 @@ __all__ = ["MARKER", "run_base_task", "run_point_task", "sees_sweep_folder"]
 
 MARKER = ".edgekd-sweep.json"
 SCRATCH_ENV = "EDGEKD_SWEEP_SCRATCH"  # where a worker without the sweep folder builds (default: the temp dir)
+SHARED_ENV = "EDGEKD_SWEEP_SHARED"  # "0": build in the scratch folder even when the sweep folder is visible
 
 
 def _worker_name() -> str:
@@ -42,6 +43,8 @@ def sees_sweep_folder(out: str, token: str) -> bool:
     """True when this process sees the client's sweep folder (same machine or a shared file system)."""
     import json
 
+    if os.environ.get(SHARED_ENV, "").strip() == "0":
+        return False
     try:
         return json.loads((Path(out) / MARKER).read_text()).get("token") == token
     except (OSError, ValueError, AttributeError):
