@@ -32,7 +32,21 @@ def _worker_name() -> str:
         return f"local:{os.getpid()}"
 
 
+def _single_task_worker() -> None:
+    """Builds set process-wide torch state (threads, seeds, deterministic mode): one build per process."""
+    try:
+        from distributed import get_worker
+
+        nthreads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    if nthreads != 1:
+        raise RuntimeError(f"worker {get_worker().address} runs {nthreads} tasks at once; builds set process-wide "
+                           "torch state, so start sweep workers with `dask worker ADDRESS --nthreads 1`")
+
+
 def _prepare(threads: int) -> None:
+    _single_task_worker()
     os.environ["EDGEKD_THREADS"] = str(threads)
     logging.getLogger().setLevel(logging.WARNING)  # a worker's log is not the user's console
     for noisy in ("hls4ml", "qonnx", "brevitas", "matplotlib", "PIL", "edgekd"):
@@ -83,10 +97,13 @@ def run_base_task(cfg_dict: dict, out: str, token: str, threads: int) -> dict:
 def run_point_task(point: dict, out: str, token: str, threads: int, to_step: str, entries: dict,
                    bundle: dict | None = None) -> dict:
     """Build one point through `to_step` and return its figures (or its error and failing step)."""
-    _prepare(threads)
     start = time.perf_counter()
     result: dict = {"index": point["index"], "key": point["key"], "overrides": point["overrides"],
                     "worker": _worker_name(), "host": socket.gethostname()}
+    try:
+        _prepare(threads)
+    except RuntimeError as err:  # not a build failure: never cached, the next run tries again
+        return {**result, "status": "failed", "failed_step": None, "error": str(err), "wall_s": 0.0}
     shared = sees_sweep_folder(out, token)
     scratch = None
     try:
