@@ -217,6 +217,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         } | {"layer_settings": hls.get("layer_settings")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
         "project": _project_section(build_dir),
-        "reference": PAPER_CELL_STUDENT,
+        # the published cell student compares only with a cell task (B vs T, or B/T4/T8); other image folders: none
+        "reference": PAPER_CELL_STUDENT if data.get("class_names") in (["B", "T"], ["B", "T4", "T8"]) else None,
         "timings_s": timings,
     }

@@ -56,6 +56,8 @@ def _check_build(out: Path, class_names: list[str], channels: int) -> dict:
     assert data["class_names"] == class_names
     assert data["test"]["n"] == len(class_names) * PER_CLASS // 4
     report = read_json(out / "report" / "report.json")
+    assert report["reference"] is None  # the published cell student is not a reference for these classes
+    assert " | ".join(class_names) in (out / "report" / "report.md").read_text()  # the data table's columns
     fid = report["fidelity"]
     assert fid["torch_vs_qonnx_exact"] == 1.0 and fid["qonnx_vs_csim_exact"] == 1.0 and fid["max_abs_diff"] == 0.0
     hls = read_json(out / "hls" / "hls.json")
