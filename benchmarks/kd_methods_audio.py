@@ -62,7 +62,7 @@ def _summary(values: list[float]) -> dict:
 
 def audio_section(seeds: list[int], build_dir: Path, cache: dict, cache_path: Path, epochs: int | None = None,
                   qat_epochs: int | None = None) -> dict:
-    from edgekd.steps.audio import NAMES, host_features, predict, train_regression
+    from edgekd.tasks.speech.model import NAMES, host_features, predict, train_regression
 
     cfg = audio_config()
     if epochs is not None or qat_epochs is not None:

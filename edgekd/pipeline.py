@@ -18,12 +18,12 @@ import logging
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from edgekd import __version__
 from edgekd.config import BuildConfig, dump_config, sha256_json
+from edgekd.context import BuildContext, Step  # noqa: F401 - part of the pipeline's interface
 from edgekd.determinism import configure_determinism, seed_step
 from edgekd.safety import is_foreign_folder, is_inside
 from edgekd.io import file_sha256, read_json, write_json, write_text
@@ -65,57 +65,10 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         handle.close()  # closing releases the lock, also when the process is killed
 
 
-@dataclass(frozen=True)
-class Step:
-    name: str
-    run: Callable[["BuildContext"], None]
-    config_sections: tuple[str, ...]
-    depends_on: tuple[str, ...]
-    description: str
-    # Files outside the build folder that the step reads (a bring-your-own QONNX model, its inputs): their
-    # sha256 joins the inputs hash, so a changed file re-runs the step.
-    input_files: Callable[[BuildConfig], list[Path]] | None = None
-
-
-@dataclass
-class BuildContext:
-    config: BuildConfig
-    build_dir: Path
-    work: Path = field(default=Path("."))  # the running step's staging folder
-    step: str = ""
-
-    def dir(self, step: str) -> Path:
-        """Final folder of an earlier step (read-only for the running step)."""
-        return self.build_dir / step
-
-    @property
-    def cache_dir(self) -> Path:
-        """Survives step re-runs: content-keyed caches (teacher annotations, compiled C-sim)."""
-        return self.build_dir / "cache"
-
-
-def _steps() -> list[Step]:
-    # Imported here so that `edgekd --help` and config validation do not pay for torch/hls4ml.
-    from edgekd.steps import data, distill, export, hls, project, report, teacher
-
-    return [
-        Step("data", data.run, ("data",), (), "datasets and deterministic splits"),
-        Step("teacher", teacher.run, ("teacher", "seed"), ("data",), "train or load the teacher; cache its logits"),
-        Step("distill", distill.run, ("student", "distill"), ("data", "teacher"), "QAT student from cached teacher logits"),
-        Step("export", export.run, ("student", "hls"), ("data", "distill"), "QONNX export, op check, torch == QONNX"),
-        Step("hls", hls.run, ("hls",), ("data", "export"), "hls4ml project, C-simulation, QONNX == C-sim"),
-        Step("project", project.run, ("hls",), ("data", "export", "hls"), "board project: HLS top, scripts, driver, test vectors"),
-        Step(
-            "report", report.run, ("name", "task"), ("data", "teacher", "distill", "export", "hls", "project"),
-            "report.json + report.md",
-        ),
-    ]
-
-
 STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "report")
 
-
-# A bring-your-own QONNX model (student.qonnx) runs only the hardware half (edgekd.steps.byo).
+# A bring-your-own QONNX model (student.qonnx) runs only the hardware half (edgekd.tasks.byo): its model
+# half's steps are skipped, and manifest.json says so under "skipped".
 BYO_STEP_NAMES = ("export", "hls", "project", "report")
 
 
@@ -123,20 +76,33 @@ def is_byo(cfg: BuildConfig) -> bool:
     return getattr(cfg.student, "qonnx", None) is not None
 
 
+def _task(cfg: BuildConfig | None):  # type: ignore[no-untyped-def]
+    from edgekd.tasks import TASKS, task_for
+
+    return task_for(cfg) if cfg is not None else TASKS["image_classification"]
+
+
 def step_names(cfg: BuildConfig | None = None) -> tuple[str, ...]:
     """Names of the steps a build of `cfg` runs, in order (without importing the steps)."""
-    return BYO_STEP_NAMES if cfg is not None and is_byo(cfg) else STEP_NAMES
+    from edgekd.tasks import MODEL_STEPS
+
+    runs = _task(cfg).model_steps
+    return tuple(n for n in STEP_NAMES if n not in MODEL_STEPS or n in runs)
+
+
+def skipped_steps(cfg: BuildConfig | None = None) -> dict[str, str]:
+    """{step: why} for the steps of the one ordered list that a build of `cfg` does not run."""
+    task = _task(cfg)
+    return {n: task.skipped_because for n in STEP_NAMES if n not in step_names(cfg)}
 
 
 def step_list(cfg: BuildConfig | None = None) -> list[Step]:
-    if cfg is not None and is_byo(cfg):
-        from edgekd.steps import byo
+    """The task's model steps, then the hardware steps every task shares (edgekd.steps)."""
+    from edgekd.steps import hardware_steps
 
-        steps = byo.steps()
-        assert tuple(s.name for s in steps) == BYO_STEP_NAMES
-        return steps
-    steps = _steps()
-    assert tuple(s.name for s in steps) == STEP_NAMES
+    model = _task(cfg).load().model_steps()
+    steps = [*model, *hardware_steps(tuple(s.name for s in model))]
+    assert tuple(s.name for s in steps) == step_names(cfg), [s.name for s in steps]
     return steps
 
 
@@ -147,6 +113,7 @@ class Manifest:
         self.path = build_dir / MANIFEST
         self.build_dir = build_dir
         self.steps: dict[str, dict] = {}
+        self.skipped: dict[str, str] = {}  # steps of the ordered list this build does not run, and why
         if self.path.exists():
             try:
                 data = read_json(self.path)
@@ -188,7 +155,7 @@ class Manifest:
             self.save()
 
     def save(self) -> None:
-        write_json(self.path, {"edgekd_version": __version__, "steps": self.steps})
+        write_json(self.path, {"edgekd_version": __version__, "steps": self.steps, "skipped": self.skipped})
 
 
 def _inputs_sha256(step: Step, cfg: BuildConfig, manifest: Manifest) -> str:
@@ -222,7 +189,7 @@ def run_build(
     to_step: str | None = None,
 ) -> dict[str, dict]:
     """Run the pipeline; returns {step: {status, seconds}} for the steps considered."""
-    steps = step_list(cfg) if is_byo(cfg) else step_list()
+    steps = step_list(cfg)
     names = tuple(s.name for s in steps)
     first = _select(from_step, 0, names)
     last = _select(to_step, len(steps) - 1, names)
@@ -241,6 +208,7 @@ def _run_locked(
 ) -> dict[str, dict]:
     write_text(build_dir / RESOLVED_CONFIG, dump_config(cfg))
     manifest = Manifest(build_dir)
+    manifest.skipped = skipped_steps(cfg)
     timings_path = build_dir / TIMINGS
     timings: dict[str, dict] = read_json(timings_path) if timings_path.exists() else {}
     ctx = BuildContext(config=cfg, build_dir=build_dir)

@@ -31,7 +31,7 @@ def fake_steps(monkeypatch):
         Step("b", _fake("b"), ("student",), ("a",), ""),
         Step("c", _fake("c"), ("hls",), ("b",), ""),
     ]
-    monkeypatch.setattr(pipeline, "step_list", lambda: steps)
+    monkeypatch.setattr(pipeline, "step_list", lambda cfg=None: steps)
     monkeypatch.setattr(pipeline, "STEP_NAMES", ("a", "b", "c"))
     return steps
 

@@ -159,3 +159,68 @@ def check_kept(hls_model: Any, result: FitResult) -> None:
         if have is None or have[0] != want.reuse_factor or have[1] != want.strategy:
             raise BuildError(f"hls4ml did not keep the chosen setting of layer {name}: asked reuse factor "
                              f"{want.reuse_factor} / {want.strategy}, the project has {have}")
+
+
+def _tolerant_fit(qonnx_path: Path, hls_cfg: Any, board: Any, precision: str, cache_dir: Path,
+                  estimate_kw: Mapping[str, Any] | None, check_support: bool) -> FitResult | None:
+    """The fit search, or None (with a warning) when the estimator cannot price one of the model's layers or
+    hls4ml cannot convert it (the conversion then says why); a design that cannot fit is refused as always."""
+    try:
+        return fit_to_board(qonnx_path, hls_cfg, board, precision, estimate_kw=estimate_kw,
+                            check_support=check_support, cache_dir=cache_dir)
+    except BuildError:
+        raise
+    except Exception as err:  # noqa: BLE001 - unpriced layer types, or a graph hls4ml refuses
+        if check_support:
+            raise  # edgekd's own students are always priced: a failure here is a bug to see, not to skip
+        log.warning("no fit search for this model (%s: %s); hls.reuse_factor / strategy apply as given",
+                    type(err).__name__, err)
+        return None
+
+
+def design_for_contract(contract: Any, hls_cfg: Any, board: Any, project_dir: Path, cache_dir: Path, *,
+                        estimate_kw: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any], FitResult | None,
+                                                                              dict[str, Any], list[dict]]:
+    """The hls step's design for any model the export step handed over (edgekd.contract.HardwareContract):
+    fit search, hls4ml project, range-chosen types for a model that is not exact by construction, compiled
+    C-simulation (cached). Returns (hls_model, hls_config, fit or None, estimate.json body, precisions)."""
+    qonnx_path = contract.qonnx_path
+    precision = contract.input_precision
+    fit = _tolerant_fit(qonnx_path, hls_cfg, board, precision, cache_dir / "da_costs", estimate_kw,
+                        contract.check_support)
+    settings = fit.hls4ml_settings() if fit is not None else None
+    precisions: list[dict] = []
+    try:
+        if contract.exact:
+            hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, precision,
+                                                   csim_cache=cache_dir / "csim", check_support=contract.check_support,
+                                                   layer_settings=settings)
+        else:
+            from edgekd.hls.convert import quiet_hls4ml
+            from edgekd.hls.csim_cache import compile_cached
+            from edgekd.hls.precision import assign_range_precisions
+
+            hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, precision, compile_model=False,
+                                                   check_support=contract.check_support, layer_settings=settings)
+            # float scales: hls4ml's default types are what makes it inexact; choose them from the value ranges
+            precisions = assign_range_precisions(hls_model, contract.verify_inputs())
+            with quiet_hls4ml():
+                hls_model.csim_cache_info = compile_cached(hls_model, cache_dir / "csim")
+    except BuildError:
+        raise
+    except Exception as err:  # noqa: BLE001 - hls4ml raises bare IndexError/KeyError on graphs it cannot take
+        if contract.check_support:
+            raise
+        suspects = contract.approximate_layers
+        raise BuildError(
+            f"hls4ml 1.3.0 failed to convert {qonnx_path.name} ({type(err).__name__}: {err})"
+            + (f"; its approximate layers ({', '.join(suspects)}) are the likely cause" if suspects else "")
+            + ". Power-of-two quantizers on every layer avoid hls4ml's float rescaling paths") from err
+    if fit is None:
+        latency = {"cycles": None, "us": None, "ii_cycles": None, "throughput_per_s": None, "per_layer": [],
+                   "resources": {}, "fit": None, "clock_mhz": hls_cfg.clock_mhz, "source": "estimate",
+                   "error": "the estimator cannot price this model (see the build log)"}
+    else:
+        check_kept(hls_model, fit)
+        latency = FittedDesign(hls_model, hls_config, fit).latency
+    return hls_model, hls_config, fit, latency, precisions

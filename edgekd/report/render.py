@@ -44,3 +44,14 @@ def render_html(report: dict) -> str:
         plot_latency=plots.latency_sources(report),
         plot_resources=plots.resources_used(report),
     )
+
+
+def write_report(report: dict, folder) -> None:
+    """report.json first (the source of truth), then its renderings."""
+    from pathlib import Path
+
+    from edgekd.io import write_json, write_text
+
+    write_json(Path(folder) / "report.json", report)
+    write_text(Path(folder) / "report.md", render_markdown(report))
+    write_text(Path(folder) / "report.html", render_html(report))

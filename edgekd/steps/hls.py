@@ -1,106 +1,120 @@
-"""Step `hls`: hls4ml project from the cleaned QONNX, compiled with g++, C-sim == QONNX exactly.
+"""Step `hls`: hls4ml project from the contract's QONNX, compiled with g++, C-sim == QONNX, emulator on all data.
 
-The C-simulation library is cached by the hash of its firmware sources (cache/csim). The fixed-point
-emulator (edgekd.hls.emulate) must equal the C-simulation on the verification sample and QONNX on
-the whole test split; its accuracy there is `hw_metrics` in hls.json (next to `csim_metrics`, which
-covers the verification sample only). Its logits on test and validation (`hw_outputs.npy`,
-`hw_val_outputs.npy`, both checked == QONNX) are the hardware model the sort trigger is chosen (validation)
-and scored (test) on.
+Reads only the export step's hardware contract (edgekd.contract), whichever task wrote it:
+- the design: the fit search on the board, the hls4ml project and its cached C-simulation library
+  (edgekd.hls.design.design_for_contract);
+- C-sim against the QONNX model on the verification sample: bit-exact for a model that should be exact
+  (else the build stops naming the first diverging layer), measured layer by layer for one that is not
+  (edgekd.hls.fidelity);
+- the fixed-point emulator (edgekd.hls.emulate), when the contract hands over whole splits: == C-sim on the
+  sample, == QONNX on every test (and validation) input; its outputs (`hw_outputs.npy`, `hw_val_outputs.npy`)
+  are the hardware model the report scores and the sort trigger is chosen (validation) and scored (test) on.
+  Scores follow the contract's `scoring` (edgekd.scoring).
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from edgekd.distill.metrics import classification_metrics
-from edgekd.data.cells import CellSplits
-from edgekd.data.transforms import to_model_input
-from edgekd.export.qonnx import input_is_channels_last, load_qonnx
-from edgekd.export.verify import FidelityError
-from edgekd.hls.design import fitted_design
-from edgekd.hls.emulate import Emulator
-from edgekd.hls.verify import (
-    input_on_grid,
-    verify_csim_against_qonnx,
-    verify_emulator_against_csim,
-    verify_emulator_against_qonnx,
-)
+from edgekd.context import BuildContext
+from edgekd.contract import HardwareContract
+from edgekd.errors import FidelityError
+from edgekd.hls.design import design_for_contract
+from edgekd.hls.fidelity import csim_fidelity
 from edgekd.hw import load_board
-from edgekd.io import load_npy, read_json, save_npy, write_json
-from edgekd.pipeline import BuildContext
+from edgekd.io import save_npy, write_json
+from edgekd.scoring import score
+
+log = logging.getLogger(__name__)
 
 
 def run(ctx: BuildContext) -> None:
-    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
-        from edgekd.steps import audio
-
-        return audio.run_hls(ctx)
     cfg = ctx.config.hls
-    export = read_json(ctx.dir("export") / "export.json")
-    qonnx_path = ctx.dir("export") / export["qonnx"]
-    precision = export["input_precision"]
-    project_dir = ctx.work / "project"
+    contract = HardwareContract.load(ctx.dir("export"))
     board = load_board(cfg.board)
-    block = int(export.get("input_block", 1))  # the student's k x k pixel blocks (export.json)
     # a pixel-stream board hands over P pixels per clock: the network's items arrive as the beats complete them
-    arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": block} \
+    arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": contract.input_block} \
         if board.interface == "pixel_stream" and cfg.io_type == "io_stream" else {}
-    design = fitted_design(qonnx_path, cfg, board, project_dir, precision, csim_cache=ctx.cache_dir / "csim",
-                           estimate_kw=arrival)
-    hls_model, hls_config = design.hls_model, design.hls_config
+    hls_model, hls_config, fit, latency, precisions = design_for_contract(
+        contract, cfg, board, ctx.work / "project", ctx.cache_dir, estimate_kw=arrival)
+    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
 
-    x = load_npy(ctx.dir("export") / "verify_inputs.npy")
-    y = load_npy(ctx.dir("export") / "verify_labels.npy")
-    fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
-    csim_outputs = fidelity.pop("csim_outputs")
-    save_npy(ctx.work / "csim_outputs.npy", np.asarray(csim_outputs, dtype=np.float64))
-    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **design.latency})
-    splits = CellSplits.load(ctx.dir("data") / "splits.npz")
-    class_names = splits.class_names
-
-    # The emulator: plan saved, == C-sim on the verification sample, == QONNX on the whole test split.
-    emulator = Emulator(hls_model)
-    write_json(ctx.work / "emulator.json", emulator.to_json())
-    vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
-    x_test = input_on_grid(to_model_input(splits.x_test, ctx.config.student.input_size, block).numpy(), precision)
-    if not np.array_equal(x_test[: len(x)], x):
-        raise FidelityError(
-            "the hls step's input grid differs from the export step's verification inputs "
-            f"({precision}); the whole-test-split comparison would not be on the hardware's inputs",
-            {"first_diverging_layer": "<input>"},
-        )
-    vs_qonnx = verify_emulator_against_qonnx(emulator, qonnx_path, x_test, return_outputs=True)
-    hw_outputs = vs_qonnx.pop("emulator_outputs")
-    save_npy(ctx.work / "hw_outputs.npy", np.asarray(hw_outputs, dtype=np.float64))
-    # ... and on the validation split: the project step chooses the default sort trigger there, not on test
-    x_val = input_on_grid(to_model_input(splits.x_val, ctx.config.student.input_size, block).numpy(), precision)
-    vs_qonnx_val = verify_emulator_against_qonnx(emulator, qonnx_path, x_val, return_outputs=True)
-    save_npy(ctx.work / "hw_val_outputs.npy", np.asarray(vs_qonnx_val.pop("emulator_outputs"), dtype=np.float64))
-    hw_metrics = {**classification_metrics(splits.y_test, hw_outputs, class_names), "source": "emulator"}
+    x = contract.verify_inputs()
+    strict = contract.exact and not contract.allow_inexact
+    fidelity, csim_outputs = csim_fidelity(hls_model, contract.qonnx_path, x, contract.reference_outputs(),
+                                           strict=strict, classifier=contract.classifier)
+    if contract.exact and fidelity["exact"] < 1.0:  # allow_inexact: reported, not stopped
+        log.error("C-simulation differs from QONNX although every layer should be exact (%.2f%% bit-equal)",
+                  100 * fidelity["exact"])
+    save_npy(ctx.work / "csim_outputs.npy", csim_outputs)
+    hardware = _emulate(ctx, contract, hls_model, x, csim_outputs) if contract.splits else {}
+    if contract.splits:
+        targets = contract.split_targets("test")
+        csim_metrics = {**score(contract.scoring, csim_outputs, targets, sample=True), "source": "csim"}
+        if "hw_metrics" not in hardware:  # the emulator does not cover this model: the C-simulated sample
+            hardware["hw_metrics"] = {**csim_metrics, "n": len(x)}
+    else:
+        csim_metrics = None
     cache_info = getattr(hls_model, "csim_cache_info", None) or {}
     write_json(ctx.work / "hls_config.json", hls_config)
-    write_json(
-        ctx.work / "hls.json",
-        {
-            "board": board.name,
-            "backend": cfg.backend,
-            "io_type": cfg.io_type,
-            "part": cfg.part,
-            "clock_mhz": cfg.clock_mhz,
-            "clock_period_ns": cfg.clock_period_ns,
-            "reuse_factor": cfg.reuse_factor,
-            "strategy": cfg.strategy,
-            "layer_settings": {k: v.to_json() for k, v in design.fit.settings.items()},
-            "input_precision": precision,
-            "project_dir": "hls/project",
-            "fidelity": fidelity,
-            "csim_metrics": classification_metrics(y, csim_outputs, class_names),
-            "hw_metrics": hw_metrics,
-            "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")},
-            "emulator_vs_qonnx": {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")},
-            "emulator_vs_qonnx_val": {k: vs_qonnx_val[k] for k in ("n", "exact", "max_abs_diff")},
-            "input_layout": "NHWC" if input_is_channels_last(load_qonnx(qonnx_path)) else "NCHW",
-            "emulator_images_per_s": vs_qonnx["emulator_images_per_s"],
-            "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
-        },
-    )
+    write_json(ctx.work / "hls.json", {
+        "board": board.name,
+        "backend": cfg.backend,
+        "io_type": cfg.io_type,
+        "part": cfg.part,
+        "clock_mhz": cfg.clock_mhz,
+        "clock_period_ns": cfg.clock_period_ns,
+        "reuse_factor": cfg.reuse_factor,
+        "strategy": cfg.strategy,
+        "layer_settings": {k: v.to_json() for k, v in fit.settings.items()} if fit is not None else None,
+        "input_precision": contract.input_precision,
+        "project_dir": "hls/project",
+        "fidelity": fidelity,
+        "precisions": precisions,
+        "layers": [layer.name for layer in hls_model.get_layers()],
+        "csim_metrics": csim_metrics,
+        **hardware,
+        "input_layout": "NHWC" if _channels_last(contract) else "NCHW",
+        "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
+    })
+
+
+def _channels_last(contract: HardwareContract) -> bool:
+    from edgekd.export.qonnx import input_is_channels_last, load_qonnx
+
+    return input_is_channels_last(load_qonnx(contract.qonnx_path))
+
+
+def _emulate(ctx: BuildContext, contract: HardwareContract, hls_model, x: np.ndarray, csim_outputs: np.ndarray) -> dict:
+    """The bit-exact emulator on every handed-over split (== C-sim on the sample, == QONNX on all), when it
+    covers the model's layers; otherwise the reason (hw_metrics then come from the C-simulated sample)."""
+    from edgekd.hls.emulate import Emulator, UnsupportedLayerError
+    from edgekd.hls.verify import verify_emulator_against_csim, verify_emulator_against_qonnx
+
+    try:
+        emulator = Emulator(hls_model)
+    except UnsupportedLayerError as err:
+        log.warning("emulator does not cover this model (%s); hardware metrics from the C-simulated sample", err)
+        return {"emulator": {"used": False, "reason": str(err)}}
+    write_json(ctx.work / "emulator.json", emulator.to_json())
+    vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
+    out = {"emulator": {"used": True},
+           "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")}}
+    for split in contract.splits:
+        inputs = contract.split_inputs(split)
+        if split == "test" and not np.array_equal(inputs[: len(x)], x):
+            raise FidelityError("the contract's test inputs do not start with its verification sample: the "
+                                "whole-split comparison would not be on the hardware's inputs",
+                                {"first_diverging_layer": "<input>"})
+        vs_qonnx = verify_emulator_against_qonnx(emulator, contract.qonnx_path, inputs, return_outputs=True)
+        outputs = np.asarray(vs_qonnx.pop("emulator_outputs"), dtype=np.float64)
+        suffix = "" if split == "test" else f"_{split}"
+        save_npy(ctx.work / f"hw{suffix}_outputs.npy", outputs)
+        out[f"emulator_vs_qonnx{suffix}"] = {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")}
+        if split == "test":
+            out["emulator_images_per_s"] = vs_qonnx.get("emulator_images_per_s")
+            out["hw_metrics"] = {**score(contract.scoring, outputs, contract.split_targets("test")),
+                                 "n": len(outputs), "source": "emulator"}
+    return out

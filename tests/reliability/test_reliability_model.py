@@ -72,7 +72,7 @@ def _assert_intact(out: Path, before: dict, steps: list[str]) -> None:
 def test_nan_weights_stop_the_distill_step(prebuilt, tmp_path, monkeypatch):
     import torch
 
-    import edgekd.steps.distill as distill_step
+    import edgekd.tasks.image.distill as distill_step
 
     out = _copy(prebuilt, "teacher", tmp_path)
     before = _recorded(out)
@@ -108,7 +108,7 @@ def test_unsupported_op_stops_the_export_step(prebuilt, tmp_path, monkeypatch):
     """A student whose graph ends in Softmax (a real node in a real exported graph): refused by the op check."""
     import onnx
 
-    import edgekd.steps.export as export_step
+    import edgekd.tasks.image.export as export_step
 
     out = _copy(prebuilt, "distill", tmp_path)
     before = _recorded(out)

@@ -19,7 +19,8 @@ from edgekd.determinism import seed_everything
 from edgekd.data.views import N_VIEWS, view_images
 from edgekd.distill.metrics import classification_metrics
 from edgekd.io import read_json, save_npy, write_json
-from edgekd.pipeline import BuildContext, BuildError
+from edgekd.context import BuildContext
+from edgekd.errors import BuildError
 from edgekd.registry import TEACHERS
 from edgekd.teachers.annotate import annotate_with_teacher
 from edgekd.teachers.runner import (
@@ -98,10 +99,6 @@ def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
 
 
 def run(ctx: BuildContext) -> None:
-    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
-        from edgekd.steps import audio
-
-        return audio.run_teacher(ctx)
     cfg = ctx.config.teacher
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     history: list[dict] = []

@@ -1,20 +1,11 @@
-"""The audio path (task: regression, speech emotion A/D/V) of every build step.
-
-Each cell step's `run(ctx)` hands over to the `run_<step>` function here when `task` is `regression`,
-so the pipeline, manifest, resume and step folders are the same as for the cell task. The files each
-step writes mirror the cell steps' (same names where the meaning is the same), so the shared library
-(QONNX export, hls4ml conversion, C-sim verification, board project, latency estimate) is reused as is.
+"""Speech emotion regression (A/D/V): the model half's data, teacher and distill steps.
 
 - data:    splits.npz (fixed-length windows, see edgekd.data.audio), data.json
 - teacher: teacher.pt (built-in), teacher.json, annotations_{train,val,test}.npy (the teacher's A/D/V per
            window, computed once and cached under cache/teacher_annotations by teacher and data hashes)
 - distill: wav2small.pt + wav2small.onnx / wav2small.int8.onnx (float reference), float.pt and student.pt
            (wav2small_hw float phase and QAT), baseline_no_kd.pt, predictions_test.npz, distill.json
-- export:  student.qonnx.onnx, student.clean.onnx, verify_inputs.npy (host log-mel on the input grid),
-           qonnx_outputs.npy, export.json
-- hls:     project/, hls.json, estimate.json, csim_outputs.npy (and the emulator's files when it applies)
-- project: the board project (AXI-stream wrapper of the features input)
-- report:  report.json / .md / .html with regression metrics (edgekd.report.audio)
+The export step (edgekd.tasks.speech.export) hands the hardware half its contract.
 """
 
 from __future__ import annotations
@@ -33,7 +24,8 @@ from edgekd.data.cells import array_sha256
 from edgekd.data.synthetic_speech import DIMENSIONS
 from edgekd.distill.metrics import regression_metrics
 from edgekd.io import load_npy, read_json, save_npy, write_json
-from edgekd.pipeline import BuildContext, BuildError
+from edgekd.context import BuildContext
+from edgekd.errors import BuildError
 from edgekd.progress import progress_bar
 from edgekd.registry import LOSSES, STUDENTS, TEACHERS
 
@@ -120,7 +112,7 @@ def run_teacher(ctx: BuildContext) -> None:
     from edgekd.teachers.annotate import annotate_with_teacher
     from edgekd.teachers.audio_runner import TorchAudioTeacherRunner, load_audio_teacher
     from edgekd.teachers.wav2vec import train_audio_teacher
-    from edgekd.steps.teacher import teacher_identity
+    from edgekd.tasks.image.teacher import teacher_identity
 
     cfg = ctx.config.teacher
     splits = _splits(ctx)
@@ -355,150 +347,3 @@ def run_distill(ctx: BuildContext) -> None:
             "training": training,
         },
     )
-
-
-# --------------------------------------------------------------------------------------------- export
-def _load_hw_student(ctx: BuildContext, splits: AudioSplits) -> torch.nn.Module:
-    model = STUDENTS.get(_hw_student_name(ctx))(ctx.config.student, len(NAMES), True, n_samples=splits.window)
-    model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
-    return model.eval()
-
-
-def run_export(ctx: BuildContext) -> None:
-    from edgekd.export.qonnx import export_student_qonnx
-    from edgekd.export.support import check_hardware_support
-    from edgekd.export.verify import verify_torch_against_qonnx
-    from edgekd.students.cell_cnn import input_quant_format
-    from edgekd.students.wav2small import HW_REPLACEMENTS
-
-    cfg = ctx.config
-    splits = _splits(ctx)
-    model = _load_hw_student(ctx, splits)
-    shape = tuple(model.input_shape)
-    clean_path = export_student_qonnx(model, shape, ctx.work)
-    support = check_hardware_support(clean_path)
-    n = min(cfg.hls.verify_samples, len(splits.x["test"]))
-    x = host_features(splits.x["test"][:n], cfg.student, splits.window)
-    fidelity = verify_torch_against_qonnx(model, clean_path, x, return_outputs=True)
-    save_npy(ctx.work / "verify_inputs.npy", x)
-    save_npy(ctx.work / "qonnx_outputs.npy", fidelity.pop("qonnx_outputs"))
-    write_json(
-        ctx.work / "export.json",
-        {
-            "qonnx": clean_path.name,
-            "qonnx_raw": "student.qonnx.onnx",
-            "input_shape": list(shape),
-            "input_precision": input_quant_format(model).hls_type(),
-            "input": "host log-mel (edgekd.data.logmel.features_on_grid)",
-            "hw_replacements": HW_REPLACEMENTS,
-            "support": support,
-            "fidelity": fidelity,
-        },
-    )
-
-
-# ------------------------------------------------------------------------------------------------ hls
-def run_hls(ctx: BuildContext) -> None:
-    from edgekd.hls.design import fitted_design
-    from edgekd.hls.verify import verify_csim_against_qonnx
-    from edgekd.hw import load_board
-
-    cfg = ctx.config.hls
-    export = read_json(ctx.dir("export") / "export.json")
-    qonnx_path = ctx.dir("export") / export["qonnx"]
-    precision = export["input_precision"]
-    board = load_board(cfg.board)
-    design = fitted_design(qonnx_path, cfg, board, ctx.work / "project", precision, csim_cache=ctx.cache_dir / "csim")
-    hls_model, hls_config = design.hls_model, design.hls_config
-    x = load_npy(ctx.dir("export") / "verify_inputs.npy")
-    fidelity = verify_csim_against_qonnx(hls_model, qonnx_path, x, return_outputs=True)
-    csim_outputs = np.asarray(fidelity.pop("csim_outputs"), dtype=np.float64)
-    save_npy(ctx.work / "csim_outputs.npy", csim_outputs)
-    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **design.latency})
-
-    splits = _splits(ctx)
-    ann_test = load_npy(ctx.dir("teacher") / "annotations_test.npy")
-    n = len(x)
-    csim_metrics = {"vs_teacher": regression_metrics(ann_test[:n], csim_outputs, NAMES),
-                    "vs_labels": regression_metrics(splits.y["test"][:n], csim_outputs, NAMES)
-                    if splits.has_labels else None, "source": "csim"}
-    hw = _emulate_test_split(ctx, hls_model, qonnx_path, x, csim_outputs, precision, splits, ann_test)
-    cache_info = getattr(hls_model, "csim_cache_info", None) or {}
-    write_json(ctx.work / "hls_config.json", hls_config)
-    write_json(
-        ctx.work / "hls.json",
-        {
-            "board": board.name, "backend": cfg.backend, "io_type": cfg.io_type, "part": cfg.part,
-            "clock_mhz": cfg.clock_mhz, "clock_period_ns": cfg.clock_period_ns, "reuse_factor": cfg.reuse_factor,
-            "strategy": cfg.strategy, "input_precision": precision, "project_dir": "hls/project",
-            "layer_settings": {k: v.to_json() for k, v in design.fit.settings.items()},
-            "fidelity": fidelity, "csim_metrics": csim_metrics, **hw,
-            "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
-        },
-    )
-
-
-def _emulate_test_split(ctx, hls_model, qonnx_path, x, csim_outputs, precision, splits, ann_test) -> dict:
-    """The bit-exact emulator on the whole test split (== C-sim on the sample, == QONNX on all), when it
-    covers the student's layers; otherwise the reason, and hw_metrics from the C-simulated sample."""
-    from edgekd.hls.emulate import Emulator, UnsupportedLayerError
-    from edgekd.hls.verify import verify_emulator_against_csim, verify_emulator_against_qonnx
-
-    try:
-        emulator = Emulator(hls_model)
-    except UnsupportedLayerError as err:
-        log.warning("emulator does not cover this student (%s); hardware metrics from the C-simulated sample", err)
-        return {"hw_metrics": {"vs_teacher": regression_metrics(ann_test[: len(x)], csim_outputs, NAMES),
-                               "n": len(x), "source": "csim"},
-                "emulator": {"used": False, "reason": str(err)}}
-    write_json(ctx.work / "emulator.json", emulator.to_json())
-    vs_csim = verify_emulator_against_csim(emulator, hls_model, x, y_csim=csim_outputs)
-    x_test = host_features(splits.x["test"], ctx.config.student, splits.window)
-    if not np.array_equal(x_test[: len(x)], x):
-        from edgekd.export.verify import FidelityError
-
-        raise FidelityError("the hls step's host features differ from the export step's verification inputs",
-                            {"first_diverging_layer": "<input>"})
-    vs_qonnx = verify_emulator_against_qonnx(emulator, qonnx_path, x_test, return_outputs=True)
-    hw_outputs = np.asarray(vs_qonnx.pop("emulator_outputs"), dtype=np.float64)
-    save_npy(ctx.work / "hw_outputs.npy", hw_outputs)
-    return {
-        "hw_metrics": {"vs_teacher": regression_metrics(ann_test, hw_outputs, NAMES),
-                       "vs_labels": _label_metrics(splits, hw_outputs), "n": len(x_test), "source": "emulator"},
-        "emulator": {"used": True},
-        "emulator_vs_csim": {k: vs_csim[k] for k in ("n", "exact", "max_abs_diff")},
-        "emulator_vs_qonnx": {k: vs_qonnx[k] for k in ("n", "exact", "max_abs_diff")},
-        "emulator_images_per_s": vs_qonnx.get("emulator_images_per_s"),
-    }
-
-
-# -------------------------------------------------------------------------------------------- project
-def run_project(ctx: BuildContext) -> None:
-    from edgekd.hw import load_board
-    from edgekd.project.csim import run_project_csim
-    from edgekd.project.generate import ProjectError, generate_project
-
-    cfg = ctx.config.hls
-    board = load_board(cfg.board)
-    if board.interface == "pixel_stream":
-        raise ProjectError(
-            f"board {board.name}: its interface is a camera pixel stream with a sort trigger, which does not "
-            "fit the audio student (log-mel features in, A/D/V out); use an AXI-stream or XRT board "
-            "(hls.board: pynq-z2, zcu104, zcu102 or alveo-u250)")
-    info = generate_project(ctx.work, hls_dir=ctx.dir("hls"), export_dir=ctx.dir("export"), board=board,
-                            name=ctx.config.name, class_names=NAMES)
-    write_json(ctx.work / "project.json", info)
-    csim = run_project_csim(ctx.work, cache_dir=ctx.cache_dir)
-    write_json(ctx.work / "project.json", {**info, "csim": csim})
-    if not csim["passed"]:
-        raise ProjectError(f"project C-simulation: {100 * csim['exact']:.2f}% of {csim['outputs']} outputs bit-equal "
-                           f"(max abs diff {csim['max_abs_diff']}); wrapper testbench "
-                           f"{'passed' if csim['wrapper']['passed'] else 'FAILED'}")
-
-
-# --------------------------------------------------------------------------------------------- report
-def run_report(ctx: BuildContext) -> None:
-    from edgekd.report.audio import assemble_audio_report
-    from edgekd.steps.report import write_report
-
-    write_report(assemble_audio_report(ctx.config, ctx.build_dir), ctx.work)

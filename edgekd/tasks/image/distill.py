@@ -20,7 +20,7 @@ from edgekd.data.transforms import to_model_input
 from edgekd.distill.metrics import classification_metrics
 from edgekd.distill.trainer import predict_logits, train_student
 from edgekd.io import load_npy, write_json
-from edgekd.pipeline import BuildContext
+from edgekd.context import BuildContext
 from edgekd.registry import LOSSES, STUDENTS
 from edgekd.students.cell_cnn import count_macs, count_params, load_float_weights
 
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: BuildContext) -> None:
-    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
-        from edgekd.steps import audio
-
-        return audio.run_distill(ctx)
     cfg = ctx.config
     if cfg.teacher.label_smoothing > 0 and cfg.distill.loss == "kd" and cfg.distill.temperature > 1.5:
         # label smoothing erases the teacher's between-class information that high temperatures would
@@ -67,7 +63,7 @@ def run(ctx: BuildContext) -> None:
     steps = batches_per_pass(len(x_train), cfg.distill.batch_size)
     online = None
     if getattr(LOSSES.get(cfg.distill.loss), "online_teacher", False):  # function matching: teacher on each batch
-        from edgekd.steps.teacher import teacher_runner
+        from edgekd.tasks.image.teacher import teacher_runner
         from edgekd.teachers.online import OnlineTeacher
 
         online = OnlineTeacher(teacher_runner(ctx, splits), splits.x_train)

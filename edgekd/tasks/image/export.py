@@ -1,7 +1,8 @@
-"""Step `export`: brevitas -> QONNX (cleaned, channels-last), op check, torch == QONNX exactly.
+"""Step `export` of image classification: brevitas -> QONNX (cleaned, channels-last), op check, torch == QONNX.
 
-The verification inputs (test images on the input quantizer's grid) and the QONNX outputs are
-saved here so the `hls` step compares the C-simulation against exactly these numbers. With
+It writes the hardware contract (edgekd.contract): the verification inputs (test images on the input
+quantizer's grid) and the QONNX outputs, so the `hls` step compares the C-simulation against exactly these
+numbers, and the whole test and validation splits on the grid with their labels, for the emulator. With
 `student.input_block` k > 1 the exported model's input, and so every crossing after this step, is the
 blocked image (1, k^2, S/k, S/k) (edgekd.data.transforms.space_to_depth); export.json records `input_block`
 and `image_shape` for the hardware half.
@@ -17,17 +18,14 @@ from edgekd.data.transforms import to_model_input
 from edgekd.export.qonnx import export_student_qonnx
 from edgekd.export.support import check_hardware_support
 from edgekd.export.verify import verify_torch_against_qonnx
-from edgekd.io import save_npy, write_json
-from edgekd.pipeline import BuildContext
+from edgekd.io import write_json
+from edgekd.context import BuildContext
+from edgekd.contract import HardwareContract
 from edgekd.registry import STUDENTS
 from edgekd.students.cell_cnn import input_quant_format, model_input_shape, quantize_input
 
 
 def run(ctx: BuildContext) -> None:
-    if ctx.config.task == "regression":  # speech emotion: edgekd.steps.audio
-        from edgekd.steps import audio
-
-        return audio.run_export(ctx)
     cfg = ctx.config
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     k = len(splits.class_names)
@@ -42,12 +40,18 @@ def run(ctx: BuildContext) -> None:
     support = check_hardware_support(clean_path)
 
     n = min(cfg.hls.verify_samples, len(splits.x_test))
-    x = quantize_input(model, to_model_input(splits.x_test[:n], size, block)).numpy().astype(np.float32)
+    x_test = quantize_input(model, to_model_input(splits.x_test, size, block)).numpy().astype(np.float32)
+    x_val = quantize_input(model, to_model_input(splits.x_val, size, block)).numpy().astype(np.float32)
+    x = x_test[:n]
     fidelity = verify_torch_against_qonnx(model, clean_path, x, return_outputs=True)
-    save_npy(ctx.work / "verify_inputs.npy", x)
-    save_npy(ctx.work / "verify_labels.npy", splits.y_test[:n])
-    save_npy(ctx.work / "qonnx_outputs.npy", fidelity.pop("qonnx_outputs"))
     fmt = input_quant_format(model)
+    HardwareContract(
+        qonnx=clean_path.name, input_precision=fmt.hls_type(), input_shape=input_shape,
+        output_names=list(splits.class_names), classifier=True,
+        scoring={"kind": "classification", "class_names": list(splits.class_names)},
+        input_block=block, image_shape=[1, size, size],
+    ).save(ctx.work, x, fidelity.pop("qonnx_outputs"), verify_labels=splits.y_test[:n],
+           splits={"test": (x_test, {"labels": splits.y_test}), "val": (x_val, {"labels": splits.y_val})})
     write_json(
         ctx.work / "export.json",
         {
