@@ -1,8 +1,9 @@
-"""Train a student from preprocessed inputs, labels and (optionally) cached teacher logits.
+"""Train a student from preprocessed inputs, labels and (optionally) cached teacher outputs: every task's loop.
 
-The teacher is never run here: distillation reads the logits the teacher step cached. Training is
-deterministic for a given seed (explicit generator for the batch order), and the state with the
-best validation accuracy is kept.
+The teacher is never run here (except by a loss that runs it online on each batch): distillation reads the
+outputs the teacher step cached. Training is deterministic for a given seed (explicit generator for the batch
+order), and the state with the best validation score is kept: accuracy by default, or the task's own score
+through the `score` hook (speech emotion: mean CCC against the teacher's annotations or the labels).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -51,6 +53,10 @@ def train_student(
     lr: float,
     steps_per_epoch: int | None = None,
     online_teacher=None,
+    *,
+    score: Callable[[nn.Module], float] | None = None,
+    score_name: str = "val_accuracy",
+    min_batch: int = 1,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
     best-validation state. `loss_name` picks from LOSSES; a stateful loss (edgekd.distill.methods) gets
@@ -66,8 +72,14 @@ def train_student(
     A loss that evaluates the teacher online (`online_teacher = True`: function matching) needs
     `online_teacher` (edgekd.teachers.online.OnlineTeacher over the same training images): every batch, the
     loss mixes the student's and the teacher's inputs of the same view and the teacher runs on the mix;
-    the cached logits then only stand in for missing labels."""
-    if teacher_logits is None and bool((y_train < 0).any()):
+    the cached logits then only stand in for missing labels.
+
+    `score(model) -> float` (higher is better) is the validation score, recorded under `score_name` in the
+    history; by default the accuracy on (x_val, y_val). Float targets (regression) have no "missing label"
+    rows: the loss handles their NaNs. `min_batch`: batches smaller than this are skipped (CCC and BatchNorm
+    need two samples)."""
+    classes = not torch.is_floating_point(torch.as_tensor(y_train))
+    if classes and teacher_logits is None and bool((y_train < 0).any()):
         raise ValueError(f"{label}: {int((y_train < 0).sum())} training rows have no label and there is no teacher")
     loss_fn = make_loss(loss_name, cfg)
     stateful = isinstance(loss_fn, StatefulLoss)
@@ -80,13 +92,16 @@ def train_student(
     else:
         online_teacher = None
     n_views = N_VIEWS if cfg.augment else 1
+    if score is None:
+        def score(m: nn.Module) -> float:
+            return float((predict_logits(m, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     extra_params = loss_fn.attach(model, x_train[:2]) if stateful else []
     try:
         return _train_loop(
-            model, x_train, y_train, teacher_logits, x_val, y_val, cfg, loss_fn, extra_params, label, epochs, lr,
-            n_views, gen, steps_per_epoch, online_teacher,
+            model, x_train, y_train, teacher_logits, cfg, loss_fn, extra_params, label, epochs, lr,
+            n_views, gen, steps_per_epoch, online_teacher, score, score_name, min_batch, classes,
         )
     finally:
         if stateful:
@@ -98,8 +113,6 @@ def _train_loop(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
     teacher_logits: torch.Tensor | None,
-    x_val: torch.Tensor,
-    y_val: torch.Tensor,
     cfg: DistillConfig,
     loss_fn,
     extra_params: list,
@@ -109,14 +122,18 @@ def _train_loop(
     n_views: int,
     gen: torch.Generator,
     steps_per_epoch: int | None,
-    online_teacher=None,
+    online_teacher,
+    score: Callable[[nn.Module], float],
+    score_name: str,
+    min_batch: int,
+    classes: bool,
 ) -> TrainResult:
     stateful = isinstance(loss_fn, StatefulLoss)
     opt = torch.optim.AdamW(list(model.parameters()) + list(extra_params), lr=lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = steps_per_epoch or batches_per_pass(len(x_train), cfg.batch_size)
     batches = shuffled_batches(len(x_train), cfg.batch_size, gen)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
-    best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
+    best, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
     history: list[dict] = []
     with progress_bar() as bar:
         task = bar.add_task(f"train {label}", total=epochs * steps_per_epoch)
@@ -127,6 +144,8 @@ def _train_loop(
             total, seen = 0.0, 0
             for _ in range(steps_per_epoch):
                 idx = next(batches)
+                if len(idx) < min_batch:
+                    continue
                 # teacher_logits is (views, N, classes) when training on symmetric views: draw one
                 # view per batch and use the teacher's answer for exactly that view.
                 view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
@@ -135,7 +154,7 @@ def _train_loop(
                 if teacher_logits is not None:
                     t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
                 y = y_train[idx]
-                if t is not None:  # no label: the teacher's top class for this view stands in
+                if classes and t is not None:  # no label: the teacher's top class for this view stands in
                     y = torch.where(y >= 0, y, t.argmax(1))
                 if online_teacher is not None:  # function matching: the teacher on the student's own mixed view
                     xs, xt = loss_fn.mix(xs, view_tensor(online_teacher.inputs(idx), view), gen)
@@ -149,12 +168,12 @@ def _train_loop(
                 total += loss.item() * len(idx)
                 seen += len(idx)
                 bar.advance(task)
-            val_acc = float((predict_logits(model, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
-            history.append({"epoch": epoch + 1, "loss": total / seen, "val_accuracy": val_acc})
+            val = score(model)
+            history.append({"epoch": epoch + 1, "loss": total / max(seen, 1), score_name: val})
             if stateful:
                 history[-1].update(loss_fn.state())
-            log.debug("%s epoch %d loss %.4f val %.4f", label, epoch + 1, total / seen, val_acc)
-            if val_acc > best_acc:
-                best_acc, best_epoch, best_state = val_acc, epoch + 1, copy.deepcopy(model.state_dict())
+            log.debug("%s epoch %d loss %.4f %s %.4f", label, epoch + 1, total / max(seen, 1), score_name, val)
+            if val > best:
+                best, best_epoch, best_state = val, epoch + 1, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     return TrainResult(state_dict=best_state, best_epoch=best_epoch, history=history)

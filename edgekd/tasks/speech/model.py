@@ -10,7 +10,6 @@ The export step (edgekd.tasks.speech.export) hands the hardware half its contrac
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 
@@ -19,15 +18,14 @@ import torch
 
 from edgekd.config import DistillConfig
 from edgekd.data.audio import AudioSplits, aggregate_windows, load_audio_splits
-from edgekd.data.batches import batches_per_pass, shuffled_batches
+from edgekd.data.batches import batches_per_pass
 from edgekd.data.cells import array_sha256
 from edgekd.data.synthetic_speech import DIMENSIONS
 from edgekd.distill.metrics import regression_metrics
-from edgekd.io import load_npy, read_json, save_npy, write_json
+from edgekd.io import load_npy, save_npy, write_json
 from edgekd.context import BuildContext
 from edgekd.errors import BuildError
-from edgekd.progress import progress_bar
-from edgekd.registry import LOSSES, STUDENTS, TEACHERS
+from edgekd.registry import STUDENTS, TEACHERS
 
 log = logging.getLogger(__name__)
 
@@ -195,45 +193,21 @@ def train_regression(
     x_val: torch.Tensor, target_val: np.ndarray, cfg: DistillConfig, loss_name: str, label: str, epochs: int,
     lr: float, steps_per_epoch: int | None = None,
 ) -> dict:
-    """Train in place (AdamW, one-cycle schedule peaking at `lr`, as edgekd.distill.trainer); keep the
-    state with the best validation mean CCC against `target_val` (teacher annotations, or labels for the
-    labels-only baseline). Returns {best_epoch, history}."""
-    loss_fn = LOSSES.get(loss_name)
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=cfg.weight_decay)
-    steps = steps_per_epoch or batches_per_pass(len(x), cfg.batch_size)
-    batches = shuffled_batches(len(x), cfg.batch_size, gen)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
-    best, best_epoch, best_state = -np.inf, 0, copy.deepcopy(model.state_dict())
-    history: list[dict] = []
-    with progress_bar() as bar:
-        task = bar.add_task(f"train {label}", total=epochs * steps)
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            model.train()
-            total, seen = 0.0, 0
-            for _ in range(steps):
-                idx = next(batches)
-                if len(idx) < 2:  # CCC and BatchNorm need two samples
-                    continue
-                out = model(x[idx])
-                loss = loss_fn(out, labels[idx], None if teacher is None else teacher[idx], cfg)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-                seen += len(idx)
-                bar.advance(task)
-            val = regression_metrics(target_val, predict(model, x_val), NAMES)["ccc_mean"] if len(x_val) else 0.0
-            history.append({"epoch": epoch + 1, "loss": total / max(seen, 1), "val_ccc_mean": val,
-                            "seconds": round(time.perf_counter() - t0, 2)})
-            log.info("%s epoch %d/%d: loss %.4f, val mean CCC %.4f", label, epoch + 1, epochs, history[-1]["loss"], val)
-            if val > best:
-                best, best_epoch, best_state = val, epoch + 1, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    return {"best_epoch": best_epoch, "history": history}
+    """Train in place with every task's loop (edgekd.distill.trainer.train_student: AdamW, one-cycle schedule
+    peaking at `lr`, the registered loss, stateful KD methods included); keep the state with the best
+    validation mean CCC against `target_val` (teacher annotations, or labels for the labels-only baseline).
+    Returns {best_epoch, history}."""
+    from edgekd.distill.trainer import train_student
+
+    def val_ccc(m: torch.nn.Module) -> float:
+        return regression_metrics(target_val, predict(m, x_val), NAMES)["ccc_mean"] if len(x_val) else 0.0
+
+    no_views = cfg.model_copy(update={"augment": False})  # image symmetries mean nothing for audio
+    result = train_student(model, x, labels, teacher, x_val, torch.zeros(0), no_views, loss_name, label, epochs,
+                           lr, steps_per_epoch, score=val_ccc, score_name="val_ccc_mean", min_batch=2)
+    log.info("%s: best validation mean CCC %.4f at epoch %d", label,
+             max(h["val_ccc_mean"] for h in result.history) if result.history else float("nan"), result.best_epoch)
+    return {"best_epoch": result.best_epoch, "history": result.history}
 
 
 def _student_metrics(pred: np.ndarray, annotations: np.ndarray, splits: AudioSplits) -> dict:
