@@ -272,6 +272,11 @@ def generate_project(
         raise ProjectError(f"hls.trigger_class {trigger_class} is not a class index (0..{n_out - 1})")
     block = _input_block(export_dir)
     channels = _pixel_channels(x, layout, block, board.interface)
+    if board.interface == "pixel_stream" and layout != "NHWC" and x.ndim == 4 and x.shape[1] > 1:
+        raise ProjectError(
+            f"board {board.name}: a pixel stream sends pixels with their channels together, but this network reads "
+            f"its {x.shape[1]}-channel input channel by channel ({layout}); convert it channels-last or choose an "
+            "AXI-stream board")
 
     # 1. the hls4ml project, minus build artifacts, plus edgekd's exact testbench and the test vectors
     hls_out = out_dir / "hls"
