@@ -41,3 +41,7 @@ class NonFiniteError(BuildError):
 
 class LayerTooLargeError(BuildError):
     """A layer too large for the chosen hls.io_type."""
+
+
+class ProjectError(RuntimeError):
+    """The board project cannot be generated (names the file or setting that is wrong)."""

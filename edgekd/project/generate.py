@@ -31,8 +31,10 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd import __version__
+from edgekd.errors import ProjectError
 from edgekd.hw import Board
 from edgekd.io import load_npy, read_json, save_npy, write_text
+from edgekd.project.interface import frame_geometry, pixel_channels_of_input
 from edgekd.project.trigger import sort_decisions, threshold_on_grid, trigger_latency
 
 log = logging.getLogger(__name__)
@@ -54,10 +56,6 @@ BOARD_PARTS = {
 DEFAULT_ALVEO_PLATFORM = {"alveo-u250": "xilinx_u250_gen3x16_xdma_4_1_202210_1"}
 # hls4ml build artifacts that must not travel (compiled C-sim libraries; absolute paths inside)
 _SKIP_FROM_HLS = ("*.so", "*.o", "hls4ml_config.yml", "build_lib.sh", "myproject_bridge.cpp")
-
-
-class ProjectError(RuntimeError):
-    """The board project cannot be generated (names the file or setting that is wrong)."""
 
 
 def templates_dir() -> Path:
@@ -195,17 +193,6 @@ def _pack_cycles(board: Board, export_dir: Path, channels: int = 1) -> int:
     return 1 if board.pixels_per_clock == 1 and _input_block(export_dir) == 1 and channels == 1 else 2
 
 
-def _pixel_channels(x: np.ndarray, layout: str, block: int, interface: str) -> int:
-    """Channels C of the image behind the network's input: a channels-last input (N, H/k, W/k, C k^2) of a
-    pixel-stream top or of a blocked student holds C-channel pixels (packed colour on the pixel stream when
-    C > 1, edgekd.project.interface); 1 for every other input."""
-    if layout != "NHWC" or x.ndim != 4 or x.shape[3] % (block * block):
-        return 1
-    if interface != "pixel_stream" and block == 1:
-        return 1  # a stream of values: no pixels to pack
-    return max(1, int(x.shape[3]) // (block * block))
-
-
 def _ps_kind(part: str) -> str | None:
     for prefix, kind in _PS_BY_PART:
         if part.lower().startswith(prefix):
@@ -271,12 +258,7 @@ def generate_project(
     if trigger_class is not None and not 0 <= trigger_class < n_out:
         raise ProjectError(f"hls.trigger_class {trigger_class} is not a class index (0..{n_out - 1})")
     block = _input_block(export_dir)
-    channels = _pixel_channels(x, layout, block, board.interface)
-    if board.interface == "pixel_stream" and layout != "NHWC" and x.ndim == 4 and x.shape[1] > 1:
-        raise ProjectError(
-            f"board {board.name}: a pixel stream sends pixels with their channels together, but this network reads "
-            f"its {x.shape[1]}-channel input channel by channel ({layout}); convert it channels-last or choose an "
-            "AXI-stream board")
+    channels = pixel_channels_of_input(x.shape, layout, block, board.interface)
 
     # 1. the hls4ml project, minus build artifacts, plus edgekd's exact testbench and the test vectors
     hls_out = out_dir / "hls"
@@ -310,39 +292,7 @@ def generate_project(
         if trigger_evaluation is not None:
             trigger.update(trigger_evaluation)
 
-    # frame geometry for the pixel stream's TLAST (end of line): rows and values per row, in stream order; a
-    # pixel-stream beat carries `ppc` pixels of `channels` values each (packed colour when channels > 1)
-    if block > 1:
-        # the student reads k x k pixel blocks (export.json input_block): the network's input is the blocked
-        # image (N, H/k, W/k, C k^2); the grabber still sends the H x W image, which the top packs into blocks
-        per = block * block * channels
-        if layout != "NHWC" or x.ndim != 4 or x.shape[3] != per or in_word != per:
-            raise ProjectError(
-                f"export.json input_block {block}: expected a channels-last (N, H/{block}, W/{block}, {per}) "
-                f"network input read one block per stream word, got {layout} {tuple(x.shape)} ({in_word} per word)")
-        rows, row_values = x.shape[1] * block, x.shape[2] * block * channels
-    elif channels > 1:
-        # packed colour, one pixel per stream item: the network's input is (N, H, W, C) read one pixel per word
-        if in_word != channels:
-            raise ProjectError(f"a {channels}-channel image on the pixel stream needs the network to read one pixel "
-                               f"({channels} values) per stream word, got {in_word} per word")
-        rows, row_values = x.shape[1], x.shape[2] * channels
-    elif x.ndim == 4:
-        rows, row_values = (x.shape[1], x.shape[2] * x.shape[3]) if layout == "NHWC" else (x.shape[2], x.shape[3])
-        rows *= 1 if layout == "NHWC" else x.shape[1]
-    else:
-        rows, row_values = 1, n_in
-    row_pixels = row_values // channels
-    ppc = board.pixels_per_clock if interface == "pixel_stream" else 1
-    if row_pixels % ppc or (block > 1 and ppc % block and block % ppc):
-        raise ProjectError(
-            f"board {board.name}: pixels_per_clock {ppc} does not split a line of {row_pixels} "
-            f"{'values' if channels == 1 else 'pixels'} into whole beats"
-            + (f" of whole {block}x{block} blocks" if block > 1 else "")
-            + "; use a pixels_per_clock that divides the line (and is a multiple or divisor of student.input_block)")
-    n_beats = rows * row_pixels // ppc
-    group_items = max(ppc // block, 1) if block > 1 else 1
-    n_groups = n_in // (group_items * block * block * channels) if block > 1 else n_beats
+    geometry = frame_geometry(board, x.shape, layout, block, in_word, channels)
     ctx: dict[str, Any] = {
         "name": name,
         "edgekd_version": __version__,
@@ -378,14 +328,13 @@ def generate_project(
         "estimate": {"cycles": estimate["cycles"], "us": estimate["us"], "ii_cycles": estimate["ii_cycles"]},
         "input_layout": layout,
         "pixel_bits": 8 * math.ceil(in_t.width / 8),
-        "frame": {"height": int(rows), "row_values": int(row_values), "row_pixels": int(row_pixels),
-                  "beats_per_line": int(row_pixels // ppc)},
-        "pixels_per_clock": int(ppc),
+        "frame": geometry.frame(),
+        "pixels_per_clock": geometry.pixels_per_clock,
         "input_block": int(block),
         # values per pixel on the pixel stream: 1 grey, 3 packed colour (channel c of pixel p in value slot p C + c)
         "channels": int(channels),
-        "n_beats": int(n_beats),
-        "n_groups": int(n_groups),
+        "n_beats": geometry.n_beats,
+        "n_groups": geometry.n_groups,
         "decision_word": decision_word_layout(score_t.width, max(1, math.ceil(math.log2(n_out)))),
     }
     if trigger is not None:
