@@ -72,13 +72,13 @@ def run(ctx: BuildContext) -> None:
         runs.append(("baseline_no_kd", "ce", None, x_train[lab], y_train[lab]))
     for label, loss, teacher, xs, ys in runs:
         seed_everything(cfg.distill.seed)  # initial weights from the seed, not from the process's RNG history
-        float_model = build_student(cfg.student, k, quantized=False)
+        float_model = build_student(cfg.student, k, quantized=False, in_channels=splits.channels)
         float_run = train_student(
             float_model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
             epochs=cfg.distill.epochs, lr=cfg.distill.lr, steps_per_epoch=steps,
             online_teacher=online if teacher is not None else None,
         )
-        model = build_student(cfg.student, k, quantized=True)
+        model = build_student(cfg.student, k, quantized=True, in_channels=splits.channels)
         load_float_weights(model, float_run.state_dict)
         params = count_params(model)
         history = {"float": float_run.history}
@@ -108,7 +108,7 @@ def run(ctx: BuildContext) -> None:
         {
             "name": cfg.student.name,
             "params": params,
-            "macs": count_macs(cfg.student, k),
+            "macs": count_macs(cfg.student, k, splits.channels),
             "loss": cfg.distill.loss,
             "online_teacher_batches": online.calls if online is not None else 0,  # function matching
             "labelled": int(lab.sum()),

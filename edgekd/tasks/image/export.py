@@ -30,12 +30,13 @@ def run(ctx: BuildContext) -> None:
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
     k = len(splits.class_names)
     size = cfg.student.input_size
-    model = STUDENTS.get(cfg.student.name)(cfg.student, k, quantized=True)
+    channels = splits.channels  # data.channels: 1 grey, 3 colour
+    model = STUDENTS.get(cfg.student.name)(cfg.student, k, quantized=True, in_channels=channels)
     model.load_state_dict(torch.load(ctx.dir("distill") / "student.pt", map_location="cpu", weights_only=True))
     model.eval()
 
     block = cfg.student.input_block
-    input_shape = [1, *model_input_shape(cfg.student)]  # (1, 1, S, S), or blocked (1, k^2, S/k, S/k)
+    input_shape = [1, *model_input_shape(cfg.student, channels)]  # (1, C, S, S), or blocked (1, C k^2, S/k, S/k)
     clean_path = export_student_qonnx(model, tuple(input_shape), ctx.work)
     support = check_hardware_support(clean_path)
 
@@ -49,7 +50,7 @@ def run(ctx: BuildContext) -> None:
         qonnx=clean_path.name, input_precision=fmt.hls_type(), input_shape=input_shape,
         output_names=list(splits.class_names), classifier=True,
         scoring={"kind": "classification", "class_names": list(splits.class_names)},
-        input_block=block, image_shape=[1, size, size],
+        input_block=block, image_shape=[channels, size, size],
     ).save(ctx.work, x, fidelity.pop("qonnx_outputs"), verify_labels=splits.y_test[:n],
            splits={"test": (x_test, {"labels": splits.y_test}), "val": (x_val, {"labels": splits.y_val})})
     write_json(
@@ -59,7 +60,7 @@ def run(ctx: BuildContext) -> None:
             "qonnx_raw": "student.qonnx.onnx",
             "input_shape": input_shape,
             "input_block": block,  # k x k pixel blocks per stream item (1: one pixel)
-            "image_shape": [1, size, size],
+            "image_shape": [channels, size, size],
             "input_precision": fmt.hls_type(),
             "support": support,
             "fidelity": fidelity,

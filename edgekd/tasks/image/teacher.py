@@ -51,6 +51,9 @@ def _teacher_pool(cfg: TeacherConfig, splits: CellSplits) -> CellSplits:
     if cfg.data is None:
         return splits
     pool = load_cell_splits(cfg.data)
+    if pool.channels != splits.channels:
+        raise BuildError(f"teacher.data has {pool.channels}-channel images but the build's data has {splits.channels}; "
+                         "give teacher.data the same data.channels")
     if pool.class_names != splits.class_names:
         raise BuildError(f"teacher.data has classes {pool.class_names} but the build's data has {splits.class_names}; "
                          "give teacher.data the same classes (data.num_classes, class folders)")
@@ -72,10 +75,10 @@ def _loaded_teacher(cfg: TeacherConfig, splits: CellSplits) -> TeacherRunner:
     fine = splits.fine_class_names
     if cfg.source == "checkpoint" and cfg.fine_labels and fine is not None and len(fine) != len(splits.class_names):
         try:
-            return MergedClassesRunner(load_teacher(cfg, len(fine)), [[0], [1, 2]])
+            return MergedClassesRunner(load_teacher(cfg, len(fine), splits.channels), [[0], [1, 2]])
         except TeacherLoadError:
             pass  # a checkpoint of a teacher trained on the task's own classes
-    return load_teacher(cfg, len(splits.class_names))
+    return load_teacher(cfg, len(splits.class_names), splits.channels)
 
 
 def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
@@ -85,7 +88,7 @@ def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
     info = read_json(ctx.dir("teacher") / "teacher.json")
     if cfg.source == "train":
         classes = info["trained_on_classes"]
-        model = TEACHERS.get(cfg.arch)(len(classes), cfg)
+        model = TEACHERS.get(cfg.arch)(len(classes), cfg, in_channels=splits.channels)
         model.load_state_dict(torch.load(ctx.dir("teacher") / "teacher.pt", map_location="cpu", weights_only=True))
         runner: TeacherRunner = TorchTeacherRunner(model, cfg.input_size, len(classes))
         if len(classes) != len(splits.class_names):
@@ -112,7 +115,7 @@ def run(ctx: BuildContext) -> None:
         y_train, y_val = (pool.y_train_fine, pool.y_val_fine) if fine else (pool.y_train, pool.y_val)
         trained_on = pool.fine_class_names if fine else pool.class_names
         seed_everything(ctx.config.seed)  # initial weights from the seed, not from the process's RNG history
-        model = TEACHERS.get(cfg.arch)(len(trained_on), cfg)
+        model = TEACHERS.get(cfg.arch)(len(trained_on), cfg, in_channels=splits.channels)
         lab = pool.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
         trained_on_images = int(lab.sum())
         # the steps it would get on every training image: few labels need more passes, not fewer steps
