@@ -149,7 +149,7 @@ def _train_loop(
                 # teacher_logits is (views, N, classes) when training on symmetric views: draw one
                 # view per batch and use the teacher's answer for exactly that view.
                 view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
-                xs = view_tensor(x_train[idx], view)
+                xs = view_tensor(x_train[idx], view) if n_views > 1 else x_train[idx]  # 2-D audio has no views
                 t = None
                 if teacher_logits is not None:
                     t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
@@ -157,7 +157,8 @@ def _train_loop(
                 if classes and t is not None:  # no label: the teacher's top class for this view stands in
                     y = torch.where(y >= 0, y, t.argmax(1))
                 if online_teacher is not None:  # function matching: the teacher on the student's own mixed view
-                    xs, xt = loss_fn.mix(xs, view_tensor(online_teacher.inputs(idx), view), gen)
+                    xt = online_teacher.inputs(idx)
+                    xs, xt = loss_fn.mix(xs, view_tensor(xt, view) if n_views > 1 else xt, gen)
                     t = online_teacher(xt)
                 out = model(xs)
                 loss = loss_fn(out, y, t, cfg)
