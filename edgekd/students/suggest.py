@@ -99,7 +99,7 @@ def _probe_batch(cfg, build_dir, batch: int) -> tuple[np.ndarray, np.ndarray, li
     return splits.x_train[idx], splits.y_train[idx], list(splits.class_names)
 
 
-def _teacher_probe(cfg, build_dir, num_classes: int) -> TeacherProbe:
+def _teacher_probe(cfg, build_dir, num_classes: int, in_channels: int = 1) -> TeacherProbe:
     from pathlib import Path
 
     from edgekd.io import read_json
@@ -116,7 +116,7 @@ def _teacher_probe(cfg, build_dir, num_classes: int) -> TeacherProbe:
         info = read_json(meta)
         classes = info.get("trained_on_classes") or []
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = TEACHERS.get(cfg.teacher.arch)(len(classes), cfg.teacher)
+        model = TEACHERS.get(cfg.teacher.arch)(len(classes), cfg.teacher, in_channels=in_channels)
         model.load_state_dict(state)
         merge = None
         if len(classes) != num_classes:
@@ -126,7 +126,7 @@ def _teacher_probe(cfg, build_dir, num_classes: int) -> TeacherProbe:
                 raise SuggestError(f"{meta}: teacher has {len(classes)} classes but the task has {num_classes}")
         return TeacherProbe(model, teacher_feature_module(model), cfg.teacher.input_size, merge, trained=True)
     torch.manual_seed(cfg.seed)
-    model = TEACHERS.get(cfg.teacher.arch)(num_classes, cfg.teacher)
+    model = TEACHERS.get(cfg.teacher.arch)(num_classes, cfg.teacher, in_channels=in_channels)
     return TeacherProbe(model, teacher_feature_module(model), cfg.teacher.input_size)
 
 
@@ -146,14 +146,15 @@ def suggest_students(
 
     images, labels, class_names = _probe_batch(cfg, build_dir, batch)
     k = len(class_names)
-    candidates = make_candidates(cfg.student, k, cfg.hls, budget_params, budget_latency_us,
+    channels = int(images.shape[-1]) if images.ndim == 4 else 1  # colour images are channels-last
+    candidates = make_candidates(cfg.student, k, cfg.hls, budget_params, budget_latency_us, in_channels=channels,
                                  widths=widths, depths=depths, bits=bits)
     if not candidates:
         raise SuggestError(
             f"no cell_cnn variant fits the budget (params <= {budget_params}, latency <= {budget_latency_us} us); "
             "raise --budget-params / --budget-latency-us"
         )
-    teacher = _teacher_probe(cfg, build_dir, k)
+    teacher = _teacher_probe(cfg, build_dir, k, channels)
     with progress_bar() as bar:
         task = bar.add_task(f"scoring {len(candidates)} candidates", total=len(candidates))
         ranked = score_candidates(candidates, teacher, images, labels, k, inits=inits, seed=cfg.seed,

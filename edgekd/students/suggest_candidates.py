@@ -97,13 +97,14 @@ def _accumulator_bits(in_bits: int, w_bits: int, n_in: int, bias_bits: int) -> i
     return max(in_bits + w_bits + math.ceil(math.log2(max(2, n_in))), bias_bits + 8)
 
 
-def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig) -> list[LayerSpec]:
+def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig,
+                         in_channels: int = 1) -> list[LayerSpec]:
     """The LayerSpecs hls4ml 1.3.0 builds for this cell_cnn (checked against the ModelGraph in the tests)."""
     from edgekd.hls.convert import model_defaults
 
     rf, strategy = model_defaults(hls)  # 'auto': the fastest setting; make_candidates then fits it to the board
     kw = {"reuse_factor": rf, "strategy": strategy.lower()}
-    c0, s, _ = model_input_shape(cfg)  # (1, S, S), or (k^2, S/k, S/k) with input_block k
+    c0, s, _ = model_input_shape(cfg, in_channels)  # (C, S, S), or (C k^2, S/k, S/k) with input_block k
     n_conv = len(cfg.channels)
     w_bits = [cfg.weight_bits] * (n_conv + 1) if isinstance(cfg.weight_bits, int) else list(cfg.weight_bits)
     a_bits = [cfg.act_bits] * n_conv if isinstance(cfg.act_bits, int) else list(cfg.act_bits)
@@ -136,19 +137,19 @@ def cell_cnn_layer_specs(cfg: StudentConfig, num_classes: int, hls: HLSConfig) -
 
 
 def make_candidates(base: StudentConfig, num_classes: int, hls: HLSConfig, budget_params: int | None,
-                    budget_latency_us: float | None, **grid) -> list[Candidate]:
+                    budget_latency_us: float | None, in_channels: int = 1, **grid) -> list[Candidate]:
     """Enumerate variants and keep those within the budgets (params from the built model, latency estimated)
-    that fit the board (hls.max_utilization, unless hls.on_overflow is warn)."""
+    that fit the board (hls.max_utilization, unless hls.on_overflow is warn). `in_channels`: 1 grey, 3 colour."""
     from edgekd.hls.fit import choose_settings
     from edgekd.hw import load_board
 
     board = load_board(hls.board)
     out = []
     for cfg in candidate_configs(base, **grid):
-        params = count_params(build_cell_cnn(cfg, num_classes, quantized=False))
+        params = count_params(build_cell_cnn(cfg, num_classes, quantized=False, in_channels=in_channels))
         if budget_params is not None and params > budget_params:
             continue
-        specs = cell_cnn_layer_specs(cfg, num_classes, hls)
+        specs = cell_cnn_layer_specs(cfg, num_classes, hls, in_channels)
         # per-layer reuse factors, as the hls step will choose them (a pixel stream: P pixels per clock, k x k blocks)
         arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": cfg.input_block} \
             if board.interface == "pixel_stream" and hls.io_type == "io_stream" else {}

@@ -156,7 +156,8 @@ def score_candidates(
         sem, rel = [], []
         for i in range(inits):
             torch.manual_seed(seed + i)
-            model = build_cell_cnn(cand.student, num_classes, quantized=False)
+            model = build_cell_cnn(cand.student, num_classes, quantized=False,
+                                   in_channels=int(inputs[size].shape[1]))  # 1 grey, 3 colour
             assert isinstance(model, CellCNN)
             handles = fake_quantize_for_scoring(model, cand.student)
             try:
