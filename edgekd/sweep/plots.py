@@ -17,8 +17,8 @@ def _scatter(doc: dict, axis: str, xlabel: str, budget: float | None, budget_lab
     fig, ax = plt.subplots(figsize=(7, 4.5))
     inside = [r for r in rows if r["within_budgets"]]
     outside = [r for r in rows if not r["within_budgets"]]
-    for group, style, label in ((inside, dict(color="#4878a8"), "within budgets"),
-                                (outside, dict(color="#bbbbbb"), "outside budgets / does not fit")):
+    for group, style, label in ((inside, {"color": "#4878a8"}, "within budgets"),
+                                (outside, {"color": "#bbbbbb"}, "outside budgets / does not fit")):
         if group:
             ax.scatter([x(r) for r in group], [100 * accuracy_of(r) for r in group], s=30, label=label, **style)
     front = sorted((r for r in rows if r[flag]), key=x)

@@ -52,7 +52,8 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
             child = node[part] = {}
         if not isinstance(child, dict):
             where = ".".join(parts[: depth + 1])
-            raise ValueError(f"{where} is {child!r} in the config, not a section: {key} cannot be set inside it")
+            raise ValueError(  # noqa: TRY004 - a bad sweep key, reported like every other bad value
+                f"{where} is {child!r} in the config, not a section: {key} cannot be set inside it")
         node = child
     node[parts[-1]] = copy.deepcopy(value)
 

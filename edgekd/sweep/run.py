@@ -30,7 +30,7 @@ from edgekd.sweep.select import budget_verdict, choose_best, pareto_indices
 from edgekd.sweep.spec import SweepSpec, load_sweep_spec
 from edgekd.sweep.task import MARKER, run_base_task, run_point_task
 
-__all__ = ["SweepError", "SweepFolderError", "TO_STEP", "prepare_sweep", "run_sweep"]
+__all__ = ["TO_STEP", "SweepError", "SweepFolderError", "prepare_sweep", "run_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _build_base(client, base_cfg, out: Path, token: str, threads: int) -> dict:
                          key=f"edgekd-base-{uuid.uuid4().hex[:8]}", pure=False)
     try:
         result = base.result()
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any failure of the teacher build stops the sweep, named
         step = getattr(err, "edgekd_step", None)
         raise SweepError(f"the shared teacher build failed{f' at step {step}' if step else ''}: "
                          f"{type(err).__name__}: {err}") from None
@@ -168,7 +168,7 @@ def assemble_sweep(spec: SweepSpec, points: list[Point], results: dict[int, dict
     ran = [r for r in rows if not r.get("cached")]
     return {
         "edgekd_version": __version__,
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config": str(config_path), "sweep_file": str(spec_path), "out": str(out),
         "spec": spec.model_dump(mode="json"), "budgets": spec.budgets.model_dump(mode="json"),
         "threads": spec.threads, "to_step": TO_STEP, "cluster": cluster,

@@ -83,7 +83,7 @@ class SweepSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SweepSpec":
+    def _consistent(self) -> SweepSpec:
         lengths = {len(values) for values in self.zip.values()}
         if len(lengths) > 1:
             sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.zip.items())

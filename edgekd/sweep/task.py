@@ -127,7 +127,7 @@ def run_point_task(point: dict, out: str, token: str, threads: int, to_step: str
         result.update(status="ok", steps={s: r["status"] for s, r in steps.items()},
                       step_seconds={s: round(r["seconds"], 2) for s, r in steps.items()},
                       build_dir=str(build_dir) if shared else None, **point_figures(build_dir))
-    except Exception as err:  # a failed point is a result: recorded with its step, the sweep goes on
+    except Exception as err:  # noqa: BLE001 - a failed point is a result: recorded with its step, the sweep goes on
         result.update(status="failed", failed_step=getattr(err, "edgekd_step", None),
                       error=f"{type(err).__name__}: {err}",
                       traceback="".join(traceback.format_exception(err)[-6:]))

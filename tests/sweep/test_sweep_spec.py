@@ -79,7 +79,7 @@ def test_cli_names_the_point_and_key_and_runs_nothing(tmp_path, points, needle):
 
 
 def test_duplicate_points_and_resolved_configs(tmp_path):
-    cfg, spec_path = _write(tmp_path, {})
+    cfg, _ = _write(tmp_path, {})
     spec = parse_sweep_spec({"points": [{"student.channels": [4, 4]}, {}]})
     with pytest.raises(SweepSpecError, match="point 1 .* same config as point 0"):
         resolve_points(cfg, spec, "s.yaml")
