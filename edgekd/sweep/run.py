@@ -27,7 +27,7 @@ from edgekd.sweep.base import base_sha256, seed_point_folder
 from edgekd.sweep.cache import ResultCache
 from edgekd.sweep.points import Point, load_base_config, point_key, resolve_points
 from edgekd.sweep.select import budget_verdict, choose_best, pareto_indices
-from edgekd.sweep.spec import SweepSpec, load_sweep_spec
+from edgekd.sweep.spec import SweepSpec, SweepSpecError, load_sweep_spec
 from edgekd.sweep.task import MARKER, run_base_task, run_point_task
 
 __all__ = ["TO_STEP", "SweepError", "SweepFolderError", "prepare_sweep", "run_sweep"]
@@ -52,6 +52,11 @@ def prepare_sweep(config_path: Path, spec_path: Path) -> tuple[SweepSpec, list[P
     spec = load_sweep_spec(spec_path)
     _, base_cfg = load_base_config(config_path)
     points = resolve_points(config_path, spec, str(spec_path))
+    for p in points:  # figures and ranking read the image classification task's files (edgekd.sweep.figures)
+        if p.config.task != "classification" or p.config.student.qonnx is not None:
+            raise SweepSpecError(f"{spec_path}: point {p.index} ({p.label}): edgekd sweep builds and ranks image "
+                                 "classification students; speech (task regression) and bring-your-own QONNX "
+                                 "configs are not supported yet")
     for p in [None, *points]:
         missing = missing_input_paths(base_cfg if p is None else p.config)
         if missing:

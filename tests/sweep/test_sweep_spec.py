@@ -104,3 +104,13 @@ def test_budgets_and_pareto_on_results():
     assert choose_best(rows, Budgets(max_utilization=0.35))["index"] == 3
     assert choose_best(rows, Budgets(params=500))["index"] == 0
     assert choose_best(rows, Budgets(latency_us=1.0)) is None
+
+
+def test_speech_configs_are_refused_before_anything_runs(tmp_path):
+    cfg, spec = tmp_path / "speech.yaml", tmp_path / "sweep.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "s", "task": "regression", "data": {"source": "synthetic_speech"}}))
+    spec.write_text(yaml.safe_dump({"grid": {"distill.epochs": [1, 2]}}))
+    result = CliRunner().invoke(app, ["sweep", str(cfg), str(spec), "--out", str(tmp_path / "out")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "point 0" in text and "not supported" in text
+    assert not (tmp_path / "out").exists()
