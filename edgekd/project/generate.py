@@ -190,7 +190,9 @@ def _input_block(export_dir: Path) -> int:
 def _pack_cycles(board: Board, export_dir: Path, channels: int = 1) -> int:
     """Pipeline stages of the pixel-stream top's packing: pack_pixels (1) at one grey pixel per clock without
     blocks, read_beats + write_items (2) otherwise (several pixels per beat, k x k blocks or packed colour)."""
-    return 1 if board.pixels_per_clock == 1 and _input_block(export_dir) == 1 and channels == 1 else 2
+    from edgekd.project.interface import packing_stages
+
+    return packing_stages(board.pixels_per_clock, _input_block(export_dir), channels)
 
 
 def _ps_kind(part: str) -> str | None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from edgekd.errors import ProjectError
 from edgekd.hw import Board
 
-__all__ = ["PIXEL_STREAM_CHANNELS", "FrameGeometry", "check_interface", "frame_geometry", "pixel_channels",
-           "pixel_channels_of_input"]
+__all__ = ["PIXEL_STREAM_CHANNELS", "FrameGeometry", "check_interface", "frame_geometry", "packing_stages",
+           "pixel_channels", "pixel_channels_of_input"]
 
 PIXEL_STREAM_CHANNELS = (1, 3)  # grey, packed colour
 
@@ -142,3 +142,9 @@ def frame_geometry(board: Board, shape: Sequence[int], layout: str, block: int, 
     n_groups = n_in // (group_items * block * block * channels) if block > 1 else n_beats
     return FrameGeometry(int(rows), int(row_values), int(row_pixels), int(channels), int(ppc), int(n_beats),
                          int(n_groups))
+
+
+def packing_stages(pixels_per_clock: int, input_block: int = 1, channels: int = 1) -> int:
+    """Pipeline stages of the pixel-stream top's packing: pack_pixels (1) at one grey pixel per clock without
+    blocks, read_beats + write_items (2) otherwise (several pixels per beat, k x k blocks or packed colour)."""
+    return 1 if int(pixels_per_clock) == 1 and int(input_block) == 1 and int(channels) == 1 else 2

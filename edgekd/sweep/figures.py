@@ -27,8 +27,10 @@ def _decision_latency(est: dict, export: dict, n_classes: int) -> dict:
     if board.get("interface") == "pixel_stream":
         from edgekd.project.trigger import wrapper_cycles
 
-        block = int(export.get("input_block", 1))
-        pack = 1 if int(board.get("pixels_per_clock") or 1) == 1 and block == 1 else 2
+        from edgekd.project.interface import packing_stages
+
+        channels = int((export.get("image_shape") or [1])[0])  # packed colour packs like blocks
+        pack = packing_stages(board.get("pixels_per_clock") or 1, export.get("input_block", 1), channels)
         cycles = int(est["cycles"]) + wrapper_cycles(n_classes, pack)
         out.update(cycles=cycles, us=round(cycles / est["clock_mhz"], 4), kind="trigger")
     return out
