@@ -27,7 +27,8 @@ def preselect_points(points: list[Point], k: int, base_dir, batch: int = 64) -> 
     for p in points:
         students.setdefault(json.dumps(p.config.student.model_dump(mode="json"), sort_keys=True), []).append(p)
     images, labels, class_names = suggest._probe_batch(first, base_dir, batch)
-    teacher = suggest._teacher_probe(first, base_dir, len(class_names))
+    channels = int(images.shape[-1]) if images.ndim == 4 else 1  # colour images are channels-last
+    teacher = suggest._teacher_probe(first, base_dir, len(class_names), channels)
     candidates = [suggest.Candidate(ps[0].config.student, params=0, latency={}) for ps in students.values()]
     by_id = {id(c): key for c, key in zip(candidates, students)}
     ranked = suggest.score_candidates(candidates, teacher, images, labels, len(class_names), seed=first.seed)
