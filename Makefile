@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 demo: install
 	$(VENV)/bin/edgekd build examples/cells.yaml
 
+# Both cores: tests run in TEST_WORKERS processes, a test file's tests in one of them (its fixtures are shared).
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 install: $(STAMP)
 

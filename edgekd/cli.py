@@ -19,7 +19,7 @@ from edgekd import __version__
 from edgekd.config import ConfigError, load_config, load_config_with_board
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distil, quantize and deploy micro-students on FPGAs.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages are never wrapped: a path stays whole in logs and pipes
 
 
 def _setup_logging(verbose: bool) -> None:
