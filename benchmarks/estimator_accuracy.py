@@ -15,7 +15,7 @@ absolute % error, overall and per bit-width band (<= 8, 9-16, > 16 bits). A row'
 type of its multiplying layers (the product width the calibration is about), or its data width when it has no
 weights. Rows whose measured value is 0 have no % error; they are counted with the worst absolute error.
 
-`--compare-rev REV` also evaluates `edgekd/report/latency.py` as it was at git revision REV (the estimator
+`--compare-rev REV` also evaluates the estimator (`edgekd.report.latency` and the modules it imports) as it was at git revision REV (the estimator
 before a refit) on the same rows, so one run shows before and after. Saved to
 benchmarks/results/estimator_accuracy.json. Never part of the test pass/fail.
 """
@@ -23,10 +23,12 @@ benchmarks/results/estimator_accuracy.json. Never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
+import io
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -63,16 +65,24 @@ def _stats(items: list[tuple[float | None, float]]) -> dict[str, Any]:
 
 
 def _load_rev(rev: str) -> ModuleType:
-    """edgekd/report/latency.py at git revision `rev`, imported as its own module."""
-    src = subprocess.run(["git", "show", f"{rev}:edgekd/report/latency.py"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / f"latency_{rev}.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location(f"latency_{rev}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """edgekd.report.latency as it was at git revision `rev`, with the package it imports at that revision (the
+    estimator is several modules since the split): `git archive` into a temporary folder, imported first on
+    sys.path, then the current package is put back (the old module keeps its own globals)."""
+    tmp = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "archive", rev, "edgekd"], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp, filter="data")
+    ours = {k: v for k, v in sys.modules.items() if k == "edgekd" or k.startswith("edgekd.")}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, str(tmp))
+    try:
+        return importlib.import_module("edgekd.report.latency")
+    finally:
+        sys.path.remove(str(tmp))
+        for name in [k for k in sys.modules if k == "edgekd" or k.startswith("edgekd.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
 
 
 def _hls_rows(doc: dict[str, Any], lat: ModuleType) -> list[dict[str, Any]]:
