@@ -72,10 +72,6 @@ STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "report"
 BYO_STEP_NAMES = ("export", "hls", "project", "report")
 
 
-def is_byo(cfg: BuildConfig) -> bool:
-    return getattr(cfg.student, "qonnx", None) is not None
-
-
 def _task(cfg: BuildConfig | None):  # type: ignore[no-untyped-def]
     from edgekd.tasks import TASKS, task_for
 

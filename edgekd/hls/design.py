@@ -1,6 +1,6 @@
 """The hardware design of a build: settings that fit the board, then the hls4ml project with them.
 
-Every task's hls step calls `fitted_design`: it converts the cleaned QONNX once without writing (to read
+Every task's hls step calls `design_for_contract`: it converts the cleaned QONNX once without writing (to read
 the layers), chooses per-layer reuse factors and strategies (edgekd.hls.fit), refuses a design that cannot
 fit (`hls.on_overflow: fail`, the default) before anything is written, then writes and compiles the
 project with the chosen settings and checks that hls4ml kept every one of them.
@@ -25,7 +25,8 @@ from edgekd.report.latency import layers_from_hls_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DesignDoesNotFitError", "FittedDesign", "check_kept", "fit_to_board", "fitted_design", "probe_layers"]
+__all__ = ["DesignDoesNotFitError", "FittedDesign", "check_kept", "design_for_contract", "fit_to_board",
+           "probe_layers"]
 
 
 @dataclass
@@ -127,21 +128,6 @@ def fit_to_board(qonnx_path: Path | str, hls_cfg: Any, board: Any, input_precisi
             raise DesignDoesNotFitError(msg + "; set hls.on_overflow: warn to write the project anyway")
         log.warning("%s (hls.on_overflow: warn: writing the project anyway)", msg)
     return result
-
-
-def fitted_design(qonnx_path: Path | str, hls_cfg: Any, board: Any, project_dir: Path, input_precision: str, *,
-                  estimate_kw: Mapping[str, Any] | None = None, csim_cache: Path | None = None,
-                  check_support: bool = True) -> FittedDesign:
-    """Choose the settings, refuse (or warn about) a design that does not fit, write and compile it."""
-    qonnx_path = Path(qonnx_path)
-    result = fit_to_board(qonnx_path, hls_cfg, board, input_precision, estimate_kw=estimate_kw,
-                          check_support=check_support,
-                          cache_dir=Path(csim_cache).parent / "da_costs" if csim_cache is not None else None)
-    hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, input_precision,
-                                           csim_cache=csim_cache, check_support=check_support,
-                                           layer_settings=result.hls4ml_settings())
-    check_kept(hls_model, result)
-    return FittedDesign(hls_model, hls_config, result)
 
 
 def _usage(result: FitResult) -> str:

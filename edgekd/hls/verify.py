@@ -21,7 +21,6 @@ __all__ = [
     "FidelityError",
     "verify_csim_against_qonnx",
     "qonnx_names_for_hls_layer",
-    "input_on_grid",
     "verify_emulator_against_csim",
     "verify_emulator_against_qonnx",
 ]
@@ -97,22 +96,6 @@ def verify_csim_against_qonnx(
 # --------------------------------------------------------------------------------------------------
 # The fixed-point emulator (edgekd.hls.emulate) against the C-simulation and against QONNX
 # --------------------------------------------------------------------------------------------------
-
-
-def input_on_grid(x: np.ndarray, precision: str) -> np.ndarray:
-    """Put float inputs on the input quantizer's grid (`precision` like 'fixed<8,3>'), as float32.
-
-    Round half to even and saturate: the same function as the export step's `quantize_input` and
-    the QONNX Quant node (ROUND = numpy.round, half to even; clip to the signed/unsigned range).
-    """
-    import torch
-
-    from edgekd.hls.emulate import FixedType
-    from edgekd.students.cell_cnn import FixedPointFormat
-
-    t = FixedType.parse(precision)
-    fmt = FixedPointFormat(total_bits=t.width, int_bits=t.integer, signed=t.signed)
-    return fmt.quantize(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().astype(np.float32)
 
 
 def _first_diverging(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str | None:
