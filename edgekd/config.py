@@ -7,13 +7,12 @@ being silently ignored. `load_config` is the only entry point that reads user fi
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from edgekd.errors import ConfigError  # noqa: F401 - raised by the config tree; importers also find it here
+from edgekd.hashing import sha256_json  # noqa: F401 - part of this module's interface
 from edgekd.io import read_yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -175,10 +174,6 @@ class BuildConfig(Strict):
 
 
 AUDIO_SOURCES = ("synthetic_speech", "audio_folder")
-
-
-def sha256_json(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

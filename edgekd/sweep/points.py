@@ -15,6 +15,7 @@ from typing import Any
 
 from edgekd import __version__
 from edgekd.config import BuildConfig, ConfigError, dump_config, parse_config, sha256_json
+from edgekd.hashing import float_environment
 from edgekd.io import read_yaml
 from edgekd.sweep.spec import SweepSpec, SweepSpecError, expand_overrides
 
@@ -93,9 +94,11 @@ def resolve_points(config_path: Path, spec: SweepSpec, spec_source: str) -> list
 
 
 def point_key(cfg: BuildConfig, base_sha256: str, threads: int, to_step: str) -> str:
-    """Cache key of a point's result: its resolved config, the shared teacher's files, the thread count, the
-    last step built and the edgekd version. Same key, same figures (builds are bit-reproducible)."""
+    """Cache key of a point's result: its resolved config, the shared teacher's files, the float environment
+    (torch, numpy, the CPU kernels' instruction set, the workers' thread count), the last step built and the
+    edgekd version. Same key, same figures: builds are bit-reproducible in one float environment, and a
+    results folder carried to a machine with other kernels is recomputed there, not reused."""
     return sha256_json({
-        "config": dump_config(cfg), "base": base_sha256, "threads": threads, "to_step": to_step,
-        "edgekd_version": __version__,
+        "config": dump_config(cfg), "base": base_sha256, "float_environment": {**float_environment(), "threads": threads},
+        "to_step": to_step, "edgekd_version": __version__,
     })

@@ -9,7 +9,7 @@ from torch import nn
 
 from edgekd.config import TeacherConfig
 from edgekd.registry import TEACHERS
-from edgekd.teachers.annotate import annotate_with_teacher, cache_path
+from edgekd.teachers.annotate import ANNOTATION_CHUNK, annotate_with_teacher, cache_path
 from edgekd.teachers.audio_runner import (
     OnnxAudioTeacherRunner,
     TorchAudioTeacherRunner,
@@ -18,8 +18,11 @@ from edgekd.teachers.audio_runner import (
 )
 from edgekd.teachers.runner import TeacherLoadError
 from edgekd.teachers.wav2vec import Wav2VecTeacher, train_audio_teacher
+from float_tolerance import FLOAT32_EPS, assert_float32_close
 
 WINDOW = 800
+# TinyAudioTeacher's longest sum: the mean over a frame of WINDOW / 8 samples, then 8 inputs of the linear layer
+TINY_REDUCTION = WINDOW // 8 + 8
 
 
 class TinyAudioTeacher(nn.Module):
@@ -83,7 +86,7 @@ def test_onnx_waveform_teacher_matches_torch(tmp_path, fixed_batch):
     got = runner.logits(x, batch_size=6)
     want = model(torch.as_tensor(x)).detach().numpy()
     assert got.shape == (10, 3)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert_float32_close(got, want, TINY_REDUCTION)  # batch 6 in ONNX Runtime vs 10 in torch
 
 
 def test_onnx_teacher_with_the_wrong_signature_is_refused(tmp_path):
@@ -104,7 +107,7 @@ def test_torchscript_waveform_teacher(tmp_path):
     runner = load_audio_teacher(TeacherConfig(source="torchscript", path=path), WINDOW)
     assert isinstance(runner, TorchScriptAudioTeacherRunner)
     x = _waves(7)
-    np.testing.assert_allclose(runner.logits(x, batch_size=3), model(torch.as_tensor(x)).detach().numpy(), rtol=1e-6)
+    assert_float32_close(runner.logits(x, batch_size=3), model(torch.as_tensor(x)).detach().numpy(), TINY_REDUCTION)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a module")
     with pytest.raises(TeacherLoadError, match="bad.pt: not a loadable TorchScript"):
@@ -120,11 +123,12 @@ class _Counting(TorchAudioTeacherRunner):
 
 
 def test_annotations_are_cached_by_teacher_and_data(tmp_path):
-    x = _waves(12)
+    x = _waves(2 * ANNOTATION_CHUNK + 12)
+    _Counting.calls = 0
     runner = _Counting(TinyAudioTeacher(), WINDOW)
-    first = annotate_with_teacher(runner, x, tmp_path, "data-a", batch_size=5)
-    assert _Counting.calls == 3
-    again = annotate_with_teacher(runner, x, tmp_path, "data-a", batch_size=5)
+    first = annotate_with_teacher(runner, x, tmp_path, "data-a")
+    assert _Counting.calls == 3  # fixed chunks of ANNOTATION_CHUNK windows: 64 + 64 + 12
+    again = annotate_with_teacher(runner, x, tmp_path, "data-a")
     assert _Counting.calls == 3  # from the cache: the teacher did not run
     np.testing.assert_array_equal(first, again)
     assert cache_path(tmp_path, runner.sha256, "data-a").is_file()
@@ -137,12 +141,31 @@ def test_annotations_are_cached_by_teacher_and_data(tmp_path):
     other_runner = _Counting(other, WINDOW)
     assert other_runner.sha256 != runner.sha256
     shifted = annotate_with_teacher(other_runner, x, tmp_path, "data-a")
-    assert _Counting.calls == 5
-    np.testing.assert_allclose(shifted, first + 1.0, rtol=1e-5)
-    # a damaged cache file is recomputed, never trusted
+    assert _Counting.calls == 7
+    # the same sums, one float32 addition more (the bias): 1 ulp of |first| + 1 at most
+    np.testing.assert_allclose(shifted, first + 1.0, rtol=0, atol=2 * FLOAT32_EPS * (np.abs(first).max() + 1))
+    # a damaged cache file is recomputed, never trusted; the same chunks give the same bytes (bitwise: this is
+    # the same operation on the same shapes, whatever batch size the caller would have used)
     cache_path(tmp_path, runner.sha256, "data-a").write_bytes(b"garbage")
     np.testing.assert_array_equal(annotate_with_teacher(runner, x, tmp_path, "data-a"), first)
-    assert _Counting.calls == 6
+    assert _Counting.calls == 10
+
+
+def test_annotation_cache_key_holds_the_float_environment(tmp_path, monkeypatch):
+    """Another thread count (or kernel ISA, torch version) may give other bytes: another cache entry."""
+    import edgekd.teachers.annotate as annotate
+
+    runner = TorchAudioTeacherRunner(TinyAudioTeacher(), WINDOW)
+    here = cache_path(tmp_path, runner.sha256, "data-a")
+    assert cache_path(tmp_path, runner.sha256, "data-a") == here  # a pure function of what decides the bytes
+    with monkeypatch.context() as m:
+        m.setattr(annotate, "ANNOTATION_CHUNK", 32)
+        assert cache_path(tmp_path, runner.sha256, "data-a") != here
+    env = annotate.float_environment()
+    for key, other in (("threads", env["threads"] + 1), ("cpu_capability", "AMX"), ("torch", "0.0")):
+        with monkeypatch.context() as m:
+            m.setattr(annotate, "float_environment", lambda key=key, other=other: {**env, key: other})
+            assert cache_path(tmp_path, runner.sha256, "data-a") != here, key
 
 
 def test_unlabelled_folder_is_annotated_by_an_onnx_teacher(tmp_path):
@@ -178,7 +201,7 @@ def test_unlabelled_folder_is_annotated_by_an_onnx_teacher(tmp_path):
 
     splits = AudioSplits.load(tmp_path / "build" / "data" / "splits.npz")
     ann = load_npy(tmp_path / "build" / "teacher" / "annotations_train.npy")
-    np.testing.assert_allclose(ann, model(torch.as_tensor(splits.x["train"])).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert_float32_close(ann, model(torch.as_tensor(splits.x["train"])).detach().numpy(), TINY_REDUCTION)
     # training a teacher needs labels: refused with what to do instead
     from edgekd.pipeline import BuildError
 

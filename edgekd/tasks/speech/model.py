@@ -143,7 +143,7 @@ def run_teacher(ctx: BuildContext) -> None:
     for split in ("train", "val", "test"):
         x = splits.x[split]
         annotations[split] = annotate_with_teacher(
-            runner, x, ctx.cache_dir / "teacher_annotations", array_sha256(x), batch_size=64
+            runner, x, ctx.cache_dir / "teacher_annotations", array_sha256(x)
         ) if len(x) else np.zeros((0, 3), np.float32)
         save_npy(ctx.work / f"annotations_{split}.npy", annotations[split])
     metrics = _label_metrics(splits, annotations["test"])
