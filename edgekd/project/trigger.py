@@ -19,7 +19,7 @@ project.json and report.json (`project.trigger.test`), next to the same figures 
 
 Trigger latency (source: estimate) = the network's estimated latency (hls/estimate.json, first input
 element to logits; with a board's pixels_per_clock it counts the input's arrival at that rate, see
-edgekd.report.latency.input_arrival_times) + the wrapper's own pipeline: the registers packing pixels into the
+edgekd.estimate.input_arrival_times) + the wrapper's own pipeline: the registers packing pixels into the
 network's input words (1 at one grey pixel per clock; 2 with several pixels per beat, k x k blocks or packed
 colour: read_beats and write_items), ceil(log2(classes)) compare levels for argmax and margin (any number of
 classes), one for the threshold, one output register.

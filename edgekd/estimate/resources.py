@@ -3,7 +3,7 @@
 Multipliers on DSP slices or LUTs (with the narrow-arithmetic calibration: a narrow product by a constant
 weight is a canonical-signed-digit shift-and-add on LUTs, priced from the Yosys fit of
 benchmarks/narrow_cost_fit.py), the adder trees summing them, pipeline registers, and memories / FIFOs as
-LUTRAM or BRAM18K tiles. Kept apart from the per-layer loop structure (edgekd.report.latency_cost) because
+LUTRAM or BRAM18K tiles. Kept apart from the per-layer loop structure (edgekd.estimate.cost) because
 these constants are what calibration changes; every one is documented in docs/latency_model.md.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from edgekd.report.latency_layers import LayerSpec
+from edgekd.estimate.layers import LayerSpec
 
 # --- technology constants (documented in docs/latency_model.md) ------------------------------------------
 #: above this operand width a product is bound to a DSP slice; at or below it HLS builds it from LUTs

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekd.hw import load_board
-from edgekd.report.latency import EstimateError, LayerSpec, estimate, estimate_layer, fits, layers_from_hls_model
+from edgekd.estimate import EstimateError, LayerSpec, estimate, estimate_layer, fits, layers_from_hls_model
 
 
 def dense(n_in, n_out, rf=1, strategy="latency", bits=16, name="fc"):
@@ -308,7 +308,7 @@ def test_block_arrival_k2_p8_hand_derived():
     4 by + 3 (bx >= 4). The first item arrives in beat 2 = (k - 1) W / P + k / P = 2.25 rounded down (0-based),
     and the top writes one item per cycle: block row 0 at 2..9, row 1 (complete at 6 / 7) at 10..17, ...,
     the last item at 65."""
-    from edgekd.report.latency import input_arrival_times
+    from edgekd.estimate import input_arrival_times
 
     a = input_arrival_times((8, 8), 4, pixels_per_clock=8, input_block=2)
     assert a[:8] == [2, 3, 4, 5, 6, 7, 8, 9] and a[8:16] == list(range(10, 18)) and a[-1] == 65
@@ -328,7 +328,7 @@ def test_block_arrival_k2_p8_hand_derived():
 
 
 def test_block_arrival_comes_in_bursts_and_p1_k1_is_unchanged():
-    from edgekd.report.latency import input_arrival_times
+    from edgekd.estimate import input_arrival_times
 
     # k = 4, P = 8, 16 x 16: blocks of row by complete in beats 8 by + 6 (bx < 2) and 8 by + 7 (bx >= 2):
     # 4 items at 6..9, nothing until the next block row's last pixel row, 4 at 14..17

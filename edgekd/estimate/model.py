@@ -14,20 +14,13 @@ The model follows the loop structure of hls4ml's Vivado/Vitis templates (`nnet_u
   dominated by streaming the input pixels through the slowest stage, plus the pipeline depths.
 
 Every formula and what the model ignores is written down in docs/latency_model.md; tests in
-tests/report/test_latency.py pin the hand-derived cycle counts. Figures are estimates: compare them with a
+tests/estimate/test_latency.py pin the hand-derived cycle counts. Figures are estimates: compare them with a
 vendor report (`edgekd.report.vendor`) when one exists.
 
 Inputs are plain `LayerSpec` records (JSON-serialisable), so the estimator can be tested and calibrated
 without hls4ml; `layers_from_hls_model` builds them from a converted hls4ml `ModelGraph`.
 
-Layout (this module makes the whole-design estimate; the names below are re-exported here, the public API):
-
-* edgekd.report.latency_layers: `LayerSpec`, `LayerCost`, the layer-type families, `layers_from_hls_model`;
-* edgekd.report.latency_resources: technology constants, multipliers (DSP or LUT, with the narrow-arithmetic
-  calibration), adder trees, pipeline registers, memories;
-* edgekd.report.latency_cost: `estimate_layer`, the cycle and resource model of each layer family;
-* edgekd.report.latency_stream: the io_stream dataflow (aliases, `input_arrival_times`, the schedule);
-* edgekd.report.latency_fit: `fits`, used vs available on a board.
+This module makes the whole-design estimate; the package edgekd.estimate re-exports its public names.
 """
 
 from __future__ import annotations
@@ -36,9 +29,9 @@ import math
 from typing import Any, Iterable, Mapping
 
 from edgekd.errors import EstimateError  # noqa: F401 - defined under everything, raised here
-from edgekd.report.latency_cost import estimate_layer
-from edgekd.report.latency_fit import fits  # noqa: F401
-from edgekd.report.latency_layers import (  # noqa: F401
+from edgekd.estimate.cost import estimate_layer
+from edgekd.estimate.fit import fits  # noqa: F401
+from edgekd.estimate.layers import (  # noqa: F401
     FREE_TYPES,
     IOType,
     LayerCost,
@@ -46,7 +39,7 @@ from edgekd.report.latency_layers import (  # noqa: F401
     layer_specs_from_dicts,
     layers_from_hls_model,
 )
-from edgekd.report.latency_resources import (  # noqa: F401 - the calibrated constants, documented there
+from edgekd.estimate.resources import (  # noqa: F401 - the calibrated constants, documented there
     ADDER_LEVELS_PER_CYCLE,
     BRAM_BITS,
     BRAM_DEPTH,
@@ -64,7 +57,7 @@ from edgekd.report.latency_resources import (  # noqa: F401 - the calibrated con
     LUTRAM_MAX_BITS,
     _memory_bram,
 )
-from edgekd.report.latency_stream import _stream_schedule, _with_stream_aliases, input_arrival_times, input_items
+from edgekd.estimate.stream import _stream_schedule, _with_stream_aliases, input_arrival_times, input_items
 
 __all__ = [
     "LayerSpec",

@@ -3,7 +3,7 @@ from a converted hls4ml `ModelGraph`.
 
 `LayerSpec` records are JSON-serialisable, so the estimator can be tested and calibrated without hls4ml;
 `layers_from_hls_model` is the one place that reads hls4ml's layer attributes. The layer-type families
-decide which cost model prices a layer (edgekd.report.latency_cost). It imports no other part of the
+decide which cost model prices a layer (edgekd.estimate.cost). It imports no other part of the
 estimator, so every other part can import it.
 """
 

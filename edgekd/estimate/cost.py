@@ -4,7 +4,7 @@
 family: Dense and convolutions (Latency / Resource strategy, and distributed arithmetic priced by da4ml),
 pooling, global pooling, activations, BatchNormalization / ApplyAlpha, zero padding, the stream transpose,
 and the free layers (wires, reshapes, aliases). It prices parts with the building blocks of
-edgekd.report.latency_resources; how layers overlap is edgekd.report.latency_stream's job.
+edgekd.estimate.resources; how layers overlap is edgekd.estimate.stream's job.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import replace
 
 from edgekd.errors import EstimateError
-from edgekd.report.latency_layers import (
+from edgekd.estimate.layers import (
     _ACT_TYPES,
     _GLOBAL_POOL_TYPES,
     _MATH_TYPES,
@@ -25,7 +25,7 @@ from edgekd.report.latency_layers import (
     LayerCost,
     LayerSpec,
 )
-from edgekd.report.latency_resources import (
+from edgekd.estimate.resources import (
     ADDER_LEVELS_PER_CYCLE,
     BRAM_BITS,
     _clog2,
@@ -34,7 +34,7 @@ from edgekd.report.latency_resources import (
     _pipeline_ff,
     _tree_lut,
 )
-from edgekd.report.latency_stream import _is_stream_alias
+from edgekd.estimate.stream import _is_stream_alias
 
 #: activations computed with comparators only (no lookup table)
 _CHEAP_ACTIVATIONS = frozenset({"relu", "linear", "leaky_relu", "leakyrelu", "prelu", "hard_sigmoid",

@@ -3,7 +3,7 @@ the recurrence that overlaps the layers (every layer a DATAFLOW process connecte
 
 hls4ml 1.3.0 makes a flatten to one dimension an alias of its input stream, so the layer after it reads the
 flatten's input items; a pixel-stream board's grabber completes input items in bursts (`input_arrival_times`);
-`_stream_schedule` turns the per-layer streaming terms of edgekd.report.latency_cost into the design's
+`_stream_schedule` turns the per-layer streaming terms of edgekd.estimate.cost into the design's
 latency and initiation interval (docs/latency_model.md). Only io_stream designs use it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from edgekd.errors import EstimateError
-from edgekd.report.latency_layers import LayerCost, LayerSpec
+from edgekd.estimate.layers import LayerCost, LayerSpec
 
 
 def _is_stream_alias(spec: LayerSpec) -> bool:
