@@ -55,6 +55,7 @@ from edgekd.estimate.resources import (  # noqa: F401 - the calibrated constants
     LUT_PER_PRODUCT_OFFSET,
     LUT_PER_WEIGHT_BIT,
     LUTRAM_MAX_BITS,
+    _fifo_bram,
     _memory_bram,
 )
 from edgekd.estimate.stream import _stream_schedule, _with_stream_aliases, input_arrival_times, input_items
@@ -135,14 +136,15 @@ def estimate(
         _, last, busy = _stream_schedule(costs, input_interval, arrivals)
         if arrival is not None:
             busy = max(busy, arrival["beats"])  # the grabber's beats of one image
-        total = math.ceil(last) + 1  # + the write of the last output item
+        # + the write of the last output item, + the last process's loop exit (csynth counts it; the output is out)
+        total = math.ceil(last) + 1 + costs[-1].exit
         ii = math.ceil(max(busy, max(c.ii for c in costs))) + 1
         # FIFOs between layers: hls4ml's default depth is the number of pixels of the tensor
         fifo_bram = fifo_lut = 0
         for spec, c in zip(specs[:-1], costs[:-1]):
             if c.cycles == 0 and spec.type in FREE_TYPES:
                 continue  # an alias or a wire: no FIFO of its own
-            b, l = _memory_bram(spec.out_pixels, spec.out_shape[-1] * spec.result_bits)
+            b, l = _fifo_bram(spec.out_pixels, spec.out_shape[-1] * spec.result_bits)
             fifo_bram += b
             fifo_lut += l
     resources = {
