@@ -366,6 +366,7 @@ def generate_project(
     _render(env, "top/edgekd_top_test.cpp.j2", out_dir / "top" / f"{TOP_NAME}_test.cpp", ctx)
     _render(env, "scripts/hls_top.tcl.j2", out_dir / "scripts" / "hls_top.tcl", ctx)
     _render(env, "scripts/export_ip.tcl.j2", out_dir / "scripts" / "export_ip.tcl", ctx)
+    _render(env, "scripts/cosim.tcl.j2", out_dir / "scripts" / "cosim.tcl", ctx)
     if interface == "axi_stream_dma":
         _render(env, "scripts/block_design.tcl.j2", out_dir / "scripts" / "block_design.tcl", ctx)
     elif interface == "xrt_kernel":

@@ -99,7 +99,7 @@ def test_region_contract_from_the_interval():
 def test_templates_are_found_and_cover_every_interface():
     root = templates_dir()
     for name in ("Makefile.j2", "README.md.j2", "hls/myproject_test.cpp.j2", "top/edgekd_top.h.j2",
-                 "top/edgekd_top_test.cpp.j2", "scripts/hls_top.tcl.j2", "scripts/export_ip.tcl.j2",
+                 "top/edgekd_top_test.cpp.j2", "scripts/hls_top.tcl.j2", "scripts/export_ip.tcl.j2", "scripts/cosim.tcl.j2",
                  "scripts/block_design.tcl.j2", "scripts/ooc_synth.tcl.j2", "scripts/link.cfg.j2",
                  "driver/edgekd_driver.py.j2"):
         assert (root / name).is_file(), name
@@ -130,3 +130,31 @@ def test_tcl_stubs_fail_on_errors(tmp_path, body, message):
     script.write_text(body)
     with pytest.raises(TclCheckError, match=message):
         dry_run_tcl(script, tmp_path)
+
+
+@needs_tclsh
+def test_cosim_script_runs_after_synthesis_under_stubs(tmp_path):
+    """`make cosim`: scripts/cosim.tcl opens the synthesized solution, co-simulates with -rtl verilog and checks that
+    Vitis wrote <top>_prj/solution1/sim/report/<top>_cosim.rpt; before `make hls` it stops with a clear error."""
+    from edgekd.project.generate import template_env
+
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "edgekd_top.cpp").write_text(
+        "void edgekd_top(hls::stream<int> &pixels, hls::stream<int> &decision) {\n"
+        "#pragma HLS INTERFACE axis port=pixels\n#pragma HLS INTERFACE axis port=decision\n}\n")
+    script = tmp_path / "scripts" / "cosim.tcl"
+    script.write_text(template_env().get_template("scripts/cosim.tcl.j2").render(
+        top="edgekd_top", edgekd_version="test", board={"name": "frame-grabber-ku035"}, n_samples=4))
+    with pytest.raises(TclCheckError, match="run 'make hls' first"):
+        dry_run_tcl(script, tmp_path)
+    hls = tmp_path / "hls.tcl"
+    hls.write_text("open_project -reset edgekd_top_prj\nset_top edgekd_top\nadd_files top/edgekd_top.cpp\n"
+                   "open_solution -reset solution1 -flow_target vivado\nset_part xcku035-fbva676-2-e\n"
+                   "create_clock -period 4 -name default\ncsynth_design\n")
+    dry_run_tcl(hls, tmp_path)
+    calls = dry_run_tcl(script, tmp_path)
+    assert ["cosim_design", "-rtl", "verilog", "-trace_level", "none"] in calls
+    assert (tmp_path / "edgekd_top_prj" / "solution1" / "sim" / "report" / "edgekd_top_cosim.rpt").is_file()
+    with pytest.raises(TclCheckError, match="EDGEKD_COSIM_TRACE"):
+        dry_run_tcl(script, tmp_path, env={"EDGEKD_COSIM_TRACE": "everything"})
