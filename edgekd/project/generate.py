@@ -35,7 +35,13 @@ from edgekd.errors import ProjectError
 from edgekd.hw import Board
 from edgekd.io import load_npy, read_json, save_npy, write_text
 from edgekd.project.interface import frame_geometry, pixel_channels_of_input
-from edgekd.project.trigger import region_contract, sort_decisions, threshold_on_grid, trigger_latency
+from edgekd.project.trigger import (
+    groups_fifo_in_bram,
+    region_contract,
+    sort_decisions,
+    threshold_on_grid,
+    trigger_latency,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,16 +201,6 @@ def _pack_cycles(board: Board, export_dir: Path, channels: int = 1) -> int:
     return packing_stages(board.pixels_per_clock, _input_block(export_dir), channels)
 
 
-def _groups_fifo_bram(geometry: Any, block: int, channels: int, value_bits: int) -> bool:
-    """True when the pixel-stream top's `groups` FIFO (one region of groups, depth n_groups) is big enough for Vitis
-    HLS to build it in BRAM (edgekd.estimate.resources LUTRAM_MAX_BITS): its reads then take 2 cycles."""
-    from edgekd.estimate.resources import LUTRAM_MAX_BITS
-
-    p = geometry.pixels_per_clock
-    values = max(p // block, 1) * block * block * channels if block > 1 else p * channels
-    return geometry.n_groups > 2 and geometry.n_groups * values * value_bits > LUTRAM_MAX_BITS
-
-
 def _ps_kind(part: str) -> str | None:
     for prefix, kind in _PS_BY_PART:
         if part.lower().startswith(prefix):
@@ -299,7 +295,8 @@ def generate_project(
             "trigger_class": trigger_class,
             "score": "logit[class] - largest other logit",
             **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=pack,
-                              groups_fifo_bram=pack > 1 and _groups_fifo_bram(geometry, block, channels, in_t.width),
+                              groups_fifo_bram=pack > 1 and groups_fifo_in_bram(
+                                  geometry.pixels_per_clock, block, channels, n_in, in_t.width),
                               beats=geometry.n_beats),
             "region": region_contract(estimate["ii_cycles"], geometry.n_beats, clock_mhz),
         }

@@ -38,7 +38,8 @@ import math
 
 import numpy as np
 
-__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_stages", "wrapper_cycles", "trigger_latency",
+__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_stages", "wrapper_cycles", "groups_fifo_in_bram",
+           "trigger_latency",
            "region_contract", "trigger_metrics",
            "choose_trigger", "DEFAULT_TARGET_PRECISION"]
 
@@ -79,6 +80,19 @@ def wrapper_stages(n_classes: int, pack_cycles: int = 1, groups_fifo_bram: bool 
                    "runner-up": levels, "score and threshold": 1, "decision register": 1,
                    "decision register slice": 1})
     return stages
+
+
+def groups_fifo_in_bram(pixels_per_clock: int, input_block: int, channels: int, n_values: int,
+                        value_bits: int) -> bool:
+    """True when the pixel-stream top's `groups` FIFO (one region of groups: max(P / k, 1) k x k blocks, or one
+    beat, of `channels`-value pixels per group) holds more than edgekd.estimate's LUTRAM limit, so Vitis HLS builds
+    it in BRAM and its reads take 2 cycles."""
+    from edgekd.estimate.resources import LUTRAM_MAX_BITS
+
+    p, k, c = int(pixels_per_clock), int(input_block), int(channels)
+    per_group = max(p // k, 1) * k * k * c if k > 1 else p * c
+    n_groups = int(n_values) // per_group
+    return n_groups > 2 and n_groups * per_group * int(value_bits) > LUTRAM_MAX_BITS
 
 
 def wrapper_cycles(n_classes: int, pack_cycles: int = 1, groups_fifo_bram: bool = False) -> int:
