@@ -8,8 +8,8 @@ The model follows the loop structure of hls4ml's Vivado/Vitis templates (`nnet_u
   once per output pixel (`n_partitions = out_pixels / parallelization_factor`), so its II is
   `n_partitions * reuse_factor`.
 - io_stream: every layer is a process in a DATAFLOW region connected by FIFOs (one item per pixel, holding
-  all channels). A layer reads one input item per `ii_item` cycles (the reuse factor for conv layers, 1
-  otherwise), so the layers OVERLAP: the design latency is the time at which the last item leaves the last
+  all channels). A layer reads one input item per `item_ii` cycles (a stock hls4ml 1.3.0 convolution: the
+  latency of its INLINE OFF output buffer; pooling 2; most others 1: edgekd.estimate.timing), so the layers OVERLAP: the design latency is the time at which the last item leaves the last
   layer, computed with a streaming recurrence (see `_stream_schedule`), not the plain sum. For a CNN this is
   dominated by streaming the input pixels through the slowest stage, plus the pipeline depths.
 
