@@ -175,10 +175,8 @@ def _conv_stream(spec: LayerSpec, kdepth: int, dsp: int, lut: int, bram: int, n_
     ff = _pipeline_ff(n_mult, spec, 0.5) + window_ff + spec.n_filt * spec.result_bits
     if spec.is_depthwise:
         depth = kdepth + 2  # window shift + kernel + output write, pipelined at R per pixel
-    elif spec.strategy == "resource":
-        depth = kdepth + 2
     else:
-        depth = output_buffer_latency(kdepth)
+        depth = output_buffer_latency(kdepth)  # compute_output_buffer (INLINE OFF) around either kernel
     exit_ = LOOP_OVERHEAD - 1
     cycles = n * px + (depth if spec.is_depthwise else LOOP_OVERHEAD)
     last = last_window_item(spec, spec.filt_height if spec.is_2d else 1, spec.filt_width,

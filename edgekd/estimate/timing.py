@@ -20,7 +20,7 @@ has the table; tests/estimate/test_timing.py pins every rule by hand.
   window test, the kernel, the output register and write; fitted to the two instances: k = 1 -> 3, k = 3 -> 6, and
   the csynth summary "II achieved 3, target 1"), and never below R.
   Resource strategy (`conv_2d_buffer_resource_cl`): the pixel loop has no PIPELINE pragma: each pixel costs the
-  function (kernel = dense_resource's R-iteration loop) + 2 + 1 loop state. Distributed arithmetic takes the
+  same function's latency around dense_resource's kernel (an R-iteration loop and its tree) + 1 loop state. Distributed arithmetic takes the
   Latency path with da4ml's kernel depth. The depthwise template (`compute_depthwise_output_buffer_2d`, plain
   INLINE) pipelines at R cycles per pixel (hls4ml's depthwise baselines: 1,028 cycles for 1,024 pixels).
 - `POOL_ITEM_II`: `pooling2d_cl` (vitis/nnet_pooling_stream.h) reads one pixel per 2 cycles in Vitis HLS 2023.2
@@ -94,7 +94,8 @@ def conv_pixel_interval(spec: LayerSpec, kernel: int) -> int:
     if spec.is_depthwise:
         return r  # plain INLINE: the pixel loop pipelines at its PIPELINE II=R
     if spec.strategy == "resource":
-        return kernel + 2 + RESOURCE_LOOP_STATE  # no PIPELINE on the pixel loop
+        # the same INLINE OFF function around dense_resource, in a pixel loop without PIPELINE: + the loop state
+        return output_buffer_latency(kernel) + RESOURCE_LOOP_STATE
     return max(r, output_buffer_latency(kernel))
 
 

@@ -50,12 +50,13 @@ def test_conv_pixel_interval_is_the_output_buffer_latency():
 
 
 def test_resource_and_depthwise_and_da_pixel_loops():
-    # Resource: conv_2d_buffer_resource_cl's pixel loop has no PIPELINE: kernel (R-iteration loop + tree over
-    # n/R products) + 2 + 1 loop state per pixel. 150 products / R 5 = 30 per round: 5 levels -> 1 cycle.
+    # Resource: conv_2d_buffer_resource_cl's pixel loop has no PIPELINE: the same INLINE OFF buffer around the
+    # kernel (R-iteration loop + tree over n/R products) + 1 loop state per pixel. 150 products / R 5 = 30 per
+    # round: 5 levels -> 1 cycle, kernel 5 + 1 = 6, buffer 6 + 2 + 3 = 11, + 1 = 12 cycles per pixel
     res = _conv(12, 6, 16, reuse_factor=5, strategy="resource")
     assert resource_kernel_cycles(res) == 5 + 1
-    assert conv_pixel_interval(res, 6) == 6 + 3
-    assert estimate_layer(res, "io_stream").item_ii == 9
+    assert conv_pixel_interval(res, 6) == 11 + 1
+    assert estimate_layer(res, "io_stream").item_ii == 12
     # depthwise (compute_depthwise_output_buffer_2d, plain INLINE) pipelines at R per pixel
     dw = LayerSpec("dw", "DepthwiseConv2D", (12, 12, 6), (10, 10, 6), filt_height=3, filt_width=3, **B8)
     assert estimate_layer(dw, "io_stream").item_ii == 1
