@@ -15,8 +15,9 @@ absolute % error, overall and per bit-width band (<= 8, 9-16, > 16 bits). A row'
 type of its multiplying layers (the product width the calibration is about), or its data width when it has no
 weights. Rows whose measured value is 0 have no % error; they are counted with the worst absolute error.
 
-`--compare-rev REV` also evaluates the estimator (`edgekd.report.latency` and the modules it imports) as it was at git revision REV (the estimator
-before a refit) on the same rows, so one run shows before and after. Saved to
+`--compare-rev REV` also evaluates the estimator (`edgekd.estimate`, or `edgekd.report.latency` at revisions before
+issue 27 moved it) as it was at git revision REV (the estimator before a refit) on the same rows, so one run shows
+before and after. Saved to
 benchmarks/results/estimator_accuracy.json. Never part of the test pass/fail.
 """
 
@@ -35,7 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from edgekd.io import read_json, write_json
-from edgekd.report import latency as latency_now
+from edgekd import estimate as latency_now
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ("latency", "lut", "ff", "dsp")
@@ -65,7 +66,7 @@ def _stats(items: list[tuple[float | None, float]]) -> dict[str, Any]:
 
 
 def _load_rev(rev: str) -> ModuleType:
-    """edgekd.report.latency as it was at git revision `rev`, with the package it imports at that revision (the
+    """The estimator as it was at git revision `rev`, with the package it imports at that revision (the
     estimator is several modules since the split): `git archive` into a temporary folder, imported first on
     sys.path, then the current package is put back (the old module keeps its own globals)."""
     tmp = Path(tempfile.mkdtemp())
@@ -76,7 +77,9 @@ def _load_rev(rev: str) -> ModuleType:
     for name in ours:
         del sys.modules[name]
     sys.path.insert(0, str(tmp))
-    try:
+    try:  # the estimator's package since issue 27; edgekd/report/latency.py before
+        if (tmp / "edgekd" / "estimate" / "__init__.py").exists():
+            return importlib.import_module("edgekd.estimate")
         return importlib.import_module("edgekd.report.latency")
     finally:
         sys.path.remove(str(tmp))
@@ -166,7 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "hls4ml_synthesis_baselines.json")
     ap.add_argument("--yosys-data", type=Path, default=ROOT / "tests" / "data" / "narrow_arithmetic_calibration.json")
-    ap.add_argument("--compare-rev", default=None, help="git revision of edgekd/report/latency.py to compare with")
+    ap.add_argument("--compare-rev", default=None, help="git revision of the estimator to compare with")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "estimator_accuracy.json")
     args = ap.parse_args()
     hls_doc = read_json(args.data)
@@ -185,8 +188,8 @@ def main() -> None:
     if args.compare_rev:
         before = evaluate(_load_rev(args.compare_rev), hls_doc, yosys_doc)
         out["before"] = {"rev": args.compare_rev, **before}
-        _print(f"before (edgekd/report/latency.py at {args.compare_rev})", before)
-    _print("current edgekd/report/latency.py", after)
+        _print(f"before (the estimator at {args.compare_rev})", before)
+    _print("current edgekd.estimate", after)
     write_json(args.json, out)
     print(f"saved {args.json}")
 

@@ -24,7 +24,7 @@ from qonnx.util.cleanup import cleanup_model
 from edgekd.config import HLSConfig, StudentConfig
 from edgekd.export.qonnx import RAW_NAME, export_student_qonnx
 from edgekd.hls.convert import convert_to_hls
-from edgekd.report.latency import estimate, layers_from_hls_model
+from edgekd.estimate import estimate, layers_from_hls_model
 from edgekd.students.cell_cnn import build_cell_cnn, calibrate, input_quant_format
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/narrow_cost_fit.py
 
-Model (edgekd/report/latency.py, docs/latency_model.md "Narrow products"), per non-zero product of an a-bit
+Model (edgekd/estimate/model.py, docs/latency_model.md "Narrow products"), per non-zero product of an a-bit
 input by a w-bit constant weight built from LUTs:
 
     LUT = LUT_PER_DIGIT_BIT * D(w) * a + LUT_PER_WEIGHT_BIT * w + LUT_PER_PRODUCT_OFFSET
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.io import read_json
-from edgekd.report.latency import CSD_DIGITS, LayerSpec
+from edgekd.estimate import CSD_DIGITS, LayerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -225,21 +225,21 @@ def da_layer_costs(hls_model: Any, adder_levels_per_cycle: int | None = None,
                 x instances. HLS schedules the inlined network itself; this is the estimate, not a count,
           "dsp": 0,
           "latency_cycles": cycles of one kernel evaluation = max(1, ceil(adder depth / adder_levels_per_cycle))
-                (the same convention as edgekd.report.latency._kernel_depth for the Latency strategy),
+                (the same convention as edgekd.estimate._kernel_depth for the Latency strategy),
           "adder_depth": adder levels on the longest path (da4ml latency with HWConfig(1, -1, -1)),
           "adders": add/sub operations per instance,
           "instances": CMVM kernels instantiated (io_stream: 1 per layer, evaluated once per pixel per cycle),
           "n_in", "n_out": kernel matrix shape (k*k*c_in, c_out),
           "solve_seconds": wall time da4ml took (trace + solve) for this layer,
           "source": "da4ml cost model"}}
-      - `adder_levels_per_cycle`: default edgekd.report.latency.ADDER_LEVELS_PER_CYCLE.
+      - `adder_levels_per_cycle`: default edgekd.estimate.ADDER_LEVELS_PER_CYCLE.
       - `layers`: price only these layer names (default: every Dense / Conv layer).
       - cost of the call: da4ml's solver is what hls4ml runs when it generates the layer, and it grows fast
         with the kernel's size (`solve_seconds`); call it once per model and cache the result.
     """
     from da4ml.trace import to_pipeline
 
-    from edgekd.report.latency import ADDER_LEVELS_PER_CYCLE
+    from edgekd.estimate import ADDER_LEVELS_PER_CYCLE
 
     levels = int(adder_levels_per_cycle or ADDER_LEVELS_PER_CYCLE)
     io_type = str(hls_model.config.get_config_value("IOType"))

@@ -21,7 +21,7 @@ from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.fit import FitResult, choose_settings, math_layers
 from edgekd.io import read_json, write_json
 from edgekd.errors import BuildError, DesignDoesNotFitError, EstimateError
-from edgekd.report.latency import layers_from_hls_model
+from edgekd.estimate import layers_from_hls_model
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Fit a design to its board: per-layer reuse factors and strategies with the lowest estimated latency.
 
-`choose_settings` searches, on the analytical estimator (edgekd.report.latency), over the settings hls4ml
+`choose_settings` searches, on the analytical estimator (edgekd.estimate), over the settings hls4ml
 1.3.0 accepts for each Dense / Conv layer:
 
 - Latency or Resource strategy at every reuse factor hls4ml's backend calls valid for the layer
@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from edgekd.report.latency import LayerSpec, estimate, fits
+from edgekd.estimate import LayerSpec, estimate, fits
 
 __all__ = ["RESOURCES", "LayerSetting", "FitResult", "choose_settings", "valid_reuse_factors", "fixed_settings"]
 
@@ -191,7 +191,7 @@ def choose_settings(
 ) -> FitResult:
     """Per-layer settings that fit `board` within hls.max_utilization at the lowest estimated latency.
 
-    `specs`: the design's layers (edgekd.report.latency.layers_from_hls_model); `estimate_kw`: extra
+    `specs`: the design's layers (edgekd.estimate.layers_from_hls_model); `estimate_kw`: extra
     arguments of `estimate` (the input arrival); `da_costs`: {layer: da4ml cost} or a function returning
     it (called only when distributed arithmetic is a candidate).
     """

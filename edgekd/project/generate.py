@@ -35,7 +35,13 @@ from edgekd.errors import ProjectError
 from edgekd.hw import Board
 from edgekd.io import load_npy, read_json, save_npy, write_text
 from edgekd.project.interface import frame_geometry, pixel_channels_of_input
-from edgekd.project.trigger import sort_decisions, threshold_on_grid, trigger_latency
+from edgekd.project.trigger import (
+    groups_fifo_in_bram,
+    region_contract,
+    sort_decisions,
+    threshold_on_grid,
+    trigger_latency,
+)
 
 log = logging.getLogger(__name__)
 
@@ -279,14 +285,20 @@ def generate_project(
     thr_grid = threshold_on_grid(trigger_threshold, score_t.frac)
     # clamp into the score range so the C++ constant does not wrap
     thr_grid = min(max(thr_grid, -(2.0 ** (score_t.integer - 1))), 2.0 ** (score_t.integer - 1) - 2.0 ** -score_t.frac)
+    geometry = frame_geometry(board, x.shape, layout, block, in_word, channels)
     trigger = None
     if interface == "pixel_stream":
+        pack = _pack_cycles(board, export_dir, channels)
         trigger = {
             "threshold": float(trigger_threshold),
             "threshold_on_grid": thr_grid,
             "trigger_class": trigger_class,
             "score": "logit[class] - largest other logit",
-            **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=_pack_cycles(board, export_dir, channels)),
+            **trigger_latency(estimate["cycles"], n_out, clock_mhz, pack_cycles=pack,
+                              groups_fifo_bram=pack > 1 and groups_fifo_in_bram(
+                                  geometry.pixels_per_clock, block, channels, n_in, in_t.width),
+                              beats=geometry.n_beats),
+            "region": region_contract(estimate["ii_cycles"], geometry.n_beats, clock_mhz),
         }
         _, _, fire = sort_decisions(y, thr_grid, trigger_class)
         trigger["fires_on_test_vectors"] = int(fire.sum())
@@ -294,7 +306,6 @@ def generate_project(
         if trigger_evaluation is not None:
             trigger.update(trigger_evaluation)
 
-    geometry = frame_geometry(board, x.shape, layout, block, in_word, channels)
     ctx: dict[str, Any] = {
         "name": name,
         "edgekd_version": __version__,
@@ -352,6 +363,7 @@ def generate_project(
     _render(env, "top/edgekd_top_test.cpp.j2", out_dir / "top" / f"{TOP_NAME}_test.cpp", ctx)
     _render(env, "scripts/hls_top.tcl.j2", out_dir / "scripts" / "hls_top.tcl", ctx)
     _render(env, "scripts/export_ip.tcl.j2", out_dir / "scripts" / "export_ip.tcl", ctx)
+    _render(env, "scripts/cosim.tcl.j2", out_dir / "scripts" / "cosim.tcl", ctx)
     if interface == "axi_stream_dma":
         _render(env, "scripts/block_design.tcl.j2", out_dir / "scripts" / "block_design.tcl", ctx)
     elif interface == "xrt_kernel":

@@ -3,7 +3,8 @@
 The stubs record every vendor call and model what the scripts rely on, closely enough that the class of
 defect a lab would otherwise find in the vendor tool fails here:
 
-- HLS: `csynth_design` needs a part and a clock, and derives the top's ports from its C signature and
+- HLS: `cosim_design` needs a synthesized solution and writes `<solution>/sim/report/<top>_cosim.rpt` (a
+  stub without a result row); `csynth_design` needs a part and a clock, and derives the top's ports from its C signature and
   INTERFACE pragmas (`python -m edgekd.project.vendorcli interfaces`, with HLS's renaming of reserved
   words: `in` -> `in_r`); `export_design` needs a synthesized solution, writes the IP archive (or .xo)
   with those ports where `-output` says, else where the modelled release puts it by default
@@ -28,7 +29,7 @@ __all__ = ["PRELUDE", "PLAIN_STUBS", "HLS_VERSION_LAYOUTS"]
 # Stubs that only record.
 PLAIN_STUBS = (
     "set_clock_uncertainty", "config_compile", "config_interface", "config_schedule", "config_array_partition",
-    "csim_design", "cosim_design", "close_project", "close_solution",
+    "csim_design", "close_project", "close_solution",
     "save_bd_design", "synth_design", "opt_design", "place_design", "route_design", "startgroup", "endgroup",
     "reset_run",
 )
@@ -162,6 +163,19 @@ proc csynth_design {args} {
     foreach p $ports { append v ", [lindex $p 1]" }
     edgekd_touch [file join $::edgekd_sol syn verilog ${::edgekd_top}.v] "$v);\nendmodule\n"
     edgekd_touch [file join $::edgekd_sol syn report ${::edgekd_top}_csynth.xml] "<profile/>\n"
+}
+proc cosim_design {args} {
+    edgekd_record cosim_design {*}$args
+    if {$::edgekd_sol eq ""} { error "cosim_design: no open solution" }
+    if {![file exists [file join $::edgekd_sol syn report ${::edgekd_top}_csynth.xml]]} {
+        error "cosim_design: solution $::edgekd_sol has not been synthesized (csynth_design)"
+    }
+    set rtl [edgekd_opt $args -rtl verilog]
+    if {$rtl ni {verilog vhdl}} { error "cosim_design: -rtl must be verilog or vhdl, not $rtl" }
+    set trace [edgekd_opt $args -trace_level none]
+    if {$trace ni {none port all}} { error "cosim_design: -trace_level must be none, port or all, not $trace" }
+    # where Vitis writes the report; the stub's content is not a report (no result row), so it cannot be ingested
+    edgekd_touch [file join $::edgekd_sol sim report ${::edgekd_top}_cosim.rpt] "edgekd-stub-cosim\n"
 }
 proc export_design {args} {
     edgekd_record export_design {*}$args

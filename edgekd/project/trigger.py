@@ -17,12 +17,19 @@ split from the bit-exact hardware model's logits (the emulator, == C-simulation 
 Its precision, recall and sort rate on the TEST split (again from the hardware model's logits) go into
 project.json and report.json (`project.trigger.test`), next to the same figures on validation.
 
-Trigger latency (source: estimate) = the network's estimated latency (hls/estimate.json, first input
-element to logits; with a board's pixels_per_clock it counts the input's arrival at that rate, see
-edgekd.report.latency.input_arrival_times) + the wrapper's own pipeline: the registers packing pixels into the
-network's input words (1 at one grey pixel per clock; 2 with several pixels per beat, k x k blocks or packed
-colour: read_beats and write_items), ceil(log2(classes)) compare levels for argmax and margin (any number of
-classes), one for the threshold, one output register.
+Trigger latency (source: estimate), from the first beat of a region to its decision word = the network's
+estimated latency (hls/estimate.json, first input element to logits; with a board's pixels_per_clock it counts
+the input's arrival at that rate, see edgekd.estimate.input_arrival_times) + the wrapper's own stages
+(`wrapper_stages`: the AXI4-Stream register slices Vitis HLS puts on the `pixels` and `decision` ports, the
+packing loop(s) read_beats / write_items (or pack_pixels), the groups FIFO between them (read latency 2 when it
+is a BRAM FIFO), the dataflow start of the network and its input and output FIFOs, and `decide`: the read of the
+logits, ceil(log2(classes)) compare levels for the argmax and as many for the runner-up, the subtraction and
+threshold compare, its output register). The decision also waits for `region_ok`, written after the region's
+last beat: latency >= beats + 2 + decide.
+
+Region contract (`region_contract`): the core accepts a new region every `ii_cycles` (the estimate's interval:
+its busiest process, at least the region's beats); regions offered back to back (one beat per clock) need a FIFO
+in the shell of the beats that arrive while the core still works on the previous region.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ import math
 
 import numpy as np
 
-__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_cycles", "trigger_latency", "trigger_metrics",
+__all__ = ["sort_decisions", "threshold_on_grid", "wrapper_stages", "wrapper_cycles", "groups_fifo_in_bram",
+           "trigger_latency",
+           "region_contract", "trigger_metrics",
            "choose_trigger", "DEFAULT_TARGET_PRECISION"]
 
 DEFAULT_TARGET_PRECISION = 0.95
@@ -61,20 +70,68 @@ def sort_decisions(
     return cls, score, fire
 
 
-def wrapper_cycles(n_classes: int, pack_cycles: int = 1) -> int:
-    """Cycles the pixel-stream wrapper adds around the network (see the module docstring)."""
-    return pack_cycles + max(1, math.ceil(math.log2(n_classes))) + 1 + 1
+def wrapper_stages(n_classes: int, pack_cycles: int = 1, groups_fifo_bram: bool = False) -> dict[str, int]:
+    """Cycles of each stage the pixel-stream wrapper adds around the network (see the module docstring)."""
+    levels = max(1, math.ceil(math.log2(max(2, n_classes))))
+    stages = {"pixels register slice": 1, "packing": int(pack_cycles)}
+    if pack_cycles > 1:
+        stages["groups FIFO"] = 2 if groups_fifo_bram else 1
+    stages.update({"network start + input FIFO": 2, "output FIFO": 1, "read logits": 1, "argmax": levels,
+                   "runner-up": levels, "score and threshold": 1, "decision register": 1,
+                   "decision register slice": 1})
+    return stages
 
 
-def trigger_latency(network_cycles: int, n_classes: int, clock_mhz: float, pack_cycles: int = 1) -> dict:
-    cycles = int(network_cycles) + wrapper_cycles(n_classes, pack_cycles)
+def groups_fifo_in_bram(pixels_per_clock: int, input_block: int, channels: int, n_values: int,
+                        value_bits: int) -> bool:
+    """True when the pixel-stream top's `groups` FIFO (one region of groups: max(P / k, 1) k x k blocks, or one
+    beat, of `channels`-value pixels per group) holds more than edgekd.estimate's LUTRAM limit, so Vitis HLS builds
+    it in BRAM and its reads take 2 cycles."""
+    from edgekd.estimate.resources import LUTRAM_MAX_BITS
+
+    p, k, c = int(pixels_per_clock), int(input_block), int(channels)
+    per_group = max(p // k, 1) * k * k * c if k > 1 else p * c
+    n_groups = int(n_values) // per_group
+    return n_groups > 2 and n_groups * per_group * int(value_bits) > LUTRAM_MAX_BITS
+
+
+def wrapper_cycles(n_classes: int, pack_cycles: int = 1, groups_fifo_bram: bool = False) -> int:
+    """Cycles the pixel-stream wrapper adds around the network (`wrapper_stages`, summed)."""
+    return sum(wrapper_stages(n_classes, pack_cycles, groups_fifo_bram).values())
+
+
+def trigger_latency(network_cycles: int, n_classes: int, clock_mhz: float, pack_cycles: int = 1,
+                    groups_fifo_bram: bool = False, beats: int | None = None) -> dict:
+    """First beat of a region to its decision word (cycles and us, source: estimate); `beats`: the region's
+    beats, after which `region_ok` reaches `decide` (the decision cannot leave before it)."""
+    stages = wrapper_stages(n_classes, pack_cycles, groups_fifo_bram)
+    wrapper = sum(stages.values())
+    cycles = int(network_cycles) + wrapper
+    if beats is not None:
+        decide = sum(v for k, v in stages.items() if k in ("argmax", "runner-up", "score and threshold",
+                                                            "decision register", "decision register slice"))
+        cycles = max(cycles, int(beats) + 2 + decide)
     return {
         "network_cycles": int(network_cycles),
-        "wrapper_cycles": wrapper_cycles(n_classes, pack_cycles),
+        "wrapper_cycles": wrapper,
+        "wrapper_stages": stages,
         "latency_cycles": cycles,
         "latency_us": round(cycles / clock_mhz, 4),
         "source": "estimate",
     }
+
+
+def region_contract(ii_cycles: int, n_beats: int, clock_mhz: float) -> dict:
+    """What the grabber's shell must keep (source: estimate): the region interval (the core accepts a new region
+    every `ii_cycles`), and the FIFO a pair of regions offered back to back needs: while the second region's
+    `n_beats` beats arrive (one per clock), the core frees its buffer at the rate it works off the first,
+    n_beats / ii_cycles of a region per beat, so ceil(n_beats (1 - n_beats / ii_cycles)) beats must wait.
+    m regions back to back need (m - 1) times that."""
+    ii, beats = int(ii_cycles), int(n_beats)
+    backlog = math.ceil(beats * (1 - beats / ii)) if ii > beats else 0
+    return {"region_interval_cycles": ii, "region_interval_us": round(ii / clock_mhz, 4),
+            "regions_per_s": round(clock_mhz * 1e6 / ii, 1), "beats_per_region": beats,
+            "fifo_beats_back_to_back": backlog, "source": "estimate"}
 
 
 def trigger_metrics(logits: np.ndarray, labels: np.ndarray, threshold: float, trigger_class: int | None) -> dict:

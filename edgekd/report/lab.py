@@ -68,10 +68,16 @@ def ingest(build_dir: Path, synthesis: list[Path], board: Path | None) -> None:
 
 
 def lab_synthesis(build_dir: Path) -> dict:
-    """Vendor reports: those ingested into lab/, else any found in the generated project."""
+    """Vendor reports: those ingested into lab/, else any found in the board project after `make hls` / `make
+    cosim` ran in it (top edgekd_top), else in the generated hls4ml project."""
     ingested = build_dir / LAB_DIR / "synthesis.json"
     if ingested.exists():
         return read_json(ingested)
+    board_prj = build_dir / "project"
+    if (board_prj / "edgekd_top_prj").is_dir():
+        found = parse_vendor_reports(board_prj, top="edgekd_top")
+        if found:
+            return found
     project = build_dir / "hls" / "project"
     return parse_vendor_reports(project) if project.is_dir() else {}
 

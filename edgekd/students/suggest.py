@@ -16,7 +16,7 @@ similar. The teacher is the trained teacher of a build folder when given, else r
 DisWOT does). The student is scored in float with weights, input and activations rounded to its bit widths
 (`fake_quantize_for_scoring`, a fast stand-in for its brevitas quantizers), so bit widths count.
 
-Latency is the analytical estimate of edgekd.report.latency from LayerSpecs built here from the student
+Latency is the analytical estimate of edgekd.estimate from LayerSpecs built here from the student
 config: the same layer list hls4ml 1.3.0 builds from the exported QONNX (Input, input quantizer,
 per block Conv2D -> Pooling2D -> ReLU, Flatten, Dense), without exporting or converting each candidate
 (1-2 s per candidate with hls4ml); tests check it against the hls4ml ModelGraph. Resource figures are

@@ -1,7 +1,7 @@
 """The candidates of suggest-student: cell_cnn variants of the configured student, their hls4ml layer list, and
 the budgets (parameters, estimated latency, board fit) that decide which ones are scored.
 
-The latency of a candidate is the analytical estimate of edgekd.report.latency on LayerSpecs built here from
+The latency of a candidate is the analytical estimate of edgekd.estimate on LayerSpecs built here from
 the student config (`cell_cnn_layer_specs`: the layer list hls4ml 1.3.0 builds from the exported QONNX),
 without exporting or converting each candidate. Nothing here trains or runs a model; the similarity score is
 edgekd.students.suggest_score's.
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from edgekd.config import HLSConfig, StudentConfig
-from edgekd.report.latency import LayerSpec
+from edgekd.estimate import LayerSpec
 from edgekd.students.cell_cnn import _feature_shapes, build_cell_cnn, count_params, model_input_shape
 
 DEFAULT_WIDTHS = (4, 8, 16, 32)

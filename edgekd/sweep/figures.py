@@ -25,14 +25,20 @@ def _decision_latency(est: dict, export: dict, n_classes: int) -> dict:
     out = {"cycles": est["cycles"], "us": est["us"], "ii_cycles": est.get("ii_cycles"),
            "network_cycles": est["cycles"], "network_us": est["us"], "kind": "network", "source": "estimate"}
     if board.get("interface") == "pixel_stream":
-        from edgekd.project.trigger import wrapper_cycles
-
         from edgekd.project.interface import packing_stages
+        from edgekd.project.trigger import groups_fifo_in_bram, trigger_latency
 
+        # the same model as the board project's README (edgekd.project.generate): network + wrapper stages,
+        # not before the region's last beat
         channels = int((export.get("image_shape") or [1])[0])  # packed colour packs like blocks
-        pack = packing_stages(board.get("pixels_per_clock") or 1, export.get("input_block", 1), channels)
-        cycles = int(est["cycles"]) + wrapper_cycles(n_classes, pack)
-        out.update(cycles=cycles, us=round(cycles / est["clock_mhz"], 4), kind="trigger")
+        k, p = int(export.get("input_block", 1)), int(board.get("pixels_per_clock") or 1)
+        pack = packing_stages(p, k, channels)
+        arrival = est.get("input_arrival") or {}
+        n_values = int(arrival.get("items", 0)) * int(arrival.get("values_per_item", 0))
+        bram = pack > 1 and n_values > 0 and groups_fifo_in_bram(p, k, channels, n_values, 8)
+        trig = trigger_latency(est["cycles"], n_classes, est["clock_mhz"], pack_cycles=pack, groups_fifo_bram=bram,
+                               beats=arrival.get("beats"))
+        out.update(cycles=trig["latency_cycles"], us=trig["latency_us"], kind="trigger")
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 from edgekd.config import HLSConfig, StudentConfig
 from edgekd.hls.fit import choose_settings, valid_reuse_factors
 from edgekd.hw import Board, load_board
-from edgekd.report.latency import estimate
+from edgekd.estimate import estimate
 from edgekd.students.suggest import cell_cnn_layer_specs
 
 KU035 = load_board("frame-grabber-ku035")

@@ -18,7 +18,7 @@ from edgekd.hls.convert import convert_to_hls
 from edgekd.hls.emulate import Emulator
 from edgekd.hls.verify import verify_csim_against_qonnx, verify_emulator_against_csim, verify_emulator_against_qonnx
 from edgekd.registry import STUDENTS
-from edgekd.report.latency import estimate, layers_from_hls_model
+from edgekd.estimate import estimate, layers_from_hls_model
 from edgekd.students.cell_cnn import calibrate, input_quant_format
 from edgekd.students.wav2small import load_float_weights
 

@@ -25,7 +25,7 @@ BITSTREAM_SCRIPT = {"axi_stream_dma": "block_design.tcl", "pixel_stream": "ooc_s
 COMMON_FILES = ["Makefile", "README.md", "hls/myproject_test.cpp", "hls/firmware/myproject.cpp",
                 "hls/firmware/parameters.h", "hls/firmware/ap_types/ap_fixed.h", "hls/tb_data/tb_input_features.dat",
                 "hls/tb_data/tb_output_predictions.dat", "top/edgekd_top.h", "top/edgekd_top.cpp",
-                "top/edgekd_top_test.cpp", "scripts/hls_top.tcl", "scripts/export_ip.tcl",
+                "top/edgekd_top_test.cpp", "scripts/hls_top.tcl", "scripts/export_ip.tcl", "scripts/cosim.tcl",
                 "test_vectors/inputs.npy", "test_vectors/expected.npy"]
 EXTRA_FILES = {"axi_stream_dma": ["scripts/block_design.tcl", "driver/edgekd_driver.py"],
                "xrt_kernel": ["scripts/link.cfg", "driver/edgekd_driver.py"],
@@ -92,6 +92,8 @@ def test_tcl_flow_runs_under_stubs(board_builds, name, tmp_path):
                 1000.0 / board.default_clock_mhz) for c in hls)
     assert names.index("csim_design") < names.index("csynth_design")
     assert ["set_top", "edgekd_top"] in hls
+    cosim = dry_run_tcl(project / "scripts" / "cosim.tcl", cwd=tmp_path)  # make cosim
+    assert ["cosim_design", "-rtl", "verilog", "-trace_level", "none"] in cosim
     export = dry_run_tcl(project / "scripts" / "export_ip.tcl", cwd=tmp_path)
     fmt = [c for c in export if c[0] == "export_design"][0]
     assert fmt[2] == ("xo" if board.interface == "xrt_kernel" else "ip_catalog")
@@ -157,7 +159,7 @@ def test_make_bitstream_runs_with_tool_stand_ins(board_builds, name, hls, tmp_pa
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
-@pytest.mark.parametrize("target", ["hls", "ip", "bitstream", "clean"])
+@pytest.mark.parametrize("target", ["hls", "cosim", "ip", "bitstream", "clean"])
 @pytest.mark.parametrize("name", ["pynq-z2", "alveo-u250", "frame-grabber-ku035"])
 def test_make_dry_run(board_builds, name, target):
     project = board_builds[name] / "project"
@@ -169,6 +171,8 @@ def test_make_dry_run(board_builds, name, target):
     if target == "hls":
         # `vitis_hls -f` or `vitis-run --mode hls --tcl`, whichever is installed (test_tclcheck checks both syntaxes)
         assert "vitis_hls -f scripts/hls_top.tcl" in out or "vitis-run --mode hls --tcl scripts/hls_top.tcl" in out
+    if target == "cosim":
+        assert "scripts/hls_top.tcl" in out and "scripts/cosim.tcl" in out and "_cosim.rpt" in out
     if target == "ip":
         assert "scripts/hls_top.tcl" in out and "scripts/export_ip.tcl" in out
     if target == "bitstream":

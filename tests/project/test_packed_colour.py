@@ -86,7 +86,13 @@ def test_pixel_stream_top_unpacks_colour_bit_exact(colour_designs, tmp_path, k, 
     assert "CHANNELS = 3;" in header and f"PIXELS_PER_CLOCK = {p};" in header and f"BLOCK = {k};" in header
     assert f"ap_uint<{8 * 3 * p}> data;" in header  # p RGB pixels of 8-bit values per beat
     assert f"N_BEATS = {8 * 8 // p};" in header
-    assert info["trigger"]["wrapper_cycles"] == 2 + 2 + 1 + 1  # read_beats + write_items, 2 compare levels (4 classes)
+    # read_beats + write_items; the groups FIFO (16 x 12 or 4 x 48 8-bit values, 1,536 bits) in BRAM; 2 compare
+    # levels each for the argmax and the runner-up (4 classes)
+    assert info["trigger"]["wrapper_stages"] == {
+        "pixels register slice": 1, "packing": 2, "groups FIFO": 2, "network start + input FIFO": 2,
+        "output FIFO": 1, "read logits": 1, "argmax": 2, "runner-up": 2, "score and threshold": 1,
+        "decision register": 1, "decision register slice": 1}
+    assert info["trigger"]["wrapper_cycles"] == 16
     (tmp_path / "project" / "project.json").write_text(json.dumps(
         {"interface": "pixel_stream", "output_type": info["output_type"], "trigger": info["trigger"]}))
     res = run_project_csim(tmp_path / "project", cache_dir=hls_dir.parent)  # the network compiles once per k

@@ -101,7 +101,11 @@ def test_pixel_stream_top_packs_blocks_bit_exact(block_builds, tmp_path, k, p):
     assert f"N_BEATS = {16 * 16 // p};" in header
     if k == 1 and p == 1:  # today's single pack_pixels loop
         assert "pack_pixels(pixels, net_in, region_ok);" in (tmp_path / "project" / "top" / "edgekd_top.cpp").read_text()
-    assert info["trigger"]["wrapper_cycles"] == (4 if (k, p) == (1, 1) else 5)  # 2 classes: pack + 1 + 1 + 1
+    # 2 classes: 11 with pack_pixels; read_beats + write_items and a BRAM groups FIFO (2,048 bits for every k, p
+    # here) add 1 + 2 (edgekd.project.trigger.wrapper_stages)
+    assert info["trigger"]["wrapper_cycles"] == (11 if (k, p) == (1, 1) else 14)
+    region = info["trigger"]["region"]
+    assert region["beats_per_region"] == 16 * 16 // p and region["source"] == "estimate"
     (tmp_path / "project" / "project.json").write_text(
         '{"interface": "pixel_stream", "output_type": "%s", "trigger": %s}' % (
             info["output_type"], __import__("json").dumps(info["trigger"])))

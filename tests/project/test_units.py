@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from edgekd.project.generate import parse_fixed, read_tb_data, templates_dir, write_tb_data, ProjectError
 from edgekd.project.tclcheck import TclCheckError, dry_run_tcl, tclsh_available
-from edgekd.project.trigger import sort_decisions, threshold_on_grid, trigger_latency, wrapper_cycles
+from edgekd.project.trigger import (
+    region_contract,
+    sort_decisions,
+    threshold_on_grid,
+    trigger_latency,
+    wrapper_cycles,
+)
 
 needs_tclsh = pytest.mark.skipif(not tclsh_available(), reason="tclsh not installed")
 
@@ -68,14 +74,32 @@ def test_trigger_latency_adds_the_wrapper_pipeline():
     lat = trigger_latency(292, 2, 250.0)
     assert lat["latency_cycles"] == 292 + wrapper_cycles(2)
     assert math.isclose(lat["latency_us"], lat["latency_cycles"] / 250.0, rel_tol=1e-3)
-    assert wrapper_cycles(8) == wrapper_cycles(2) + 2
+    # 8 classes: 3 compare levels each for the argmax and the runner-up instead of 1
+    assert wrapper_cycles(8) == wrapper_cycles(2) + 4
     assert lat["source"] == "estimate"
+    # one grey pixel per clock: slice 1, pack_pixels 1, network start + input FIFO 2, output FIFO 1, read 1,
+    # argmax 1, runner-up 1, score 1, register 1, slice 1 = 11; read_beats + write_items with a BRAM groups
+    # FIFO: packing 2 and the FIFO's 2-cycle read, 14 (the issue's "about 10-15")
+    assert wrapper_cycles(2) == 11 and wrapper_cycles(2, 2, groups_fifo_bram=True) == 14
+    assert wrapper_cycles(2, 2, groups_fifo_bram=False) == 13
+    # the decision waits for region_ok, written after the region's last beat: 288 beats + 2 + decide (5)
+    assert trigger_latency(100, 2, 250.0, beats=288)["latency_cycles"] == 288 + 2 + 5
+    assert trigger_latency(1000, 2, 250.0, beats=288)["latency_cycles"] == 1000 + 11
+
+
+def test_region_contract_from_the_interval():
+    # a region every 2,884 cycles; a second region of 288 beats back to back: while it arrives the core frees
+    # 288 / 2,884 of a region per beat, so ceil(288 (1 - 288 / 2,884)) = ceil(259.24) = 260 beats wait
+    c = region_contract(2884, 288, 250.0)
+    assert c["region_interval_cycles"] == 2884 and c["fifo_beats_back_to_back"] == 260
+    assert c["region_interval_us"] == 11.536 and c["regions_per_s"] == 86685.2
+    assert region_contract(288, 288, 250.0)["fifo_beats_back_to_back"] == 0  # the grabber is the bottleneck
 
 
 def test_templates_are_found_and_cover_every_interface():
     root = templates_dir()
     for name in ("Makefile.j2", "README.md.j2", "hls/myproject_test.cpp.j2", "top/edgekd_top.h.j2",
-                 "top/edgekd_top_test.cpp.j2", "scripts/hls_top.tcl.j2", "scripts/export_ip.tcl.j2",
+                 "top/edgekd_top_test.cpp.j2", "scripts/hls_top.tcl.j2", "scripts/export_ip.tcl.j2", "scripts/cosim.tcl.j2",
                  "scripts/block_design.tcl.j2", "scripts/ooc_synth.tcl.j2", "scripts/link.cfg.j2",
                  "driver/edgekd_driver.py.j2"):
         assert (root / name).is_file(), name
@@ -106,3 +130,31 @@ def test_tcl_stubs_fail_on_errors(tmp_path, body, message):
     script.write_text(body)
     with pytest.raises(TclCheckError, match=message):
         dry_run_tcl(script, tmp_path)
+
+
+@needs_tclsh
+def test_cosim_script_runs_after_synthesis_under_stubs(tmp_path):
+    """`make cosim`: scripts/cosim.tcl opens the synthesized solution, co-simulates with -rtl verilog and checks that
+    Vitis wrote <top>_prj/solution1/sim/report/<top>_cosim.rpt; before `make hls` it stops with a clear error."""
+    from edgekd.project.generate import template_env
+
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "edgekd_top.cpp").write_text(
+        "void edgekd_top(hls::stream<int> &pixels, hls::stream<int> &decision) {\n"
+        "#pragma HLS INTERFACE axis port=pixels\n#pragma HLS INTERFACE axis port=decision\n}\n")
+    script = tmp_path / "scripts" / "cosim.tcl"
+    script.write_text(template_env().get_template("scripts/cosim.tcl.j2").render(
+        top="edgekd_top", edgekd_version="test", board={"name": "frame-grabber-ku035"}, n_samples=4))
+    with pytest.raises(TclCheckError, match="run 'make hls' first"):
+        dry_run_tcl(script, tmp_path)
+    hls = tmp_path / "hls.tcl"
+    hls.write_text("open_project -reset edgekd_top_prj\nset_top edgekd_top\nadd_files top/edgekd_top.cpp\n"
+                   "open_solution -reset solution1 -flow_target vivado\nset_part xcku035-fbva676-2-e\n"
+                   "create_clock -period 4 -name default\ncsynth_design\n")
+    dry_run_tcl(hls, tmp_path)
+    calls = dry_run_tcl(script, tmp_path)
+    assert ["cosim_design", "-rtl", "verilog", "-trace_level", "none"] in calls
+    assert (tmp_path / "edgekd_top_prj" / "solution1" / "sim" / "report" / "edgekd_top_cosim.rpt").is_file()
+    with pytest.raises(TclCheckError, match="EDGEKD_COSIM_TRACE"):
+        dry_run_tcl(script, tmp_path, env={"EDGEKD_COSIM_TRACE": "everything"})

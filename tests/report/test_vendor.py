@@ -178,3 +178,36 @@ def test_board_json_unknown_key_and_count(tmp_path):
     p.write_text('{"unit": "cycles", "latencies": [1]}')
     with pytest.raises(VendorReportError, match="clock_mhz"):
         parse_board_measurements(p)
+
+
+PUBLIC_COSIM = Path(__file__).parent / "fixtures" / "cosim_public"  # real reports, sources in SOURCES.md
+
+
+def test_cosim_real_reports_from_public_projects():
+    # pre-2023 layout, one transaction: latency 777, no interval (NA) and no total column
+    r = parse_cosim_rpt(PUBLIC_COSIM / "conv2d_test_myproject_cosim.rpt")
+    keys = ("latency_min", "latency_avg", "latency_max", "interval_min", "interval_avg", "interval_max", "total_cycles")
+    assert tuple(r[k] for k in keys) == (777, 777, 777, None, None, None, None)
+    assert r["status"] == "pass" and r["source"] == "cosim"
+    # 2023+ layout, a failed co-simulation: an error naming the file and the status, never figures
+    with pytest.raises(VendorReportError, match="hg_dream_myproject_cosim.rpt.*'Fail'"):
+        parse_cosim_rpt(PUBLIC_COSIM / "hg_dream_myproject_cosim.rpt")
+
+
+def test_cosim_figures_win_in_the_report_latency(tmp_path):
+    """`edgekd report --synthesis` with a cosim report: its measured latency / interval are the report's figures
+    (source cosim), csynth's are kept beside them."""
+    from edgekd.report.assemble import _synthesis_section
+    from edgekd.report.lab import parse_synthesis_path
+
+    vendor = {**parse_synthesis_path(VITIS / "myproject_csynth.xml"),
+              **parse_synthesis_path(PUBLIC_COSIM / "conv2d_test_myproject_cosim.rpt")}
+    s = _synthesis_section(vendor, 200.0)
+    assert (s["source"], s["cycles"]) == ("cosim", 777)
+    assert s["csynth_cycles"] == vendor["csynth"]["latency_worst"]
+    assert s["ii_cycles"] == vendor["csynth"]["interval_max"]  # cosim gave no interval (one transaction)
+    assert s["us"] == round(777 / (1000.0 / vendor["csynth"]["target_clock_ns"]), 4)
+    both = {**vendor, "cosim": parse_cosim_rpt(VITIS / "myproject_cosim.rpt")}
+    assert _synthesis_section(both, 200.0)["ii_cycles"] == 1029
+    alone = _synthesis_section({"cosim": vendor["cosim"]}, 250.0)
+    assert (alone["cycles"], alone["us"], alone["ii_cycles"]) == (777, 3.108, None)

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from edgekd.config import HLSConfig, StudentConfig
-from edgekd.report.latency import estimate
+from edgekd.estimate import estimate
 from edgekd.students.suggest import (
     Candidate,
     SuggestError,
@@ -44,7 +44,7 @@ def test_layer_specs_match_the_hls4ml_model_graph(tmp_path):
     """The analytic layer list gives the same latency as the LayerSpecs read from a converted hls4ml model."""
     from edgekd.export.qonnx import export_student_qonnx
     from edgekd.hls.convert import convert_to_hls
-    from edgekd.report.latency import layers_from_hls_model
+    from edgekd.estimate import layers_from_hls_model
     from edgekd.students.cell_cnn import build_cell_cnn, calibrate, input_quant_format
 
     cfg = StudentConfig(input_size=20, channels=[4, 6], kernel_sizes=[3, 3], weight_bits=[4, 6, 8], act_bits=[6, 4],

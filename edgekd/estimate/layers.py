@@ -3,7 +3,7 @@ from a converted hls4ml `ModelGraph`.
 
 `LayerSpec` records are JSON-serialisable, so the estimator can be tested and calibrated without hls4ml;
 `layers_from_hls_model` is the one place that reads hls4ml's layer attributes. The layer-type families
-decide which cost model prices a layer (edgekd.report.latency_cost). It imports no other part of the
+decide which cost model prices a layer (edgekd.estimate.cost). It imports no other part of the
 estimator, so every other part can import it.
 """
 
@@ -170,6 +170,10 @@ class LayerCost:
     fill_items: int = 1  # input items needed before the first output item
     depth: int = 0  # pipeline depth from the item that completes an output to that output
     tail: int = 0  # cycles after the last input item that are not pipeline depth (e.g. writing outputs)
+    #: index of the input item that completes the LAST output (None: the last item); a pool or strided conv
+    #: that floors (9 -> 4) reads the rest of its input without producing anything from it
+    last_item: int | None = None
+    exit: int = 0  # cycles from the last output to the process's done (loop exit): csynth's latency, not data
     notes: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:

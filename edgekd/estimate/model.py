@@ -8,26 +8,19 @@ The model follows the loop structure of hls4ml's Vivado/Vitis templates (`nnet_u
   once per output pixel (`n_partitions = out_pixels / parallelization_factor`), so its II is
   `n_partitions * reuse_factor`.
 - io_stream: every layer is a process in a DATAFLOW region connected by FIFOs (one item per pixel, holding
-  all channels). A layer reads one input item per `ii_item` cycles (the reuse factor for conv layers, 1
-  otherwise), so the layers OVERLAP: the design latency is the time at which the last item leaves the last
+  all channels). A layer reads one input item per `item_ii` cycles (a stock hls4ml 1.3.0 convolution: the
+  latency of its INLINE OFF output buffer; pooling 2; most others 1: edgekd.estimate.timing), so the layers OVERLAP: the design latency is the time at which the last item leaves the last
   layer, computed with a streaming recurrence (see `_stream_schedule`), not the plain sum. For a CNN this is
   dominated by streaming the input pixels through the slowest stage, plus the pipeline depths.
 
 Every formula and what the model ignores is written down in docs/latency_model.md; tests in
-tests/report/test_latency.py pin the hand-derived cycle counts. Figures are estimates: compare them with a
+tests/estimate/test_latency.py pin the hand-derived cycle counts. Figures are estimates: compare them with a
 vendor report (`edgekd.report.vendor`) when one exists.
 
 Inputs are plain `LayerSpec` records (JSON-serialisable), so the estimator can be tested and calibrated
 without hls4ml; `layers_from_hls_model` builds them from a converted hls4ml `ModelGraph`.
 
-Layout (this module makes the whole-design estimate; the names below are re-exported here, the public API):
-
-* edgekd.report.latency_layers: `LayerSpec`, `LayerCost`, the layer-type families, `layers_from_hls_model`;
-* edgekd.report.latency_resources: technology constants, multipliers (DSP or LUT, with the narrow-arithmetic
-  calibration), adder trees, pipeline registers, memories;
-* edgekd.report.latency_cost: `estimate_layer`, the cycle and resource model of each layer family;
-* edgekd.report.latency_stream: the io_stream dataflow (aliases, `input_arrival_times`, the schedule);
-* edgekd.report.latency_fit: `fits`, used vs available on a board.
+This module makes the whole-design estimate; the package edgekd.estimate re-exports its public names.
 """
 
 from __future__ import annotations
@@ -36,9 +29,9 @@ import math
 from typing import Any, Iterable, Mapping
 
 from edgekd.errors import EstimateError  # noqa: F401 - defined under everything, raised here
-from edgekd.report.latency_cost import estimate_layer
-from edgekd.report.latency_fit import fits  # noqa: F401
-from edgekd.report.latency_layers import (  # noqa: F401
+from edgekd.estimate.cost import estimate_layer
+from edgekd.estimate.fit import fits  # noqa: F401
+from edgekd.estimate.layers import (  # noqa: F401
     FREE_TYPES,
     IOType,
     LayerCost,
@@ -46,7 +39,7 @@ from edgekd.report.latency_layers import (  # noqa: F401
     layer_specs_from_dicts,
     layers_from_hls_model,
 )
-from edgekd.report.latency_resources import (  # noqa: F401 - the calibrated constants, documented there
+from edgekd.estimate.resources import (  # noqa: F401 - the calibrated constants, documented there
     ADDER_LEVELS_PER_CYCLE,
     BRAM_BITS,
     BRAM_DEPTH,
@@ -62,9 +55,10 @@ from edgekd.report.latency_resources import (  # noqa: F401 - the calibrated con
     LUT_PER_PRODUCT_OFFSET,
     LUT_PER_WEIGHT_BIT,
     LUTRAM_MAX_BITS,
+    _fifo_bram,
     _memory_bram,
 )
-from edgekd.report.latency_stream import _stream_schedule, _with_stream_aliases, input_arrival_times, input_items
+from edgekd.estimate.stream import _stream_schedule, _with_stream_aliases, input_arrival_times, input_items
 
 __all__ = [
     "LayerSpec",
@@ -142,14 +136,15 @@ def estimate(
         _, last, busy = _stream_schedule(costs, input_interval, arrivals)
         if arrival is not None:
             busy = max(busy, arrival["beats"])  # the grabber's beats of one image
-        total = math.ceil(last) + 1  # + the write of the last output item
+        # + the write of the last output item, + the last process's loop exit (csynth counts it; the output is out)
+        total = math.ceil(last) + 1 + costs[-1].exit
         ii = math.ceil(max(busy, max(c.ii for c in costs))) + 1
         # FIFOs between layers: hls4ml's default depth is the number of pixels of the tensor
         fifo_bram = fifo_lut = 0
         for spec, c in zip(specs[:-1], costs[:-1]):
             if c.cycles == 0 and spec.type in FREE_TYPES:
                 continue  # an alias or a wire: no FIFO of its own
-            b, l = _memory_bram(spec.out_pixels, spec.out_shape[-1] * spec.result_bits)
+            b, l = _fifo_bram(spec.out_pixels, spec.out_shape[-1] * spec.result_bits)
             fifo_bram += b
             fifo_lut += l
     resources = {

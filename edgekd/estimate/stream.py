@@ -3,7 +3,7 @@ the recurrence that overlaps the layers (every layer a DATAFLOW process connecte
 
 hls4ml 1.3.0 makes a flatten to one dimension an alias of its input stream, so the layer after it reads the
 flatten's input items; a pixel-stream board's grabber completes input items in bursts (`input_arrival_times`);
-`_stream_schedule` turns the per-layer streaming terms of edgekd.report.latency_cost into the design's
+`_stream_schedule` turns the per-layer streaming terms of edgekd.estimate.cost into the design's
 latency and initiation interval (docs/latency_model.md). Only io_stream designs use it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from edgekd.errors import EstimateError
-from edgekd.report.latency_layers import LayerCost, LayerSpec
+from edgekd.estimate.layers import LayerCost, LayerSpec
 
 
 def _is_stream_alias(spec: LayerSpec) -> bool:
@@ -76,6 +76,11 @@ def input_arrival_times(item_shape: tuple[int, ...], values_per_item: int, pixel
     return out
 
 
+def _last(c: LayerCost, n: int) -> int:
+    """Index of the input item layer `c`'s last output depends on (`LayerCost.last_item`, else the last)."""
+    return n - 1 if c.last_item is None else min(n - 1, max(0, int(c.last_item)))
+
+
 def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0,
                      arrivals: list[float] | None = None) -> tuple[float, float, float]:
     """Dataflow recurrence over the layer chain; returns (first, last) output times of the last layer and
@@ -84,7 +89,8 @@ def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0,
     The input items of layer k arrive spread uniformly over [s, e] (the first and last output times of the
     layer before; the network input arrives one item per `input_interval` cycles). Layer k accepts one item
     per `item_ii` cycles, so it finishes reading at max(e, s + (N-1)*item_ii); it emits its first output
-    once `fill_items` items are in, and its last `depth + tail` cycles after reading its last item. A process
+    once `fill_items` items are in, and its last `depth + tail` cycles after reading the item its last output
+    depends on (`last_item`: a pool that floors 21 -> 10 emits its last output 22 items before its input ends). A process
     is busy for its own II, stretched by however much longer its inputs take to arrive than it takes to read
     them (a stream transpose fed one row every 48 cycles reads for 48 x 48 cycles, then writes).
 
@@ -108,7 +114,7 @@ def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0,
             first_in = arr[0]
             busy = max(busy, c.ii + (reads[-1] - first_in) - (n - 1) * c.item_ii)
             read_fill = reads[min(n, max(1, c.fill_items)) - 1]
-            s, e = read_fill + c.depth, reads[-1] + c.depth + c.tail
+            s, e = read_fill + c.depth, reads[_last(c, n)] + c.depth + c.tail
             arr = [r + c.depth for r in reads] if c.fill_items <= 1 and c.tail == 0 else None
             continue
         if arr is not None:  # the arrival list does not match this layer's items: spread them uniformly
@@ -120,7 +126,9 @@ def _stream_schedule(costs: list[LayerCost], input_interval: float = 1.0,
         frac = (c.fill_items - 1) / (n - 1) if n > 1 else 1.0
         read_fill = max(s + span * frac, s + (c.fill_items - 1) * c.item_ii)
         busy = max(busy, c.ii + (read_last - s) - (n - 1) * c.item_ii)
-        s, e = read_fill + c.depth, read_last + c.depth + c.tail
+        j = _last(c, n)  # the item the last output depends on (a flooring pool: not the last one)
+        read_needed = read_last if j == n - 1 else max(s + span * j / (n - 1), s + j * c.item_ii)
+        s, e = read_fill + c.depth, read_needed + c.depth + c.tail
     if s is None:
         return 0.0, 0.0, 0.0
     return s, e, busy

@@ -4,7 +4,7 @@
 family: Dense and convolutions (Latency / Resource strategy, and distributed arithmetic priced by da4ml),
 pooling, global pooling, activations, BatchNormalization / ApplyAlpha, zero padding, the stream transpose,
 and the free layers (wires, reshapes, aliases). It prices parts with the building blocks of
-edgekd.report.latency_resources; how layers overlap is edgekd.report.latency_stream's job.
+edgekd.estimate.resources; how layers overlap is edgekd.estimate.stream's job.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import replace
 
 from edgekd.errors import EstimateError
-from edgekd.report.latency_layers import (
+from edgekd.estimate.layers import (
     _ACT_TYPES,
     _GLOBAL_POOL_TYPES,
     _MATH_TYPES,
@@ -25,7 +25,7 @@ from edgekd.report.latency_layers import (
     LayerCost,
     LayerSpec,
 )
-from edgekd.report.latency_resources import (
+from edgekd.estimate.resources import (
     ADDER_LEVELS_PER_CYCLE,
     BRAM_BITS,
     _clog2,
@@ -34,26 +34,46 @@ from edgekd.report.latency_resources import (
     _pipeline_ff,
     _tree_lut,
 )
-from edgekd.report.latency_stream import _is_stream_alias
+from edgekd.estimate.stream import _is_stream_alias
+from edgekd.estimate.timing import (
+    LOOP_OVERHEAD,
+    POOL_ITEM_II,
+    conv_pixel_interval,
+    kernel_cycles,
+    output_buffer_latency,
+    resource_kernel_cycles,
+    stream_dense_read_cycles,
+)
 
 #: activations computed with comparators only (no lookup table)
 _CHEAP_ACTIVATIONS = frozenset({"relu", "linear", "leaky_relu", "leakyrelu", "prelu", "hard_sigmoid",
                                 "hard_tanh", "thresholdedrelu", "binary_tanh", "ternary_tanh", "relu6"})
 
 
-def _kernel_depth(n_in: int, reuse: int, strategy: str) -> int:
-    """Cycles of one multiply-accumulate kernel evaluation (dense_latency / dense_resource).
+def _kernel_depth(spec: LayerSpec) -> int:
+    """Cycles of one multiply-accumulate kernel evaluation (edgekd.estimate.timing: `dense_latency` /
+    `dense_resource` as Vitis HLS schedules them)."""
+    return resource_kernel_cycles(spec) if spec.strategy == "resource" else kernel_cycles(spec)
 
-    Latency strategy: products in parallel (1 stage when there is anything to add), then an adder tree of
-    ceil(log2 n_in) levels, ADDER_LEVELS_PER_CYCLE levels per cycle; a reuse factor R serialises R rounds.
-    Resource strategy: an R-iteration pipelined loop (II 1) plus the same tree over the block.
-    """
-    levels = _clog2(n_in)
-    tree = math.ceil(levels / ADDER_LEVELS_PER_CYCLE)
-    mult_stage = 1 if n_in > 1 else 0
-    if strategy == "resource":
-        return reuse + 1 + math.ceil(_clog2(max(1, n_in // reuse)) / ADDER_LEVELS_PER_CYCLE)
-    return mult_stage + tree + (reuse - 1)
+
+def last_window_item(spec: LayerSpec, fh: int, fw: int, sh: int, sw: int) -> int | None:
+    """Index (raster order) of the input item that completes the last output window of a valid window layer
+    (conv or pool); None when that is the last input item. A layer that floors (a 9-wide input, window 2,
+    stride 2 -> 4 outputs) emits its last output before it has read its whole input."""
+    if len(spec.in_shape) < 2 or len(spec.out_shape) < 2:
+        return None
+    if len(spec.in_shape) >= 3 and len(spec.out_shape) >= 3:
+        (ih, in_w), (oh, ow) = spec.in_shape[:2], spec.out_shape[:2]
+        if (ih - fh) // sh + 1 != oh or (in_w - fw) // sw + 1 != ow:
+            return None  # not a valid window layer with these strides: assume the last item
+        row, col = (oh - 1) * sh + fh - 1, (ow - 1) * sw + fw - 1
+        idx = row * in_w + col
+    else:
+        if (spec.in_shape[0] - fw) // sw + 1 != spec.out_shape[0]:
+            return None
+        idx = (spec.out_shape[0] - 1) * sw + fw - 1
+    n = spec.in_pixels
+    return idx if 0 <= idx < n - 1 else None
 
 
 # --- per layer ---------------------------------------------------------------------------------------------
@@ -102,7 +122,7 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     r, s = spec.reuse_factor, spec.strategy
     n_mult = math.ceil(spec.weights_nonzero / r)
     dsp, lut_mult = _multipliers(n_mult, spec.weight_bits, spec.input_bits)
-    kdepth = _kernel_depth(spec.kernel_inputs, r, s)
+    kdepth = _kernel_depth(spec)
     # adders: one tree adder per product; outputs: bias add + truncation per output channel
     lut = lut_mult + _tree_lut(n_mult, spec) + spec.n_filt * spec.result_bits
     ff = 0
@@ -119,14 +139,16 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
             ii = r
             ff = (_pipeline_ff(n_mult, spec, 1.0) if cycles > 0 else 0) + (spec.n_filt * spec.result_bits if cycles > 0 else 0)
             return LayerCost(spec.name, spec.type, cycles, ii, dsp, lut, ff, bram)
-        # io_stream dense: read all input packets (1/cycle), one kernel evaluation, write output packets
+        # io_stream dense (nnet_dense_stream.h): the DataPrepare loop reads every input packet, one kernel
+        # evaluation, one write per output packet (edgekd.estimate.timing.stream_dense_read_cycles)
         n_in_items = spec.in_packets or spec.in_pixels
         out_items = spec.out_pixels
+        read = stream_dense_read_cycles(n_in_items)
         ff = _pipeline_ff(n_mult, spec, 0.5) + spec.kernel_inputs * spec.input_bits + spec.n_filt * spec.result_bits
-        cycles = n_in_items + kdepth + out_items
+        cycles = read + kdepth + out_items
         return LayerCost(spec.name, spec.type, cycles, max(cycles, r), dsp, lut, ff, bram,
-                         items_in=n_in_items, item_ii=1, fill_items=n_in_items, depth=kdepth + 1,
-                         tail=out_items - 1)
+                         items_in=n_in_items, item_ii=1, fill_items=n_in_items,
+                         depth=(read - n_in_items) + kdepth + 1, tail=out_items - 1)
     # convolutions
     if io_type == "io_parallel":
         n_part = math.ceil(spec.out_pixels / spec.parallelization_factor)
@@ -136,18 +158,33 @@ def _math_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
         cycles = ii + kdepth + 1
         ff = spec.parallelization_factor * _pipeline_ff(n_mult, spec, 1.0) + spec.out_pixels * spec.n_filt * spec.result_bits
         return LayerCost(spec.name, spec.type, cycles, ii, dsp, lut, ff, bram)
-    # io_stream line-buffer convolution: one input pixel per R cycles; the first output needs
-    # (filt_h-1) full rows plus filt_w pixels of the current row
+    return _conv_stream(spec, kdepth, dsp, lut, bram, n_mult)
+
+
+def _conv_stream(spec: LayerSpec, kdepth: int, dsp: int, lut: int, bram: int, n_mult: int) -> LayerCost:
+    """io_stream line-buffer convolution: one input pixel per `conv_pixel_interval` cycles (the II of the pixel
+    loop is the latency of `compute_output_buffer_2d`, INLINE OFF, edgekd.estimate.timing); the first output
+    needs (filt_h-1) full rows plus filt_w pixels of the current row, the last one the pixel that completes the
+    last window (a strided conv may floor)."""
     n = spec.in_pixels
+    px = conv_pixel_interval(spec, kdepth)
     fill = ((spec.filt_height - 1) * spec.in_width + spec.filt_width) if spec.is_2d else spec.filt_width
     lb_lanes = (spec.filt_height - 1 if spec.is_2d else 0) * spec.n_chan * spec.input_bits
     lb_lut = lb_lanes * math.ceil(spec.in_width / 32)  # ap_shift_reg -> SRL32 per bit lane
     window_ff = spec.kernel_inputs * spec.input_bits * (1 if not spec.is_depthwise else spec.n_chan)
     ff = _pipeline_ff(n_mult, spec, 0.5) + window_ff + spec.n_filt * spec.result_bits
-    depth = kdepth + 2  # window shift + kernel + output write
-    cycles = n * r + depth
+    if spec.is_depthwise:
+        depth = kdepth + 2  # window shift + kernel + output write, pipelined at R per pixel
+    else:
+        depth = output_buffer_latency(kdepth)  # compute_output_buffer (INLINE OFF) around either kernel
+    exit_ = LOOP_OVERHEAD - 1
+    cycles = n * px + (depth if spec.is_depthwise else LOOP_OVERHEAD)
+    last = last_window_item(spec, spec.filt_height if spec.is_2d else 1, spec.filt_width,
+                            spec.stride_height if spec.is_2d else 1, spec.stride_width)
+    notes = [] if spec.is_depthwise else [f"{px} cycles per input pixel (compute_output_buffer, INLINE OFF)"]
     return LayerCost(spec.name, spec.type, cycles, cycles, dsp, lut + lb_lut, ff, bram,
-                     items_in=n, item_ii=r, fill_items=min(n, fill), depth=depth)
+                     items_in=n, item_ii=px, fill_items=min(n, fill), depth=depth, last_item=last,
+                     exit=0 if spec.is_depthwise else exit_, notes=notes)
 
 
 def _da_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
@@ -158,18 +195,24 @@ def _da_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
                             "(da4ml's cost model, edgekd.hls.da.da_layer_costs)")
     if spec.reuse_factor != 1:
         raise EstimateError(f"layer {spec.name!r}: distributed_arithmetic runs at reuse factor 1 only")
-    base = _math_layer(replace(spec, strategy="latency", da_lut=None), io_type)
-    depth = spec.da_depth if spec.da_depth is not None else _kernel_depth(spec.kernel_inputs, 1, "latency")
-    shift = depth - _kernel_depth(spec.kernel_inputs, 1, "latency")
+    lat_spec = replace(spec, strategy="latency", da_lut=None, da_ff=None, da_depth=None)
+    base = _math_layer(lat_spec, io_type)
+    k_lat = kernel_cycles(lat_spec)
+    depth = spec.da_depth if spec.da_depth is not None else k_lat
     lut, ff = int(spec.da_lut), int(spec.da_ff)
     if io_type == "io_parallel" and spec.type != "Dense":
         lut, ff = lut * spec.parallelization_factor, ff * spec.parallelization_factor
-    if io_type == "io_stream" and spec.type != "Dense":  # + the line buffer and window the kernel reads
+    notes = [*base.notes, "distributed arithmetic (da4ml cost model)"]
+    if io_type == "io_stream" and spec.type != "Dense":
+        # + the line buffer and window the kernel reads; the DA kernel sits in the same compute_output_buffer
+        # (INLINE OFF) as a Latency kernel, so the pixel interval follows its depth (edgekd.estimate.timing)
         lut += (spec.filt_height - 1 if spec.is_2d else 0) * spec.n_chan * spec.input_bits * math.ceil(spec.in_width / 32)
         ff += spec.kernel_inputs * spec.input_bits
+        conv = _conv_stream(lat_spec, max(1, depth), 0, 0, 0, 0)
+        return replace(conv, dsp=0, lut=lut, ff=ff, bram_18k=0, notes=[*conv.notes, *notes[len(base.notes):]])
+    shift = depth - k_lat
     return replace(base, cycles=base.cycles + shift, ii=max(base.ii, 1), dsp=0, lut=lut, ff=ff, bram_18k=0,
-                   depth=base.depth + shift if io_type == "io_stream" else base.depth,
-                   notes=[*base.notes, "distributed arithmetic (da4ml cost model)"])
+                   depth=base.depth + shift if io_type == "io_stream" else base.depth, notes=notes)
 
 
 def _pool_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
@@ -184,10 +227,15 @@ def _pool_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:
     is2d = spec.type == "Pooling2D"
     fill = ((spec.pool_height - 1) * spec.in_width + spec.pool_width) if is2d else spec.pool_width
     lb_lut = (spec.pool_height - 1 if is2d else 0) * c * b * math.ceil(spec.in_width / 32)
+    # pooling2d_cl / pooling1d_cl read one pixel per POOL_ITEM_II cycles (edgekd.estimate.timing); a pool
+    # that floors emits its last output at the pixel completing its last window
     depth = 2
-    return LayerCost(spec.name, spec.type, cycles=n + depth, ii=n + depth, lut=c * per_out + lb_lut,
-                     ff=c * k * b + c * spec.result_bits, items_in=n, item_ii=1, fill_items=min(n, fill),
-                     depth=depth)
+    last = last_window_item(spec, spec.pool_height if is2d else 1, spec.pool_width,
+                            spec.stride_height if is2d else 1, spec.stride_width)
+    cycles = n * POOL_ITEM_II + LOOP_OVERHEAD
+    return LayerCost(spec.name, spec.type, cycles=cycles, ii=cycles, lut=c * per_out + lb_lut,
+                     ff=c * k * b + c * spec.result_bits, items_in=n, item_ii=POOL_ITEM_II,
+                     fill_items=min(n, fill), depth=depth, last_item=last, exit=LOOP_OVERHEAD - 1)
 
 
 def _global_pool_layer(spec: LayerSpec, io_type: IOType) -> LayerCost:

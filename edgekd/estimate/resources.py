@@ -3,7 +3,7 @@
 Multipliers on DSP slices or LUTs (with the narrow-arithmetic calibration: a narrow product by a constant
 weight is a canonical-signed-digit shift-and-add on LUTs, priced from the Yosys fit of
 benchmarks/narrow_cost_fit.py), the adder trees summing them, pipeline registers, and memories / FIFOs as
-LUTRAM or BRAM18K tiles. Kept apart from the per-layer loop structure (edgekd.report.latency_cost) because
+LUTRAM or BRAM18K tiles. Kept apart from the per-layer loop structure (edgekd.estimate.cost) because
 these constants are what calibration changes; every one is documented in docs/latency_model.md.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from edgekd.report.latency_layers import LayerSpec
+from edgekd.estimate.layers import LayerSpec
 
 # --- technology constants (documented in docs/latency_model.md) ------------------------------------------
 #: above this operand width a product is bound to a DSP slice; at or below it HLS builds it from LUTs
@@ -41,6 +41,9 @@ ADDER_LEVELS_PER_CYCLE = 4
 BRAM_DEPTH, BRAM_WIDTH, BRAM_BITS = 512, 36, 18432
 #: below this many bits a FIFO / memory is built from LUTRAM/SRL instead of BRAM
 LUTRAM_MAX_BITS = 1024
+#: Vitis HLS builds a stream FIFO in BRAM18K tiles of 1K x 18: ceil(width / 18) tiles per 1,024 entries (the
+#: tool does not pack a wide FIFO into 512 x 36 tiles the way a weight memory is priced)
+FIFO_BRAM_WIDTH, FIFO_BRAM_DEPTH = 18, 1024
 
 
 # --- building blocks ---------------------------------------------------------------------------------------
@@ -108,3 +111,11 @@ def _memory_bram(depth: int, width: int) -> tuple[int, int]:
     if depth <= 2 or bits <= LUTRAM_MAX_BITS:
         return 0, math.ceil(width * max(1, math.ceil(depth / 32)) / 2) if depth > 2 else 0
     return math.ceil(width / BRAM_WIDTH) * math.ceil(depth / BRAM_DEPTH), 0
+
+
+def _fifo_bram(depth: int, width: int) -> tuple[int, int]:
+    """(BRAM18K, LUT) of a stream FIFO of depth x width bits as Vitis HLS maps it: SRL/LUTRAM when small, else
+    ceil(width / 18) BRAM18K per 1,024 entries."""
+    if depth <= 2 or depth * width <= LUTRAM_MAX_BITS:
+        return _memory_bram(depth, width)
+    return math.ceil(width / FIFO_BRAM_WIDTH) * math.ceil(depth / FIFO_BRAM_DEPTH), 0
