@@ -138,8 +138,8 @@ class BuildConfig(Strict):
 
     @model_validator(mode="after")
     def _data_defaults(self) -> "BuildConfig":
-        # image sizes and the teacher's epoch from the data (edgekd.data.sizes); stated in the saved config
-        from edgekd.data.sizes import resolve_input_sizes
+        # image sizes and the teacher's epoch from the data (edgekd.config_data); stated in the saved config
+        from edgekd.config_data import resolve_input_sizes
 
         resolve_input_sizes(self)
         if self.teacher.min_epoch_images is None:
@@ -227,7 +227,7 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
                 if value is not None and not value.is_absolute():
                     setattr(data_cfg, key, (base_dir / value).resolve())
         if cfg.data.source == "folder":  # the folder's image size, now that its path is known
-            from edgekd.data.sizes import resolve_input_sizes
+            from edgekd.config_data import resolve_input_sizes
 
             resolve_input_sizes(cfg)
         if cfg.teacher.path is not None and not cfg.teacher.path.is_absolute():

@@ -108,7 +108,7 @@ class DataConfig(Strict):
     @classmethod
     def _known_views(cls, v: object) -> object:
         if isinstance(v, list):
-            from edgekd.data.views import views_of
+            from edgekd.config_data import views_of
 
             views_of(v)  # raises ValueError naming the unknown view
         return v
@@ -158,7 +158,7 @@ class TeacherConfig(Strict):
     input_size: int | None = Field(
         None, ge=8,
         description="teacher input side in pixels; default 64 for the cell sources, the images' own side for an "
-        "image folder (edgekd.data.sizes)",
+        "image folder (edgekd.config_data)",
     )
     # 8 epochs, batch 64, lr 4e-3: the ResNet teacher needs the optimizer steps on a CPU budget
     # (3-class synthetic test accuracy: 0.86 at 6 ep / 128 / 2e-3; 0.87-0.95 at 6 ep / 64 / 4e-3
@@ -202,7 +202,7 @@ class StudentConfig(Strict):
         None, ge=8,
         description="student input side in pixels (images are resized); default 48 for the cell sources, for an image "
         "folder the images' own side, or the smallest side the student's layers take if that is larger "
-        "(edgekd.data.sizes)",
+        "(edgekd.config_data)",
     )
     channels: list[int] = Field([16, 16], min_length=1, description="output channels of each conv layer")
     kernel_sizes: list[int] = Field([3, 3], min_length=1, description="kernel size of each conv layer")

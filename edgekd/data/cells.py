@@ -155,9 +155,9 @@ def lymphomnist_source(cfg: DataConfig) -> RawCells:
 
 @DATASETS.register("folder")
 def folder_source(cfg: DataConfig) -> RawCells:
-    from edgekd.data.sizes import folder_image_side
+    from edgekd.config_data import folder_image_side
 
-    # stored at the images' own side when small (edgekd.data.sizes), else reduced to 64
+    # stored at the images' own side when small (edgekd.config_data), else reduced to 64
     images, labels, names = load_image_folder(cfg.path, size=folder_image_side(cfg.path) or IMAGE_SIZE,
                                               channels=cfg.channels)
     n_test = max(1, int(round(cfg.test_fraction * len(labels))))

@@ -20,28 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-N_VIEWS = 8
-VIEW_NAMES = ("identity", "flip_lr", "rot90", "antitranspose", "rot180", "flip_ud", "rot270", "transpose")
-AUGMENT_SETS: dict[str, tuple[int, ...]] = {
-    "dihedral": tuple(range(N_VIEWS)),
-    "flips": (0, 1),
-    "none": (0,),
-}
-
-
-def views_of(augment: str | Sequence[str]) -> tuple[int, ...]:
-    """The view numbers of `data.augment`: a set's name (`dihedral`, `flips`, `none`) or a list of view names.
-    The identity is always a view (the image as it is); the result is sorted, identity first."""
-    if isinstance(augment, str):
-        if augment not in AUGMENT_SETS:
-            raise ValueError(f"unknown augmentation '{augment}'; use one of {', '.join(AUGMENT_SETS)} or a list of "
-                             f"views from {', '.join(VIEW_NAMES)}")
-        return AUGMENT_SETS[augment]
-    unknown = [name for name in augment if name not in VIEW_NAMES]
-    if unknown:
-        raise ValueError(f"unknown view(s) {unknown}; the views are {', '.join(VIEW_NAMES)}")
-    return tuple(sorted({0, *(VIEW_NAMES.index(name) for name in augment)}))
-
+from edgekd.config_data import AUGMENT_SETS, N_VIEWS, VIEW_NAMES, views_of  # noqa: F401 - the names, re-exported
 
 def view_images(images: np.ndarray, view: int) -> np.ndarray:
     """View `view` (0..7) of uint8 images (N, H, W) or (N, H, W, C): rotate by 90 * (view // 2), then flip if

@@ -1,4 +1,4 @@
-"""Input sizes from the data (edgekd.data.sizes): small images keep their size, a config can still override."""
+"""Input sizes from the data (edgekd.config_data): small images keep their size, a config can still override."""
 
 from __future__ import annotations
 
