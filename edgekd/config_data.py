@@ -53,10 +53,6 @@ def views_of(augment: str | Sequence[str]) -> tuple[int, ...]:
 
 log = logging.getLogger(__name__)
 
-CELL_TEACHER_SIZE = 64
-CELL_STUDENT_SIZE = 48
-
-
 def _image_side(path: Path) -> int | None:
     """The longer side of one image file, from its header; None when it cannot be read (the data step says why)."""
     try:
@@ -121,20 +117,19 @@ def smallest_student_side(student, at_least: int) -> int:
 
 
 def resolve_input_sizes(cfg) -> None:
-    """Fill `teacher.input_size` and `student.input_size` when the config leaves them unset (BuildConfig)."""
+    """An image folder's `teacher.input_size` and `student.input_size` from its images, when the config leaves them
+    unset (BuildConfig; the cell sources keep the fields' defaults, 64 and 48)."""
     teacher, student = cfg.teacher, cfg.student
-    if teacher.input_size is not None and student.input_size is not None:
+    unset_t, unset_s = "input_size" not in teacher.model_fields_set, "input_size" not in student.model_fields_set
+    if cfg.data.source != "folder" or not (unset_t or unset_s):
         return
-    if cfg.data.source == "folder":
-        path = cfg.data.path
-        side = folder_image_side(path) if path is not None and path.is_absolute() else None
-        if side is None:
-            return  # an unreadable folder: resolved again once the path is (parse_config), else the data step fails
-        t_side, s_side = side, smallest_student_side(student, side)
-        log.info("image folder %s: %d px images; teacher input %d, student input %d", path, side, t_side, s_side)
-    else:
-        t_side, s_side = CELL_TEACHER_SIZE, CELL_STUDENT_SIZE
-    if teacher.input_size is None:
-        teacher.__dict__["input_size"] = t_side
-    if student.input_size is None:
-        student.__dict__["input_size"] = s_side
+    path = cfg.data.path
+    side = folder_image_side(path) if path is not None and path.is_absolute() else None
+    if side is None:
+        return  # a relative or unreadable folder: resolved again once the path is (parse_config), else the data step fails
+    if unset_t:
+        teacher.__dict__["input_size"] = side
+    if unset_s:
+        student.__dict__["input_size"] = smallest_student_side(student, side)
+    log.info("image folder %s: %d px images; teacher input %d, student input %d", path, side,
+             teacher.input_size, student.input_size)

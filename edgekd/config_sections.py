@@ -155,9 +155,9 @@ class TeacherConfig(Strict):
     arch: str = Field("resnet", description="registered teacher architecture (train / checkpoint)")
     path: Path | None = Field(None, description="checkpoint (.pt state_dict), TorchScript or ONNX file")
     width: int = Field(32, ge=4, description="channels of the first ResNet stage (doubles per stage)")
-    input_size: int | None = Field(
-        None, ge=8,
-        description="teacher input side in pixels; default 64 for the cell sources, the images' own side for an "
+    input_size: int = Field(
+        64, ge=8,
+        description="teacher input side in pixels; 64 for the cell sources, unless set the images' own side for an "
         "image folder (edgekd.config_data)",
     )
     # 8 epochs, batch 64, lr 4e-3: the ResNet teacher needs the optimizer steps on a CPU budget
@@ -198,9 +198,9 @@ class TeacherConfig(Strict):
 
 class StudentConfig(Strict):
     name: str = Field("cell_cnn", description="registered student")
-    input_size: int | None = Field(
-        None, ge=8,
-        description="student input side in pixels (images are resized); default 48 for the cell sources, for an image "
+    input_size: int = Field(
+        48, ge=8,
+        description="student input side in pixels (images are resized); 48 for the cell sources, unless set for an image "
         "folder the images' own side, or the smallest side the student's layers take if that is larger "
         "(edgekd.config_data)",
     )
@@ -276,7 +276,7 @@ class StudentConfig(Strict):
 
     @model_validator(mode="after")
     def _input_divides_into_blocks(self) -> "StudentConfig":
-        if self.input_size is not None and self.input_size % self.input_block:
+        if self.input_size % self.input_block:
             raise ValueError(
                 f"student.input_size {self.input_size} is not a multiple of student.input_block {self.input_block}: "
                 f"the image splits into {self.input_block}x{self.input_block} pixel blocks (e.g. input_size "
