@@ -94,3 +94,32 @@ def test_teacher_learns_arrows_only_without_rotation_views(augment):
         torch.set_num_threads(threads)
     # the four classes are one orbit of the rotations: a rotation-invariant teacher is at chance (25%)
     assert acc >= 0.8 if augment == "none" else acc <= 0.5, acc  # measured: 0.925 and 0.275
+
+
+def test_build_states_and_follows_the_views(tmp_path):
+    """The data step records the views (auto: measured by the probe); the teacher annotates exactly those views."""
+    from _arrows import arrow_folder
+    from edgekd.io import read_json
+    from edgekd.pipeline import run_build
+
+    root = arrow_folder(tmp_path / "arrows", 30, seed=5)
+    base = {"data": {"source": "folder", "path": str(root), "val_fraction": 0.25},
+            "teacher": {"width": 4, "epochs": 1, "batch_size": 32, "min_epoch_images": 0}}
+    out = tmp_path / "auto"
+    run_build(parse_config({"name": "auto", **base, "data": {**base["data"], "augment": "auto"}}), out, to_step="data")
+    augment = read_json(out / "data" / "data.json")["augment"]
+    assert (augment["chosen_by"], augment["chosen"], augment["names"]) == ("probe", "none", ["identity"]), augment
+    out = tmp_path / "flips"
+    cfg = parse_config({"name": "flips", **base, "data": {**base["data"], "augment": "flips"}})
+    assert (cfg.teacher.input_size, cfg.student.input_size) == (16, 16)  # the arrows' own size
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_build(cfg, out, to_step="teacher")
+    finally:
+        torch.set_num_threads(threads)
+    teacher = read_json(out / "teacher" / "teacher.json")
+    assert teacher["views"] == ["identity", "flip_lr"]
+    views = np.load(out / "teacher" / "logits_train_views.npy")
+    assert views.shape == (2, 72, 4)  # 120 images: 24 test (20%), 24 validation (25% of the rest), 72 training
+    assert np.array_equal(views[0], np.load(out / "teacher" / "logits_train.npy"))
