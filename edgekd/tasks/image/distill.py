@@ -46,9 +46,11 @@ def run(ctx: BuildContext) -> None:
     views = data_views(ctx)  # the label-preserving views (data.augment); the teacher annotated each, in order
     teacher_file = "logits_train_views.npy" if cfg.distill.augment else "logits_train.npy"
     teacher_logits = torch.as_tensor(load_npy(ctx.dir("teacher") / teacher_file))
-    if teacher_logits.shape[-2:] != (len(x_train), k):
+    stale_views = teacher_logits.ndim == 3 and len(teacher_logits) != len(views)
+    if teacher_logits.shape[-2:] != (len(x_train), k) or stale_views:
         raise ValueError(
-            f"teacher logits have shape {tuple(teacher_logits.shape)}, expected ({len(x_train)}, {k}): "
+            f"teacher logits have shape {tuple(teacher_logits.shape)}, expected ({len(x_train)}, {k}) for each of the "
+            f"{len(views)} views of data.augment: "
             "re-run the teacher step (edgekd build --from teacher)"
         )
 
