@@ -44,6 +44,12 @@ def probe_augmentation(splits) -> dict:
         scores[name] = accuracy(model, x_val, splits.y_val)
     best = max(scores.values())
     margin = max(TOLERANCE, float(np.sqrt(best * (1 - best) / len(splits.y_val))))
+    majority = float(np.bincount(splits.y_val).max() / len(splits.y_val))
+    if best <= majority + margin:  # the probe learnt nothing it can be trusted on: augment nothing
+        log.info("data.augment auto: the probe does not beat the majority class (%.3f); no augmentation", majority)
+        return {"chosen": "none", "views": [0], "val_accuracy": scores, "margin": margin, "majority": majority,
+                "rule": "the probe's best validation accuracy is within the margin of the majority class: it cannot "
+                        "tell which views keep the label, so none is taken"}
     chosen = [name for name in CANDIDATES if scores[name] >= best - margin][-1]
     log.info("data.augment auto: probe validation accuracy %s; chose %s (within %.3f of the best)",
              {k: round(v, 4) for k, v in scores.items()}, chosen, margin)
@@ -52,6 +58,7 @@ def probe_augmentation(splits) -> dict:
         "views": list(AUGMENT_SETS[chosen]),
         "val_accuracy": scores,
         "margin": margin,
+        "majority": majority,
         "rule": f"logistic regression (C={PROBE_C}) on {side}x{side} pixels fitted on each candidate's views of the "
                 "labelled training images, scored on validation; the largest set within the margin of the best",
     }

@@ -76,6 +76,10 @@ def test_probe_keeps_dihedral_off_for_arrows_and_on_for_rotation_free_classes():
     x2 = np.clip(rng.normal(90 + 40 * y2[:, None, None], 25, (160, 16, 16)), 0, 255).astype(np.uint8)
     probe = probe_augmentation(_splits(x2, y2, 20))
     assert probe["chosen"] == "dihedral", probe
+    # labels the pixels cannot tell (every image the same): the probe is at the majority class, so it takes nothing
+    x3 = np.repeat(rng.integers(0, 256, (1, 16, 16), dtype=np.uint8), 200, axis=0)
+    probe = probe_augmentation(_splits(x3, np.arange(200) % 2, 50))
+    assert probe["chosen"] == "none" and "cannot tell" in probe["rule"], probe
 
 
 @pytest.mark.parametrize("augment", ["none", "dihedral"])
