@@ -187,8 +187,9 @@ class BuildConfig(Strict):
 AUDIO_SOURCES = ("synthetic_speech", "audio_folder")
 # The teacher recipe's rule for small data (teacher.min_epoch_images): an epoch draws at least 4096 images, so a
 # folder of 1,300 training images gets about 3 passes per epoch and 512 optimizer steps in the default 8 epochs
-# at batch 64 (the cell default gets 680 from its 5,400 images), not 168. Measured on scikit-learn's digits
-# (benchmarks/image_folders.py): with one pass per epoch the ResNet teacher ends under-trained.
+# at batch 64 (the cell default gets 680 from its 5,400 images), not 168. Measured on scikit-learn's digits at 8 px
+# without rotation views (seed 0): 98.89% test accuracy at 512 steps, 98.33% at 168 (validation 85.4% after the
+# first epoch against 93.8%): a small gain here, a safeguard for smaller folders and fewer epochs.
 FOLDER_MIN_EPOCH_IMAGES = 4096
 
 
