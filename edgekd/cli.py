@@ -112,6 +112,13 @@ def build(
     report = build_dir / "report" / "report.md"
     if "report" in results and report.exists():
         err.print(f"report: {report}")
+        from edgekd.io import read_json
+
+        summary = read_json(build_dir / "report" / "report.json").get("summary", {})
+        if summary.get("below_logistic"):  # the simple reference beats part of the build: say so where it is seen
+            err.print(f"[yellow]warning:[/yellow] the {' and the '.join(summary['below_logistic'])} scored below a "
+                      f"logistic regression on the student's input pixels ({summary['logistic_accuracy']:.2%}); "
+                      "see the report", highlight=False)
 
 
 @app.command()

@@ -136,6 +136,16 @@ class BuildConfig(Strict):
     hls: HLSConfig = HLSConfig()
 
     @model_validator(mode="after")
+    def _data_defaults(self) -> "BuildConfig":
+        # image sizes and the teacher's epoch from the data (edgekd.config_data); stated in the saved config
+        from edgekd.config_data import resolve_input_sizes
+
+        resolve_input_sizes(self)
+        if self.teacher.min_epoch_images is None:
+            self.teacher.__dict__["min_epoch_images"] = FOLDER_MIN_EPOCH_IMAGES if self.data.source == "folder" else 0
+        return self
+
+    @model_validator(mode="after")
     def _task_defaults(self) -> "BuildConfig":
         audio = self.data.source in AUDIO_SOURCES
         # a bring-your-own QONNX model (student.qonnx) reads no data: its task only says if it is a classifier
@@ -174,6 +184,12 @@ class BuildConfig(Strict):
 
 
 AUDIO_SOURCES = ("synthetic_speech", "audio_folder")
+# The teacher recipe's rule for small data (teacher.min_epoch_images): an epoch draws at least 4096 images, so a
+# folder of 1,300 training images gets about 3 passes per epoch and 512 optimizer steps in the default 8 epochs
+# at batch 64 (the cell default gets 680 from its 5,400 images), not 168. Measured on scikit-learn's digits at 8 px
+# without rotation views (seed 0): 98.89% test accuracy at 512 steps, 98.33% at 168 (validation 85.4% after the
+# first epoch against 93.8%): a small gain here, a safeguard for smaller folders and fewer epochs.
+FOLDER_MIN_EPOCH_IMAGES = 4096
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
@@ -206,6 +222,10 @@ def parse_config(data: object, source: str = "<config>", base_dir: Path | None =
                 value = getattr(data_cfg, key) if data_cfg is not None else None
                 if value is not None and not value.is_absolute():
                     setattr(data_cfg, key, (base_dir / value).resolve())
+        if cfg.data.source == "folder":  # the folder's image size, now that its path is known
+            from edgekd.config_data import resolve_input_sizes
+
+            resolve_input_sizes(cfg)
         if cfg.teacher.path is not None and not cfg.teacher.path.is_absolute():
             cfg.teacher.path = (base_dir / cfg.teacher.path).resolve()
         for key in ("qonnx", "inputs"):

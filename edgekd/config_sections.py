@@ -57,6 +57,14 @@ class DataConfig(Strict):
     max_test: int | None = Field(None, ge=8, description="use at most this many test images")
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="image folders only: share held out as test")
     synthetic: SyntheticCellsConfig = SyntheticCellsConfig()
+    augment: Literal["dihedral", "flips", "none", "auto"] | list[str] | None = Field(
+        None,
+        description="views that keep an image's label (edgekd.data.views): dihedral (the 8 rotations/flips), flips "
+        "(identity and left-right mirror), none, a list of view names (flip_lr, flip_ud, rot90, rot180, rot270, "
+        "transpose, antitranspose), or auto (chosen on validation by a logistic-regression probe, "
+        "edgekd.data.augment_probe). The teacher, its annotations and distillation all use them. Default: dihedral for "
+        "the cell sources (a cell has no orientation), none for image folders (a rotated 6 is a 9)",
+    )
     # Label budget (edgekd.data.labels): which training labels are used; the teacher annotates all images.
     labelled: int | float | None = Field(
         None, description="training labels used: a fraction in (0, 1] or a whole count per class; default all"
@@ -96,6 +104,21 @@ class DataConfig(Strict):
             raise ValueError(f"data.path is required when data.source is '{self.source}'")
         return self
 
+    @field_validator("augment")
+    @classmethod
+    def _known_views(cls, v: object) -> object:
+        if isinstance(v, list):
+            from edgekd.config_data import views_of
+
+            views_of(v)  # raises ValueError naming the unknown view
+        return v
+
+    @model_validator(mode="after")
+    def _augment_default(self) -> "DataConfig":
+        if self.augment is None:  # resolved here, so the saved config states it
+            self.__dict__["augment"] = "dihedral" if self.source in ("synthetic", "lymphomnist") else "none"
+        return self
+
     @model_validator(mode="after")
     def _classes_and_channels(self) -> "DataConfig":
         # An image folder's classes are its subfolders (edgekd.data.cells.load_cell_splits resolves None there);
@@ -132,7 +155,11 @@ class TeacherConfig(Strict):
     arch: str = Field("resnet", description="registered teacher architecture (train / checkpoint)")
     path: Path | None = Field(None, description="checkpoint (.pt state_dict), TorchScript or ONNX file")
     width: int = Field(32, ge=4, description="channels of the first ResNet stage (doubles per stage)")
-    input_size: int = Field(64, ge=16, description="teacher input side in pixels")
+    input_size: int = Field(
+        64, ge=8,
+        description="teacher input side in pixels; 64 for the cell sources, unless set the images' own side for an "
+        "image folder (edgekd.config_data)",
+    )
     # 8 epochs, batch 64, lr 4e-3: the ResNet teacher needs the optimizer steps on a CPU budget
     # (3-class synthetic test accuracy: 0.86 at 6 ep / 128 / 2e-3; 0.87-0.95 at 6 ep / 64 / 4e-3
     # depending on the run; 0.96 at 8 ep / 64 / 4e-3, ~2-3.5 min on 2 CPU cores)
@@ -141,6 +168,12 @@ class TeacherConfig(Strict):
     lr: float = Field(4e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    min_epoch_images: int | None = Field(
+        None, ge=0,
+        description="an epoch draws at least this many images (small training sets get repeated passes, so the "
+        "teacher gets the optimizer steps its recipe was tuned with); default 4096 for image folders, 0 (one pass) "
+        "for the cell sources",
+    )
     fine_labels: bool = Field(
         True,
         description="when the task merges classes (B vs T from B/T4/T8), train the teacher on the finer labels "
@@ -165,7 +198,12 @@ class TeacherConfig(Strict):
 
 class StudentConfig(Strict):
     name: str = Field("cell_cnn", description="registered student")
-    input_size: int = Field(48, ge=8, description="student input side in pixels (images are resized)")
+    input_size: int = Field(
+        48, ge=8,
+        description="student input side in pixels (images are resized); 48 for the cell sources, unless set for an image "
+        "folder the images' own side, or the smallest side the student's layers take if that is larger "
+        "(edgekd.config_data)",
+    )
     channels: list[int] = Field([16, 16], min_length=1, description="output channels of each conv layer")
     kernel_sizes: list[int] = Field([3, 3], min_length=1, description="kernel size of each conv layer")
     pool: int = Field(2, ge=1, description="max-pool size after each conv (1 = none)")
@@ -264,7 +302,8 @@ class DistillConfig(Strict):
     seed: int = 0
     baseline: bool = Field(True, description="also train the same student on labels alone")
     augment: bool = Field(
-        True, description="train on the 8 rotations/flips of each image, with the teacher's logits for each view"
+        True, description="train on the data's label-preserving views of each image (data.augment), with the "
+        "teacher's logits for each view; false: the images as they are"
     )
     dts: "DTSConfig" = Field(default_factory=lambda: DTSConfig(), description="loss dts: temperature scheduler")
     pld: "PLDConfig" = Field(default_factory=lambda: PLDConfig(), description="loss pld: Plackett-Luce")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.config import DataConfig
-from edgekd.data.formats import CELL_CLASSES, DataFormatError, load_image_folder, load_lymphomnist
+from edgekd.data.formats import CELL_CLASSES, IMAGE_SIZE, DataFormatError, load_image_folder, load_lymphomnist
 from edgekd.data.labels import UNLABELLED, label_budget_mask, load_unlabelled_images, stratified_subset
 from edgekd.data.synthetic_cells import generate_cells
 from edgekd.hashing import array_sha256
@@ -155,7 +155,11 @@ def lymphomnist_source(cfg: DataConfig) -> RawCells:
 
 @DATASETS.register("folder")
 def folder_source(cfg: DataConfig) -> RawCells:
-    images, labels, names = load_image_folder(cfg.path, channels=cfg.channels)
+    from edgekd.config_data import folder_image_side
+
+    # stored at the images' own side when small (edgekd.config_data), else reduced to 64
+    images, labels, names = load_image_folder(cfg.path, size=folder_image_side(cfg.path) or IMAGE_SIZE,
+                                              channels=cfg.channels)
     n_test = max(1, int(round(cfg.test_fraction * len(labels))))
     test = stratified_subset(labels, n_test, _rng(cfg, 1))
     is_test = np.zeros(len(labels), bool)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from edgekd.config_data import IMAGE_SIZE, IMAGE_SUFFIXES, MIN_IMAGE_SIDE  # noqa: F401 - re-exported
+
 log = logging.getLogger(__name__)
 
-IMAGE_SIZE = 64
 CELL_CLASSES = ["B", "T4", "T8"]
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 
 # IDX dtype codes -> big-endian numpy dtypes
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -137,7 +137,6 @@ def load_lymphomnist(folder: Path | str) -> tuple[np.ndarray, np.ndarray, np.nda
     return out[0], out[1], out[2], out[3]
 
 
-MIN_IMAGE_SIDE = 8  # smaller crops hold no cell texture; resizing them up only invents pixels
 _GREY_MODES = ("L", "I;16", "I", "F")
 
 

@@ -57,6 +57,7 @@ def train_student(
     score: Callable[[nn.Module], float] | None = None,
     score_name: str = "val_accuracy",
     min_batch: int = 1,
+    views: tuple[int, ...] | None = None,
 ) -> TrainResult:
     """Train `model` in place for `epochs` (one-cycle schedule peaking at `lr`); returns the
     best-validation state. `loss_name` picks from LOSSES; a stateful loss (edgekd.distill.methods) gets
@@ -77,7 +78,8 @@ def train_student(
     `score(model) -> float` (higher is better) is the validation score, recorded under `score_name` in the
     history; by default the accuracy on (x_val, y_val). Float targets (regression) have no "missing label"
     rows: the loss handles their NaNs. `min_batch`: batches smaller than this are skipped (CCC and BatchNorm
-    need two samples)."""
+    need two samples). `views` (edgekd.data.views; `data.augment`): the view numbers trained on when `cfg.augment`,
+    default all 8; teacher logits (V, N, classes) hold one annotation per view, in that order."""
     classes = not torch.is_floating_point(torch.as_tensor(y_train))
     if classes and teacher_logits is None and bool((y_train < 0).any()):
         raise ValueError(f"{label}: {int((y_train < 0).sum())} training rows have no label and there is no teacher")
@@ -91,7 +93,7 @@ def train_student(
                              f"set {len(x_train)}")
     else:
         online_teacher = None
-    n_views = N_VIEWS if cfg.augment else 1
+    views = (tuple(views) if views is not None else tuple(range(N_VIEWS))) if cfg.augment else (0,)
     if score is None:
         def score(m: nn.Module) -> float:
             return float((predict_logits(m, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
@@ -101,7 +103,7 @@ def train_student(
     try:
         return _train_loop(
             model, x_train, y_train, teacher_logits, cfg, loss_fn, extra_params, label, epochs, lr,
-            n_views, gen, steps_per_epoch, online_teacher, score, score_name, min_batch, classes,
+            views, gen, steps_per_epoch, online_teacher, score, score_name, min_batch, classes,
         )
     finally:
         if stateful:
@@ -119,7 +121,7 @@ def _train_loop(
     label: str,
     epochs: int,
     lr: float,
-    n_views: int,
+    views: tuple[int, ...],
     gen: torch.Generator,
     steps_per_epoch: int | None,
     online_teacher,
@@ -148,11 +150,13 @@ def _train_loop(
                     continue
                 # teacher_logits is (views, N, classes) when training on symmetric views: draw one
                 # view per batch and use the teacher's answer for exactly that view.
-                view = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
+                n_views = len(views)
+                slot = int(torch.randint(0, n_views, (1,), generator=gen)) if n_views > 1 else 0
+                view = views[slot]
                 xs = view_tensor(x_train[idx], view) if n_views > 1 else x_train[idx]  # 2-D audio has no views
                 t = None
                 if teacher_logits is not None:
-                    t = teacher_logits[view][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
+                    t = teacher_logits[slot][idx] if teacher_logits.ndim == 3 else teacher_logits[idx]
                 y = y_train[idx]
                 if classes and t is not None:  # no label: the teacher's top class for this view stands in
                     y = torch.where(y >= 0, y, t.argmax(1))

@@ -152,6 +152,16 @@ def fit_summary(resources: dict, latency: dict) -> dict | None:
     }
 
 
+def logistic_section(build_dir: Path) -> dict | None:
+    """The logistic-regression reference (distill/logistic.json, edgekd.data.logistic), or None (older builds,
+    or a label budget with fewer than 2 labelled classes)."""
+    path = build_dir / "distill" / "logistic.json"
+    if not path.is_file():
+        return None
+    info = read_json(path)
+    return {**info, "metrics_source": "scikit-learn"} if info.get("metrics") else None
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
@@ -178,6 +188,11 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         summary["kd_gain_over_baseline"] = quant_acc - metrics["baseline_no_kd"]["accuracy"]
     if "float" in metrics:
         summary["quantization_cost"] = metrics["float"]["accuracy"] - quant_acc
+    logistic = logistic_section(build_dir)
+    if logistic is not None:  # the simple reference: who does not beat a linear model on the same pixels
+        summary["logistic_accuracy"] = logistic["metrics"]["accuracy"]
+        summary["below_logistic"] = [name for name, acc in (("teacher", summary["teacher_accuracy"]),
+                                                            ("student", quant_acc)) if acc < summary["logistic_accuracy"]]
 
     return {
         "edgekd_version": __version__,
@@ -193,6 +208,8 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "arch": teacher["arch"],
             "params": teacher["params"],
             "trained_on_classes": teacher.get("trained_on_classes"),
+            "input_size": teacher.get("input_size"),
+            "views": teacher.get("views"),
             "sha256": teacher["sha256"],
             "metrics": teacher["metrics"],
             "metrics_source": "torch",
@@ -201,10 +218,12 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
             "name": distill["name"],
             "params": distill["params"],
             "macs": distill["macs"],
+            "input_size": cfg.student.input_size,
             "loss": distill["loss"],
             "metrics": metrics,
             "metrics_source": "torch",
         },
+        "logistic_baseline": logistic_section(build_dir),
         "summary": summary,
         "fidelity": {
             "n": export["fidelity"]["n"],

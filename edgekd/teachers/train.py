@@ -14,6 +14,7 @@ from torch import nn
 from edgekd.config import TeacherConfig
 from edgekd.data.batches import batches_per_pass, shuffled_batches
 from edgekd.data.transforms import to_model_input
+from edgekd.data.views import AUGMENT_SETS, random_views
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,14 @@ def train_teacher(
     seed: int,
     show_progress: bool = True,
     steps_per_epoch: int | None = None,
+    views: tuple[int, ...] = AUGMENT_SETS["dihedral"],
 ) -> dict:
     """Train `model` in place on uint8 images (N, H, W); returns per-epoch history.
 
     `steps_per_epoch` (default: one pass) fixes the optimizer steps per epoch, batches drawn from
     successive shuffles: a teacher trained on a few labelled images gets the steps it would get on all.
+    `views` (edgekd.data.views; `data.augment`) are the label-preserving views the teacher trains on: all 8
+    (`augment_d4`: one rotation per batch, a flip per image), or a random view of the set per image.
 
     History keys: train_loss (mean per epoch), val_accuracy (per epoch, None without a validation
     set), seconds (wall time per epoch).
@@ -86,7 +90,9 @@ def train_teacher(
                 if len(idx) < 2:  # BatchNorm cannot train on a single image
                     progress.update(task, advance=1)
                     continue
-                logits = model(augment_d4(xt[idx], gen))
+                xb = augment_d4(xt[idx], gen) if tuple(views) == AUGMENT_SETS["dihedral"] else \
+                    random_views(xt[idx], views, gen)
+                logits = model(xb)
                 loss = F.cross_entropy(logits, yt[idx], label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -109,8 +115,10 @@ def train_teacher(
     return history
 
 
-def train_teacher_on_splits(model: nn.Module, splits, cfg: TeacherConfig, seed: int, show_progress: bool = True) -> dict:
+def train_teacher_on_splits(model: nn.Module, splits, cfg: TeacherConfig, seed: int, show_progress: bool = True,
+                            views: tuple[int, ...] = AUGMENT_SETS["dihedral"]) -> dict:
     """`train_teacher` on a CellSplits (train split to learn, val split to report)."""
     return train_teacher(
-        model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, cfg, seed, show_progress=show_progress
+        model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, cfg, seed, show_progress=show_progress,
+        views=views,
     )

@@ -35,7 +35,7 @@ def test_ten_class_folder_takes_its_classes_from_the_subfolders(tmp_path):
     assert cfg.num_classes is None and cfg.channels == 1
     s = load_cell_splits(cfg)
     assert s.class_names == names and s.num_classes == 10 and s.channels == 1
-    assert s.x_train.shape[1:] == (64, 64) and s.x_train.dtype == np.uint8  # 28 x 28 resized to the store size
+    assert s.x_train.shape[1:] == (28, 28) and s.x_train.dtype == np.uint8  # 28 x 28 images keep their size
     assert np.bincount(s.y_test, minlength=10).tolist() == [1] * 10
     assert s.fine_class_names is None
     same = load_cell_splits(cfg.model_copy(update={"num_classes": 10}))  # stating the count changes nothing
@@ -61,7 +61,8 @@ def test_colour_folder(tmp_path):
     root = _folder(tmp_path / "rgb", ["a", "b", "c"], n=4, size=(40, 32), mode="RGB")
     Image.fromarray(np.full((32, 32), 90, np.uint8)).save(root / "b" / "grey.png")  # a grey scan among colour
     s = load_cell_splits(DataConfig(source="folder", path=root, channels=3, test_fraction=0.25))
-    assert s.channels == 3 and s.x_train.shape[1:] == (64, 64, 3) and s.x_test.shape[1:] == (64, 64, 3)
+    # stored at the median longer side (40: the 40 x 32 images; the 32 x 32 grey scan is resized to it)
+    assert s.channels == 3 and s.x_train.shape[1:] == (40, 40, 3) and s.x_test.shape[1:] == (40, 40, 3)
     grey = read_image(root / "b" / "grey.png", 64, channels=3)
     assert grey.shape == (64, 64, 3) and (grey == 90).all()  # replicated into R = G = B
     red = tmp_path / "red.png"
@@ -144,4 +145,4 @@ def test_jpeg_and_unlabelled_colour(tmp_path):
     extra = _folder(tmp_path / "pool", ["any"], n=3, size=(32, 32), mode="RGB")
     s = load_cell_splits(DataConfig(source="folder", path=root, channels=3, unlabelled=extra, val_fraction=0.0))
     assert np.bincount(s.y_test).sum() + len(s.y_train) == 9 + 3  # the JPEG is read; 3 unlabelled images join
-    assert s.x_train.shape[1:] == (64, 64, 3) and (s.y_train < 0).sum() == 3
+    assert s.x_train.shape[1:] == (32, 32, 3) and (s.y_train < 0).sum() == 3  # the folder's own size

@@ -70,6 +70,16 @@ def _check_build(out: Path, class_names: list[str], channels: int) -> dict:
     wrapper = csim["wrapper"]
     assert wrapper["interface"] == "pixel_stream" and wrapper["decisions_equal"] and wrapper["decision_word_layout_ok"]
     assert wrapper["framing_checks"] == "passed"
+    # issue 30: a folder's views default to none, the teacher annotated that one view; the logistic baseline is in
+    # the report beside teacher and student, and the summary lists whoever is below it
+    assert data["augment"]["views"] == [0] and report["teacher"]["views"] == ["identity"]
+    assert np.load(out / "teacher" / "logits_train_views.npy").shape[0] == 1
+    logistic = report["logistic_baseline"]
+    assert logistic["input_size"] == 16 and 0.0 <= logistic["metrics"]["accuracy"] <= 1.0
+    below = [k for k, acc in (("teacher", report["teacher"]["metrics"]["accuracy"]),
+                              ("student", report["student"]["metrics"]["quant"]["accuracy"])) if acc < logistic["metrics"]["accuracy"]]
+    assert report["summary"]["below_logistic"] == below
+    assert "logistic regression" in (out / "report" / "report.md").read_text()
     trigger = project["trigger"]
     assert 0 <= trigger["trigger_class"] < len(class_names) and trigger["choice"]["chosen_on"] == "validation"
     header = (out / "project" / "top" / "edgekd_top.h").read_text()

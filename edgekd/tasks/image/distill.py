@@ -14,6 +14,8 @@ import torch
 
 from edgekd.data.batches import batches_per_pass
 from edgekd.data.cells import CellSplits
+from edgekd.data.logistic import logistic_baseline
+from edgekd.tasks.image.data import data_views
 from edgekd.determinism import seed_everything
 from edgekd.modelcheck import check_finite_weights
 from edgekd.data.transforms import to_model_input
@@ -41,11 +43,14 @@ def run(ctx: BuildContext) -> None:
     size = cfg.student.input_size
     x_train, x_val, x_test = (to_model_input(x, size) for x in (splits.x_train, splits.x_val, splits.x_test))
     y_train, y_val = torch.as_tensor(splits.y_train), torch.as_tensor(splits.y_val)
+    views = data_views(ctx)  # the label-preserving views (data.augment); the teacher annotated each, in order
     teacher_file = "logits_train_views.npy" if cfg.distill.augment else "logits_train.npy"
     teacher_logits = torch.as_tensor(load_npy(ctx.dir("teacher") / teacher_file))
-    if teacher_logits.shape[-2:] != (len(x_train), k):
+    stale_views = teacher_logits.ndim == 3 and len(teacher_logits) != len(views)
+    if teacher_logits.shape[-2:] != (len(x_train), k) or stale_views:
         raise ValueError(
-            f"teacher logits have shape {tuple(teacher_logits.shape)}, expected ({len(x_train)}, {k}): "
+            f"teacher logits have shape {tuple(teacher_logits.shape)}, expected ({len(x_train)}, {k}) for each of the "
+            f"{len(views)} views of data.augment: "
             "re-run the teacher step (edgekd build --from teacher)"
         )
 
@@ -76,7 +81,7 @@ def run(ctx: BuildContext) -> None:
         float_run = train_student(
             float_model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (float)",
             epochs=cfg.distill.epochs, lr=cfg.distill.lr, steps_per_epoch=steps,
-            online_teacher=online if teacher is not None else None,
+            online_teacher=online if teacher is not None else None, views=views,
         )
         model = build_student(cfg.student, k, quantized=True, in_channels=splits.channels)
         load_float_weights(model, float_run.state_dict)
@@ -86,7 +91,7 @@ def run(ctx: BuildContext) -> None:
             qat_run = train_student(
                 model, xs, ys, teacher, x_val, y_val, cfg.distill, loss, f"{label} (QAT)",
                 epochs=cfg.distill.qat_epochs, lr=cfg.distill.qat_lr, steps_per_epoch=steps,
-                online_teacher=online if teacher is not None else None,
+                online_teacher=online if teacher is not None else None, views=views,
             )
             history["qat"] = qat_run.history
         check_finite_weights(float_run.state_dict, f"{label} (float phase)")  # a diverged run stops here
@@ -103,6 +108,8 @@ def run(ctx: BuildContext) -> None:
         training[label] = {"loss": loss, "history": history}
         log.info("%s: test accuracy %.4f", label, metrics["quant" if label == "student" else label]["accuracy"])
 
+    # the simple reference of every classification report: a logistic regression on the student's input pixels
+    write_json(ctx.work / "logistic.json", logistic_baseline(splits, size))
     write_json(
         ctx.work / "distill.json",
         {

@@ -16,7 +16,8 @@ from edgekd.config import TeacherConfig
 from edgekd.data.batches import batches_per_pass
 from edgekd.data.cells import CellSplits, array_sha256, load_cell_splits
 from edgekd.determinism import seed_everything
-from edgekd.data.views import N_VIEWS, view_images
+from edgekd.data.views import VIEW_NAMES, view_images
+from edgekd.tasks.image.data import data_views
 from edgekd.distill.metrics import classification_metrics
 from edgekd.io import read_json, save_npy, write_json
 from edgekd.context import BuildContext
@@ -104,9 +105,11 @@ def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
 def run(ctx: BuildContext) -> None:
     cfg = ctx.config.teacher
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
+    views = data_views(ctx)  # the label-preserving views the data step chose (data.augment)
     history: list[dict] = []
     trained_on = splits.class_names
     trained_on_images = 0  # a loaded teacher saw no labels here
+    steps = None
     if cfg.source == "train":
         # teacher.data: a teacher trained elsewhere, on another labelled pool (say a public dataset), as a lab
         # that loads a pretrained teacher would have it; by default the labelled part of this build's data
@@ -118,10 +121,11 @@ def run(ctx: BuildContext) -> None:
         model = TEACHERS.get(cfg.arch)(len(trained_on), cfg, in_channels=splits.channels)
         lab = pool.labelled  # data.labelled: the teacher learns from the labelled part, annotates everything
         trained_on_images = int(lab.sum())
-        # the steps it would get on every training image: few labels need more passes, not fewer steps
-        steps = batches_per_pass(len(pool.x_train), cfg.batch_size)
+        # the steps it would get on every training image: few labels need more passes, not fewer steps; and an
+        # epoch of at least teacher.min_epoch_images images: a small data set needs more passes too
+        steps = batches_per_pass(max(len(pool.x_train), cfg.min_epoch_images or 0), cfg.batch_size)
         history = train_teacher(model, pool.x_train[lab], y_train[lab], pool.x_val, y_val, cfg,
-                                seed=ctx.config.seed, steps_per_epoch=steps)
+                                seed=ctx.config.seed, steps_per_epoch=steps, views=views)
         torch.save(model.state_dict(), ctx.work / "teacher.pt")
         runner = TorchTeacherRunner(model, cfg.input_size, len(trained_on))
         if fine:  # B/T4/T8 teacher answering B vs T: T's logit is logsumexp(T4, T8)
@@ -129,14 +133,14 @@ def run(ctx: BuildContext) -> None:
     else:
         runner = _loaded_teacher(cfg, splits)
 
-    # One annotation per symmetric view of every training image, so distillation can train on
-    # augmented views with the teacher's answer for exactly that view (edgekd.data.views).
-    views = []
-    for view in range(N_VIEWS):
+    # One annotation per label-preserving view of every training image (data.augment), so distillation can
+    # train on those views with the teacher's answer for exactly that view (edgekd.data.views).
+    annotations = []
+    for view in views:
         images = view_images(splits.x_train, view)
-        views.append(annotate_with_teacher(runner, images, ctx.cache_dir / "teacher_logits", array_sha256(images)))
-    save_npy(ctx.work / "logits_train.npy", views[0])
-    save_npy(ctx.work / "logits_train_views.npy", np.stack(views))
+        annotations.append(annotate_with_teacher(runner, images, ctx.cache_dir / "teacher_logits", array_sha256(images)))
+    save_npy(ctx.work / "logits_train.npy", annotations[0])
+    save_npy(ctx.work / "logits_train_views.npy", np.stack(annotations))
     test_logits = runner.logits(splits.x_test)
     save_npy(ctx.work / "logits_test.npy", test_logits)
     write_json(
@@ -144,6 +148,8 @@ def run(ctx: BuildContext) -> None:
         {
             **teacher_identity(cfg, runner),
             "input_size": cfg.input_size,
+            "views": [VIEW_NAMES[v] for v in views],
+            "steps_per_epoch": steps,
             "trained_on_classes": list(trained_on),
             "trained_on_images": trained_on_images,
             "annotated_images": int(len(splits.x_train)),
