@@ -303,7 +303,7 @@ def main(args) -> None:
 
 
 def summarise(out: Path) -> dict:
-    from edgekd.distill.kd_shift_report import summarise_runs, plot_budgets
+    from edgekd.distill.arm_comparison import plot_budgets, summarise_runs
 
     runs = [r for r in _load_runs(out / "runs.jsonl") if r["tag"] == "grid"]
     state = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else {}
@@ -326,7 +326,7 @@ def summarise(out: Path) -> dict:
                     "torch_threads_per_job": 1},
         "search": state,
         "teachers": teachers,
-        **summarise_runs(runs),
+        **summarise_runs(runs, N_TEST),
     }
     dest = HERE / "results" / "kd_shift.json"
     dest.write_text(json.dumps(result, indent=1) + "\n")

@@ -103,6 +103,10 @@ def run(ctx: BuildContext) -> None:
         training[label] = {"loss": loss, "history": history}
         log.info("%s: test accuracy %.4f", label, metrics["quant" if label == "student" else label]["accuracy"])
 
+    if "baseline_no_kd" in metrics and metrics["quant"]["accuracy"] < metrics["baseline_no_kd"]["accuracy"]:
+        log.warning("THE DISTILLED STUDENT IS BELOW ITS LABELS-ONLY BASELINE: %.2f%% against %.2f%% on the test split; "
+                    "the teacher's annotations hurt here (a weak or shifted teacher?)",
+                    100 * metrics["quant"]["accuracy"], 100 * metrics["baseline_no_kd"]["accuracy"])
     write_json(
         ctx.work / "distill.json",
         {
