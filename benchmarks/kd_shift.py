@@ -61,13 +61,18 @@ ARMS = ("labels_only", "pseudo_labels", "pool_direct", "kd", "function_matching"
 
 
 def _quiet() -> None:
+    import functools
     import logging
 
     os.environ["EDGEKD_THREADS"] = "1"
     import torch
 
+    import edgekd.data.cells as cells
+
     torch.set_num_threads(1)
     logging.disable(logging.WARNING)
+    if not hasattr(cells.generate_cells, "cache_info"):  # a worker renders the lab's cells once, not per job
+        cells.generate_cells = functools.lru_cache(maxsize=4)(cells.generate_cells)
 
 
 # --- data and teachers --------------------------------------------------------------------------------------
@@ -145,9 +150,9 @@ def _teacher_job(args: tuple) -> dict:
 def _arm_data(shift: str, budget: float, ts: int, ss: int, out: str):
     import torch
 
+    import edgekd.data.cells as cells
     from edgekd.config import TeacherConfig
     from edgekd.data.cells import load_cell_splits
-    from edgekd.data.synthetic_cells import generate_cells
     from edgekd.data.transforms import to_model_input
     from edgekd.distill.baselines import ArmData
     from edgekd.registry import TEACHERS
@@ -157,7 +162,7 @@ def _arm_data(shift: str, budget: float, ts: int, ss: int, out: str):
     tdir = Path(out) / f"teacher-{shift}-{ts}"
     tinfo = json.loads((tdir / "teacher.json").read_text())
     splits = load_cell_splits(_lab_cfg(budget, ss))
-    x_lab, _ = generate_cells(LAB_N, 0)
+    x_lab, _ = cells.generate_cells(LAB_N, 0)  # the worker's cached copy (_quiet)
     where = {bytes(x): i for i, x in enumerate(x_lab)}
     idx = np.array([where[bytes(x)] for x in splits.x_train])
     views = torch.as_tensor(np.load(tdir / "lab_views.npy")[:, idx])
@@ -193,13 +198,15 @@ def _student_job(args: tuple) -> list[dict]:
 
     data, splits = _arm_data(shift, budget, ts, ss, out)
     summary = splits.summary()
-    rows = []
-    for arm in arms:
+    rows, kd = [], None
+    for arm in sorted(arms, key=lambda a: a == "kd_finetune"):  # kd before kd_finetune, which starts from it
         t0 = time.perf_counter()
         cfg = _distill_cfg(ss, settings["kd"])
         r = train_arm(arm, StudentConfig(**STUDENT), cfg, data, steps_per_epoch=STEPS_PER_EPOCH,
                       fm_schedule=FM_SCHEDULE, finetune_epochs=FINETUNE_EPOCHS,
-                      lr_labels_only=settings["labels_only_lr"])
+                      lr_labels_only=settings["labels_only_lr"], kd_result=kd)
+        if arm == "kd":
+            kd = r
         rows.append({
             "tag": tag, "shift": shift, "budget": budget, "teacher_seed": ts, "student_seed": ss, "arm": arm,
             "settings": settings, "test_accuracy": r.test_accuracy, "val_accuracy": r.val_accuracy,

@@ -67,6 +67,7 @@ class ArmResult:
     val_accuracy: float
     best_epoch: int
     train_accuracy_labelled: float  # on the labelled training images: data- vs capacity-limited
+    state_dict: dict | None = None
 
 
 def _fit(student_cfg: StudentConfig, cfg: DistillConfig, data: ArmData, loss: str, xs, ys, teacher, *,
@@ -82,10 +83,12 @@ def _fit(student_cfg: StudentConfig, cfg: DistillConfig, data: ArmData, loss: st
 
 
 def train_arm(arm: str, student_cfg: StudentConfig, cfg: DistillConfig, data: ArmData, *, steps_per_epoch: int,
-              fm_schedule: int = 3, finetune_epochs: int = 5, lr_labels_only: float | None = None) -> ArmResult:
+              fm_schedule: int = 3, finetune_epochs: int = 5, lr_labels_only: float | None = None,
+              kd_result: ArmResult | None = None) -> ArmResult:
     """Train the float student of `arm` (see the module docstring) for cfg.epochs x steps_per_epoch optimizer
     steps (function matching: fm_schedule times as many); `lr_labels_only` is the labels-only arm's own
-    learning rate (chosen on validation), cfg.lr otherwise."""
+    learning rate (chosen on validation), cfg.lr otherwise. `kd_finetune` starts from `kd_result` (the kd arm
+    of the same seed and settings) when given, instead of training kd again."""
     if arm not in ARMS:
         raise ValueError(f"unknown baseline arm '{arm}'; choose from {', '.join(ARMS)}")
     lab = data.y_train >= 0
@@ -102,15 +105,16 @@ def train_arm(arm: str, student_cfg: StudentConfig, cfg: DistillConfig, data: Ar
         xs = torch.cat([data.x_pool, data.x_train[lab]])
         ys = torch.cat([data.y_pool, data.y_train[lab]])
         model, run = _fit(student_cfg, cfg, data, "ce", xs, ys, None, **common)
-    elif arm in ("kd", "kd_finetune"):
+    elif arm == "kd" or (arm == "kd_finetune" and kd_result is None):
         model, run = _fit(student_cfg, cfg, data, "kd", data.x_train, data.y_train, t, **common)
         if arm == "kd_finetune":
-            best_kd = run.best_epoch
-            model, run = _fit(student_cfg, cfg, data, "ce", data.x_train[lab], data.y_train[lab], None,
-                              epochs=finetune_epochs, lr=cfg.lr / 10, steps=steps_per_epoch, init=run.state_dict,
-                              label="kd_finetune")
-            run.best_epoch = best_kd * 1000 + run.best_epoch  # kd's epoch, then the fine-tuning epoch
-    else:  # function_matching
+            kd_result = ArmResult("kd", np.zeros(0), 0.0, 0.0, run.best_epoch, 0.0, run.state_dict)
+    if arm == "kd_finetune":
+        model, run = _fit(student_cfg, cfg, data, "ce", data.x_train[lab], data.y_train[lab], None,
+                          epochs=finetune_epochs, lr=cfg.lr / 10, steps=steps_per_epoch, init=kd_result.state_dict,
+                          label="kd_finetune")
+        run.best_epoch = kd_result.best_epoch * 1000 + run.best_epoch  # kd's epoch, then the fine-tuning epoch
+    elif arm == "function_matching":
         if data.online_teacher is None:
             raise ValueError("arm function_matching needs an online teacher (ArmData.online_teacher)")
         common["epochs"] = cfg.epochs * fm_schedule
@@ -120,4 +124,5 @@ def train_arm(arm: str, student_cfg: StudentConfig, cfg: DistillConfig, data: Ar
     val = max(h["val_accuracy"] for h in run.history)
     xl, yl = data.x_train[lab], data.y_train[lab].numpy()
     train_acc = float((predict_logits(model, xl).argmax(1) == yl).mean()) if len(yl) else float("nan")
-    return ArmResult(arm, pred, float((pred == data.y_test).mean()), float(val), run.best_epoch, train_acc)
+    return ArmResult(arm, pred, float((pred == data.y_test).mean()), float(val), run.best_epoch, train_acc,
+                     run.state_dict)
