@@ -67,3 +67,13 @@ def test_teacher_at_majority_rate_and_student_below_labels_only_are_flagged(capl
     assert warn_if_majority_rate(0.675, np.array([0] * 33 + [1] * 67))
     assert "THE TEACHER CANNOT TEACH" in caplog.text
     assert not warn_if_majority_rate(0.9, np.array([0] * 33 + [1] * 67))
+
+
+def test_constant_regression_teacher_is_flagged(caplog):
+    from edgekd.tasks.speech.model import warn_if_constant
+
+    rng = np.random.default_rng(0)
+    assert not warn_if_constant(rng.uniform(0, 1, (20, 3)))
+    flat = rng.uniform(0, 1, (20, 3))
+    flat[:, 2] = 0.5
+    assert warn_if_constant(flat) and "THE TEACHER CANNOT TEACH" in caplog.text and "valence" in caplog.text

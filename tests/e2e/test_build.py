@@ -73,7 +73,7 @@ def test_teacher_trained_elsewhere(tmp_path):
     cfg = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"], "data": other}})
     run_build(cfg, tmp_path / "a", to_step="teacher")
     teacher = read_json(tmp_path / "a" / "teacher" / "teacher.json")
-    assert teacher["trained_on_images"] == 180 and teacher["annotated_images"] == 324
+    assert teacher["trained_on_images"] == 180 and teacher["annotated_images"] == 356
     assert teacher["trained_on_classes"] == ["B", "T4", "T8"]
     loaded = parse_config({**TINY, "teacher": {**TINY["teacher"], "source": "checkpoint",
                                                "path": str(tmp_path / "a" / "teacher" / "teacher.pt")}})
@@ -83,7 +83,7 @@ def test_teacher_trained_elsewhere(tmp_path):
     assert again["trained_on_images"] == 0
     hidden = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"],
                                                                                           "data": TINY["data"]}})
-    with pytest.raises(BuildError, match="teacher.data holds 292 of the build's training images whose labels"):
+    with pytest.raises(BuildError, match="teacher.data holds 294 of the build's training images whose labels"):
         run_build(hidden, tmp_path / "c", to_step="teacher")
     assert not (tmp_path / "c" / "teacher").exists()
     test_pool = {**TINY["data"], "synthetic": {"n_train": 120, "n_test": 8, "seed": 1 + 1_000_003}}
