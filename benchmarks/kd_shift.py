@@ -350,6 +350,29 @@ def summarise(out: Path) -> dict:
     return result
 
 
+def markdown(result: dict) -> str:
+    """The README's tables from kd_shift.json: per shift and budget, every arm's mean +- sd and its paired
+    difference to labels-only and to kd (paired t-test p and 95% CI, McNemar pairs better / worse at p < 0.05)."""
+    lines = ["| shift | labelled (labels used) | arm | test % mean ± sd (n) | minus labels_only: points, 95% CI, p "
+             "| McNemar better / worse | minus kd: points, 95% CI, p | McNemar better / worse |",
+             "|---|---|---|---|---|---|---|---|"]
+    for g in result["groups"].values():
+        used = ", ".join(str(u) for u in g["arms"].get("labels_only", next(iter(g["arms"].values())))["labels_used"])
+        for arm, a in g["arms"].items():
+            cells = []
+            for ref in ("labels_only", "kd"):
+                c = g["comparisons"].get(f"{arm} - {ref}")
+                if c is None:
+                    cells += ["", ""]
+                    continue
+                t = c["paired_t"]
+                cells += [f"{100 * t['mean']:+.2f} [{100 * t['ci95'][0]:+.2f}, {100 * t['ci95'][1]:+.2f}], p = {t['p']:.2g}",
+                          f"{c['mcnemar_pairs_a_better_p05']} / {c['mcnemar_pairs_b_better_p05']} of {t['n']}"]
+            lines.append(f"| {g['shift']} | {100 * g['budget']:g}% ({used}) | {arm} | {100 * a['mean']:.2f} ± "
+                         f"{100 * a['sd']:.2f} ({a['n']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.05, 0.01, 0.2])
@@ -360,8 +383,11 @@ if __name__ == "__main__":
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "build" / "bench-kd-shift"))
     ap.add_argument("--summarise", action="store_true", help="only write the JSON and plot from the saved runs")
+    ap.add_argument("--markdown", action="store_true", help="print the README tables from results/kd_shift.json")
     a = ap.parse_args()
-    if a.summarise:
+    if a.markdown:
+        print(markdown(json.loads((HERE / "results" / "kd_shift.json").read_text())))
+    elif a.summarise:
         summarise(Path(a.out))
     else:
         main(a)
