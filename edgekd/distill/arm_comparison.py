@@ -102,6 +102,9 @@ def plot_budgets(result: dict, dest: Path) -> None:
             ax.errorbar(x, [100 * s["mean"] for _, s in pts], yerr=[100 * s["sd"] for _, s in pts], marker="o",
                         capsize=3, label=f"{arm} (n={pts[0][1]['n']})" if pts else arm)
         ax.set_xscale("log")
+        ticks = [100 * g["budget"] for g in mine]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("labelled share of the lab's pool (%)")
         ax.set_title(f"teacher from another domain: {shift} shift")
         ax.grid(alpha=0.3)
