@@ -67,7 +67,7 @@ def _quiet() -> None:
     os.environ["EDGEKD_THREADS"] = "1"
     import torch
 
-    import edgekd.data.cells as cells
+    from edgekd.data import cells
 
     torch.set_num_threads(1)
     logging.disable(logging.WARNING)
@@ -115,8 +115,8 @@ def _teacher_job(args: tuple) -> dict:
     _quiet()
     import torch
 
-    from edgekd.data.synthetic_cells import generate_cells
     from edgekd.data.cells import SYNTHETIC_TEST_SEED_OFFSET, merge_t_cells
+    from edgekd.data.synthetic_cells import generate_cells
     from edgekd.data.views import N_VIEWS, view_images
     from edgekd.teachers.runner import MergedClassesRunner, TorchTeacherRunner
 
@@ -150,8 +150,8 @@ def _teacher_job(args: tuple) -> dict:
 def _arm_data(shift: str, budget: float, ts: int, ss: int, out: str):
     import torch
 
-    import edgekd.data.cells as cells
     from edgekd.config import TeacherConfig
+    from edgekd.data import cells
     from edgekd.data.cells import load_cell_splits
     from edgekd.data.transforms import to_model_input
     from edgekd.distill.baselines import ArmData
@@ -322,8 +322,13 @@ def summarise(out: Path) -> dict:
     runs = [r for r in _load_runs(out / "runs.jsonl") if r["tag"] == "grid"]
     state = json.loads((out / "search.json").read_text()) if (out / "search.json").exists() else {}
     teachers = [json.loads(p.read_text()) for p in sorted(out.glob("teacher-*/teacher.json"))]
-    from edgekd.determinism import cpu_features
+    for t in teachers:  # a teacher no better than the majority class cannot teach: say so (edgekd warns in builds)
+        t["at_majority_rate"] = t["lab_test_accuracy"] <= t["lab_test_majority_rate"] + 0.01
+        if t["at_majority_rate"]:
+            print(f"WARNING: teacher {t['shift']} seed {t['teacher_seed']} is at the majority-class rate", flush=True)
     import platform
+
+    from edgekd.determinism import cpu_features
 
     result = {
         "benchmark": "kd_shift",
