@@ -146,6 +146,18 @@ class BuildConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _validation_exists(self) -> "BuildConfig":
+        # every student (and the labels-only baseline) keeps its best epoch on validation: without validation
+        # images every epoch would score 0 and training would return the first epoch's weights
+        if self.student.qonnx is None and self.data.val_fraction == 0:
+            raise ValueError(
+                "data.val_fraction is 0: the student would have no validation images to choose its epoch on (every "
+                "epoch would score 0 and the first epoch's weights would be kept); give a fraction such as 0.1 "
+                "(with data.labelled: the share of the labelled images held out for validation)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _task_defaults(self) -> "BuildConfig":
         audio = self.data.source in AUDIO_SOURCES
         # a bring-your-own QONNX model (student.qonnx) reads no data: its task only says if it is a classifier

@@ -23,7 +23,7 @@ import numpy as np
 from edgekd.config import DataConfig
 from edgekd.data.formats import CELL_CLASSES, IMAGE_SIZE, DataFormatError, load_image_folder, load_lymphomnist
 from edgekd.data.labels import UNLABELLED, label_budget_mask, load_unlabelled_images, stratified_subset
-from edgekd.data.synthetic_cells import generate_cells
+from edgekd.data.synthetic_cells import CellDomain, generate_cells
 from edgekd.hashing import array_sha256
 from edgekd.io import atomic_path
 from edgekd.registry import DATASETS
@@ -114,6 +114,9 @@ class CellSplits:
                           "per_class": {n: int(c) for n, c in zip(self.class_names, counts)}}
         out["train"]["labelled"] = int(self.labelled.sum())
         out["train"]["unlabelled"] = int((~self.labelled).sum())
+        # every label the build uses: the training labels and the validation split's (which, with data.labelled,
+        # come out of the same budget; edgekd.data.cells._validation_rows)
+        out["labels_used"] = int(self.labelled.sum()) + int(len(self.y_val))
         return out
 
     @property
@@ -142,8 +145,9 @@ def _rng(cfg: DataConfig, stream: int) -> np.random.Generator:
 @DATASETS.register("synthetic")
 def synthetic_source(cfg: DataConfig) -> RawCells:
     s = cfg.synthetic
-    x_train, y_train = generate_cells(s.n_train, s.seed, s.difficulty)
-    x_test, y_test = generate_cells(s.n_test, s.seed + SYNTHETIC_TEST_SEED_OFFSET, s.difficulty)
+    dom = CellDomain(**s.domain.model_dump())
+    x_train, y_train = generate_cells(s.n_train, s.seed, s.difficulty, dom)
+    x_test, y_test = generate_cells(s.n_test, s.seed + SYNTHETIC_TEST_SEED_OFFSET, s.difficulty, dom)
     return RawCells(x_train, y_train, x_test, y_test, list(CELL_CLASSES))
 
 
@@ -185,31 +189,58 @@ def resolve_num_classes(cfg: DataConfig, names: list[str]) -> int:
     )
 
 
+def _validation_rows(cfg: DataConfig, y_pool: np.ndarray, y_task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(validation mask, label-budget mask) over the training pool.
+
+    Without data.labelled: a stratified val_fraction of the pool is validation, every label is used. With it,
+    the budget counts every label used, validation included: the budget's labelled images are drawn from the
+    whole pool (stratified by the task's classes), and val_fraction of THEM (at least one per class that has
+    two or more) is held out for validation; the rest of the budget labels training images. So "5%" of a
+    6,000-image pool is 300 labels in all: 270 to train on, 30 to validate on.
+    """
+    is_val = np.zeros(len(y_pool), bool)
+    if cfg.labelled is None:
+        n_val = int(round(cfg.val_fraction * len(y_pool)))
+        if n_val:
+            is_val[stratified_subset(y_pool, n_val, _rng(cfg, 3))] = True
+        return is_val, np.ones(len(y_pool), bool)
+    budget = label_budget_mask(y_task, cfg.labelled, _rng(cfg, 5))
+    rows = np.flatnonzero(budget)
+    n_val = int(round(cfg.val_fraction * len(rows)))
+    if n_val:
+        rng = _rng(cfg, 3)
+        is_val[rows[stratified_subset(y_task[rows], n_val, rng)]] = True
+        for c in np.unique(y_task[rows]):  # small budgets: every class with >= 2 labels gets a validation image
+            mine = rows[y_task[rows] == c]
+            if len(mine) >= 2 and not is_val[mine].any():
+                is_val[rng.choice(mine)] = True
+    return is_val, budget
+
+
 def load_cell_splits(cfg: DataConfig) -> CellSplits:
     raw: RawCells = DATASETS.get(cfg.source)(cfg)
     x_pool, y_pool = raw.x_train, raw.y_train.astype(np.int64)
     if cfg.max_train is not None and len(y_pool) > cfg.max_train:
         keep = stratified_subset(y_pool, cfg.max_train, _rng(cfg, 2))
         x_pool, y_pool = x_pool[keep], y_pool[keep]
-    n_val = int(round(cfg.val_fraction * len(y_pool)))
-    is_val = np.zeros(len(y_pool), bool)
-    if n_val:
-        is_val[stratified_subset(y_pool, n_val, _rng(cfg, 3))] = True
+    names = list(raw.class_names)
+    num_classes = resolve_num_classes(cfg, names)
+    merge = num_classes == 2 and names == CELL_CLASSES
+    y_task = merge_t_cells(y_pool) if merge else y_pool
+    is_val, budget = _validation_rows(cfg, y_pool, y_task)
     x_test, y_test = raw.x_test, raw.y_test.astype(np.int64)
     if cfg.max_test is not None and len(y_test) > cfg.max_test:
         keep = stratified_subset(y_test, cfg.max_test, _rng(cfg, 4))
         x_test, y_test = x_test[keep], y_test[keep]
 
-    names = list(raw.class_names)
     labels = [y_pool[~is_val], y_pool[is_val], y_test]
     fine: dict = {}
-    num_classes = resolve_num_classes(cfg, names)
-    if num_classes == 2 and names == CELL_CLASSES:
+    if merge:
         fine = {"y_train_fine": labels[0], "y_val_fine": labels[1], "fine_class_names": list(CELL_CLASSES)}
         labels, names = [merge_t_cells(y) for y in labels], ["B", "T"]
     x_train = x_pool[~is_val]
     # the label budget: hidden labels become UNLABELLED, images without labels join the training pool
-    labelled = label_budget_mask(labels[0], cfg.labelled, _rng(cfg, 5))
+    labelled = budget[~is_val]
     labels[0] = np.where(labelled, labels[0], UNLABELLED)
     if fine:
         fine["y_train_fine"] = np.where(labelled, fine["y_train_fine"], UNLABELLED)

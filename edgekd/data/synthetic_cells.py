@@ -15,11 +15,18 @@ vignetting, shot and read noise, a random offset of the cell from the centre (sd
 small debris and partial neighbouring cells at the border. `difficulty` scales the distance between the class means
 (2.0 = half the separation), so 1.0 is the tuned default.
 
+`CellDomain` sets how one source of cells differs from another, as a public dataset differs from a lab's
+cells: class priors, illumination (brightness and gradient), defocus blur, cell scale, noise and staining
+contrast. The default domain is the generator as it always was (same arrays, bit for bit); a teacher pool
+from another domain is a teacher "trained elsewhere" that is not the lab's distribution under another seed.
+
 Everything is drawn from one `np.random.Generator` per call, in a fixed order and in chunks, so the
-same (n, seed, difficulty) always gives identical arrays.
+same (n, seed, difficulty, domain) always gives identical arrays.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,6 +53,42 @@ _yy, _xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
 _fy = np.fft.fftfreq(SIZE).astype(np.float32)[:, None]
 _fx = np.fft.rfftfreq(SIZE).astype(np.float32)[None, :]
 _FREQ = np.sqrt(_fy**2 + _fx**2)  # (64, 33) radial frequency of rfft2 bins
+
+
+@dataclass(frozen=True)
+class CellDomain:
+    """How a source of cells looks; the defaults are the lab's (the generator's original) settings.
+
+    class_priors: share of B, T4, T8 (None: a near-equal split); brightness: gain on the whole frame;
+    gradient: the largest illumination gradient (0.12 by default); blur: range of the defocus sigma in px;
+    scale: gain on the cell radius; noise: gain on shot and read noise; contrast: gain on the staining
+    contrast (cytoplasm, nucleus, nucleus texture and granules against the background).
+    """
+
+    class_priors: tuple[float, float, float] | None = None
+    brightness: float = 1.0
+    gradient: float = 0.12
+    blur: tuple[float, float] = (0.3, 1.0)
+    scale: float = 1.0
+    noise: float = 1.0
+    contrast: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.class_priors is not None:
+            p = np.asarray(self.class_priors, float)
+            if p.shape != (3,) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+                raise ValueError(f"class_priors must be 3 shares (B, T4, T8) >= 0 summing to 1, got {self.class_priors}")
+        lo, hi = self.blur
+        if not 0.0 <= lo <= hi <= 4.0:
+            raise ValueError(f"blur must be (min, max) with 0 <= min <= max <= 4 px, got {self.blur}")
+        for name in ("brightness", "scale", "noise", "contrast"):
+            if not 0.0 < getattr(self, name) <= 4.0:
+                raise ValueError(f"{name} must be in (0, 4], got {getattr(self, name)}")
+        if not 0.0 <= self.gradient <= 0.5:
+            raise ValueError(f"gradient must be in [0, 0.5], got {self.gradient}")
+
+
+LAB = CellDomain()
 
 
 def _class_param(rng: np.random.Generator, means: np.ndarray, sd: float, labels: np.ndarray, difficulty: float) -> np.ndarray:
@@ -99,13 +142,13 @@ def _splat(out: np.ndarray, rows: np.ndarray, x: np.ndarray, y: np.ndarray, mass
         np.add.at(out, (r, y0 + oy, x0 + ox), mass * w)
 
 
-def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: float) -> np.ndarray:
+def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: float, dom: CellDomain = LAB) -> np.ndarray:
     c = labels.shape[0]
     nh = len(_HARMONICS)
     f32 = np.float32
 
     # --- class-dependent cell parameters ---
-    radius = np.clip(_class_param(rng, _RADIUS, _RADIUS_SD, labels, difficulty), 8.0, 17.0)
+    radius = np.clip(_class_param(rng, _RADIUS, _RADIUS_SD, labels, difficulty), 8.0, 17.0) * np.float32(dom.scale)
     nc_ratio = np.clip(_class_param(rng, _NC_RATIO, _NC_SD, labels, difficulty), 0.5, 0.92)
     rough = np.clip(_class_param(rng, _ROUGH, _ROUGH_SD, labels, difficulty), 0.0, 0.12)
     tex_freq = np.clip(_class_param(rng, _TEX_FREQ, _TEX_FREQ_SD, labels, difficulty), 0.08, 0.4)
@@ -121,11 +164,12 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: floa
     rough_w = rng.dirichlet(np.ones(nh), c).astype(f32) * np.sqrt(nh)
     phases = rng.uniform(0, 2 * np.pi, (c, nh)).astype(f32)
     background = rng.uniform(0.46, 0.56, c).astype(f32)
-    cyto_delta = rng.normal(0.03, 0.015, c).astype(f32)
-    nuc_delta = rng.normal(-0.10, 0.02, c).astype(f32)
+    stain = f32(dom.contrast)  # staining contrast: what the cell's inside adds to the background
+    cyto_delta = rng.normal(0.03, 0.015, c).astype(f32) * stain
+    nuc_delta = rng.normal(-0.10, 0.02, c).astype(f32) * stain
     rim_dark = rng.uniform(0.10, 0.22, c).astype(f32)
     halo = rng.uniform(0.02, 0.08, c).astype(f32)
-    tex_amp = rng.uniform(0.04, 0.07, c).astype(f32)
+    tex_amp = rng.uniform(0.04, 0.07, c).astype(f32) * stain
 
     d_cell = _shape_field(cx, cy, radius, aspect, angle, rough[:, None] * rough_w, phases)
     cell = _sigmoid(-d_cell / 0.6)
@@ -165,7 +209,7 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: floa
     rows = np.arange(c)
     gr = radius[:, None] * rng.uniform(0.55, 0.9, (c, _MAX_GRANULES)).astype(f32)
     ga = rng.uniform(0, 2 * np.pi, (c, _MAX_GRANULES)).astype(f32)
-    gamp = rng.uniform(0.08, 0.15, (c, _MAX_GRANULES)).astype(f32) * (np.arange(_MAX_GRANULES)[None] < n_gran[:, None])
+    gamp = rng.uniform(0.08, 0.15, (c, _MAX_GRANULES)).astype(f32) * stain * (np.arange(_MAX_GRANULES)[None] < n_gran[:, None])
     _splat(spots, rows, cx[:, None] + gr * np.cos(ga), cy[:, None] + gr * np.sin(ga), -gamp * 2 * np.pi * 0.8**2)
 
     # partial neighbouring cell at the border (half of the frames)
@@ -191,36 +235,48 @@ def _render_chunk(rng: np.random.Generator, labels: np.ndarray, difficulty: floa
 
     # uneven illumination: linear gradient plus vignetting
     gdir = rng.uniform(0, 2 * np.pi, c).astype(f32)
-    gamp = rng.uniform(0.0, 0.12, c).astype(f32)
+    gamp = rng.uniform(0.0, dom.gradient, c).astype(f32)
     ramp = ((_xx[None] - 31.5) * np.cos(gdir)[:, None, None] + (_yy[None] - 31.5) * np.sin(gdir)[:, None, None]) / 32
     vig = ((_xx - 31.5) ** 2 + (_yy - 31.5) ** 2)[None] / (2 * 32.0**2)
     img *= 1 + gamp[:, None, None] * ramp - rng.uniform(0.0, 0.12, c).astype(f32)[:, None, None] * vig
+    if dom.brightness != 1.0:
+        img *= f32(dom.brightness)
 
     # defocus: Gaussian blur of per-image width, applied in the frequency domain
-    blur = rng.uniform(0.3, 1.0, c).astype(f32)
+    blur = rng.uniform(dom.blur[0], dom.blur[1], c).astype(f32)
     otf = np.exp(-2 * np.pi**2 * blur[:, None, None] ** 2 * _FREQ[None] ** 2)
     img = np.fft.irfft2((np.fft.rfft2(img) + spot_spec) * otf, s=(SIZE, SIZE))
 
     # shot noise (Gaussian limit of Poisson: ~200-750 photons per pixel, per-image exposure) + read noise
     img = np.clip(img.astype(f32), 0, None)
     photons = rng.uniform(400, 1500, c).astype(f32)[:, None, None]
-    img += (np.sqrt(img / photons) + 0.006) * rng.standard_normal(img.shape, dtype=f32)
+    img += (np.sqrt(img / photons) + 0.006) * f32(dom.noise) * rng.standard_normal(img.shape, dtype=f32)
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
-def generate_cells(n: int, seed: int, difficulty: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _labels(rng: np.random.Generator, n: int, priors: tuple[float, float, float] | None) -> np.ndarray:
+    if priors is None:
+        return rng.permutation(np.arange(n) % 3).astype(np.int64)
+    exact = np.asarray(priors, float) * n  # counts by largest remainder, then shuffled
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    return rng.permutation(np.repeat(np.arange(3), counts)).astype(np.int64)
+
+
+def generate_cells(n: int, seed: int, difficulty: float = 1.0, domain: CellDomain = LAB) -> tuple[np.ndarray, np.ndarray]:
     """n synthetic cells: uint8 images (n, 64, 64) and int64 labels (0=B, 1=T4, 2=T8).
 
-    Labels are a shuffled near-equal split of the three classes. Same arguments, same arrays.
+    Labels are a shuffled split of the three classes by `domain.class_priors` (default near-equal). Same
+    arguments, same arrays; the default domain gives the arrays the generator always gave.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not 0.0 < difficulty <= 10.0:
         raise ValueError(f"difficulty must be in (0, 10], got {difficulty}")
     rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % 3).astype(np.int64)
+    labels = _labels(rng, n, domain.class_priors)
     images = np.empty((n, SIZE, SIZE), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        images[start:stop] = _render_chunk(rng, labels[start:stop], difficulty)
+        images[start:stop] = _render_chunk(rng, labels[start:stop], difficulty, domain)
     return images, labels

@@ -95,8 +95,12 @@ def train_student(
         online_teacher = None
     views = (tuple(views) if views is not None else tuple(range(N_VIEWS))) if cfg.augment else (0,)
     if score is None:
+        if not len(x_val):
+            raise ValueError(f"{label}: no validation images to choose the epoch on (data.val_fraction is 0?); "
+                             "every epoch would score the same and the first epoch's weights would be kept")
+
         def score(m: nn.Module) -> float:
-            return float((predict_logits(m, x_val).argmax(1) == y_val.numpy()).mean()) if len(x_val) else 0.0
+            return float((predict_logits(m, x_val).argmax(1) == y_val.numpy()).mean())
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     extra_params = loss_fn.attach(model, x_train[:2]) if stateful else []

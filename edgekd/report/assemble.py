@@ -162,6 +162,27 @@ def logistic_section(build_dir: Path) -> dict | None:
     return {**info, "metrics_source": "scikit-learn"} if info.get("metrics") else None
 
 
+def majority_rate(split: dict) -> float | None:
+    """Share of the largest class in a data.json split ({"n", "per_class"}); None for an empty split."""
+    counts = list(split.get("per_class", {}).values())
+    return max(counts) / sum(counts) if counts and sum(counts) else None
+
+
+def teaching_warnings(data: dict, teacher_acc: float, student_acc: float, labels_only_acc: float | None) -> list[str]:
+    """What a reader must not miss: a teacher no better than always answering the majority class (it cannot
+    teach), and a distilled student below the same student trained on the labels alone (distillation hurt)."""
+    out = []
+    majority = majority_rate(data.get("test", {}))
+    if majority is not None and teacher_acc <= majority + 0.01:
+        out.append(f"the teacher's test accuracy {100 * teacher_acc:.2f}% is at the majority-class rate "
+                   f"({100 * majority:.2f}%): it cannot teach; check its training data and settings")
+    if labels_only_acc is not None and student_acc < labels_only_acc:
+        out.append(f"the distilled student ({100 * student_acc:.2f}%) is below the same student trained on the labels "
+                   f"alone ({100 * labels_only_acc:.2f}%): distillation cost {100 * (labels_only_acc - student_acc):.2f} "
+                   "points here; use the labels-only student or a better teacher")
+    return out
+
+
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
     """Build report.json from the build folder, including what a lab measured (edgekd.report.lab)."""
     data = read_json(build_dir / "data" / "data.json")
@@ -193,6 +214,10 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         summary["logistic_accuracy"] = logistic["metrics"]["accuracy"]
         summary["below_logistic"] = [name for name, acc in (("teacher", summary["teacher_accuracy"]),
                                                             ("student", quant_acc)) if acc < summary["logistic_accuracy"]]
+    if "labels_used" in data:
+        summary["labels_used"] = data["labels_used"]
+    summary["warnings"] = teaching_warnings(data, teacher["metrics"]["accuracy"], quant_acc,
+                                            metrics.get("baseline_no_kd", {}).get("accuracy"))
 
     return {
         "edgekd_version": __version__,

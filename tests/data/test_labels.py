@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edgekd.config import DataConfig, DistillConfig, parse_config
+from edgekd.config import ConfigError, DataConfig, DistillConfig, parse_config
 from edgekd.data.cells import load_cell_splits
 from edgekd.data.formats import DataFormatError
 from edgekd.data.labels import UNLABELLED, label_budget_mask, load_unlabelled_images
@@ -51,18 +51,30 @@ def test_splits_hide_labels_and_add_unlabelled_images(tmp_path):
         Image.fromarray(rng.integers(0, 255, (80, 80), dtype=np.uint8)).save(folder / f"{i}.png")
     cfg = DataConfig(synthetic={"n_train": 200, "n_test": 20}, val_fraction=0.1, labelled=0.1,
                      unlabelled=tmp_path / "unlab")
-    full = load_cell_splits(DataConfig(synthetic={"n_train": 200, "n_test": 20}, val_fraction=0.1))
+    full = load_cell_splits(DataConfig(synthetic={"n_train": 200, "n_test": 20}, val_fraction=0.0))  # no val: pool order
     s = load_cell_splits(cfg)
-    assert len(s.x_train) == len(full.x_train) + 5 and s.x_train.shape[1:] == (64, 64)
-    assert np.array_equal(s.x_train[: len(full.x_train)], full.x_train)
+    # the budget counts every label: 10% of the 200-image pool is 20 labels, 2 of them (val_fraction) validate
+    assert len(s.y_val) == 2 and len(s.x_train) == 198 + 5 and s.x_train.shape[1:] == (64, 64)
     lab = s.labelled
     assert lab.sum() == 18 and (s.y_train[~lab] == UNLABELLED).all() and not lab[-5:].any()
-    assert np.array_equal(s.y_train[lab], full.y_train[lab[: len(full.x_train)]])  # kept labels are the true ones
+    pool = {bytes(x): y for x, y in zip(full.x_train, full.y_train)}
+    assert all(pool[bytes(x)] == y for x, y in zip(s.x_train[lab], s.y_train[lab]))  # kept labels are the true ones
+    assert all(pool[bytes(x)] == y for x, y in zip(s.x_val, s.y_val))  # validation images come out of the pool
+    assert sorted(s.y_val.tolist()) == [0, 1]  # B vs T: one validation label per class
     assert (s.y_train_fine[~lab] == UNLABELLED).all() and (s.y_train_fine[lab] >= 0).all()
-    assert np.array_equal(s.y_val, full.y_val) and np.array_equal(s.y_test, full.y_test)  # val and test keep theirs
+    assert np.array_equal(s.y_test, full.y_test)
     summary = s.summary()
     assert summary["train"]["labelled"] == 18 and summary["train"]["unlabelled"] == len(s.x_train) - 18
-    assert sum(summary["train"]["per_class"].values()) == 18
+    assert sum(summary["train"]["per_class"].values()) == 18 and summary["labels_used"] == 20
+
+
+def test_validation_comes_out_of_a_count_budget_and_no_validation_is_refused():
+    s = load_cell_splits(DataConfig(synthetic={"n_train": 300, "n_test": 20}, val_fraction=0.2, labelled=10))
+    # 10 labels per class (B, T) in all: 4 validate (20%), 16 train
+    assert s.summary()["labels_used"] == 20 and len(s.y_val) == 4 and s.labelled.sum() == 16
+    assert np.bincount(s.y_val).tolist() == [2, 2]
+    with pytest.raises(ConfigError, match="data.val_fraction is 0: the student would have no validation images"):
+        parse_config({"name": "x", "data": {"val_fraction": 0.0, "labelled": 0.05}})
 
 
 def test_unlabelled_idx_file_is_resized_and_bad_files_are_named(tmp_path):

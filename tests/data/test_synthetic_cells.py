@@ -94,3 +94,34 @@ def test_bad_arguments():
         generate_cells(4, seed=0, difficulty=0.0)
     with pytest.raises(ValueError, match="n must be"):
         generate_cells(-1, seed=0)
+
+
+def test_domain_sets_priors_and_looks():
+    from edgekd.data.synthetic_cells import CellDomain
+
+    lab_x, _ = generate_cells(90, seed=5)
+    _, y = generate_cells(90, seed=5, domain=CellDomain(class_priors=(0.6, 0.2, 0.2)))
+    assert np.bincount(y).tolist() == [54, 18, 18]  # largest-remainder counts of the priors
+    bright_x, _ = generate_cells(90, seed=5, domain=CellDomain(brightness=1.2))
+    # brightness is a gain on the frame before noise and rounding: the mean grows by ~20% (noise averages out)
+    assert bright_x.mean() / lab_x.mean() == pytest.approx(1.2, abs=0.02)
+    blurred, _ = generate_cells(90, seed=5, domain=CellDomain(blur=(2.0, 2.5)))
+    sharp = lambda x: np.abs(np.diff(x.astype(float), axis=2)).mean()  # noqa: E731
+    assert sharp(blurred) < sharp(lab_x)  # noise stays, the cell's edges soften
+    flat, _ = generate_cells(90, seed=5, domain=CellDomain(contrast=0.3, noise=0.01))
+    crisp, _ = generate_cells(90, seed=5, domain=CellDomain(noise=0.01))
+    assert flat[:, 24:40, 24:40].std() < crisp[:, 24:40, 24:40].std()  # weaker staining: less structure inside
+    for bad in (dict(class_priors=(0.5, 0.5, 0.5)), dict(blur=(1.0, 0.5)), dict(scale=0.0), dict(gradient=0.9)):
+        with pytest.raises(ValueError):
+            CellDomain(**bad)
+
+
+def test_domain_from_config_reaches_the_generator():
+    from edgekd.config import DataConfig, parse_config
+    from edgekd.data.cells import load_cell_splits
+
+    s = load_cell_splits(DataConfig(synthetic={"n_train": 100, "n_test": 10, "domain": {"class_priors": [0.8, 0.1, 0.1]}},
+                                    num_classes=3, val_fraction=0.1))
+    assert np.bincount(np.concatenate([s.y_train, s.y_val])).tolist() == [80, 10, 10]
+    with pytest.raises(Exception, match="class_priors must be 3 shares"):
+        parse_config({"name": "x", "data": {"synthetic": {"domain": {"class_priors": [0.5, 0.2, 0.2]}}}})

@@ -43,10 +43,12 @@ def test_label_budget_build(tmp_path):
     teacher = read_json(tmp_path / "b" / "teacher" / "teacher.json")
     distill = read_json(tmp_path / "b" / "distill" / "distill.json")
     data = read_json(tmp_path / "b" / "data" / "data.json")
-    assert data["train"]["n"] == 324 and data["train"]["labelled"] == 32 and data["train"]["unlabelled"] == 292
-    assert teacher["trained_on_images"] == 32 and teacher["annotated_images"] == 324
-    assert distill["labelled"] == 32 and distill["unlabelled"] == 292
-    assert distill["steps_per_epoch"] == 6  # ceil(324 / 64), for both runs
+    # 10% of the 360-image pool is 36 labels in all: 4 (val_fraction 0.1, rounded) validate, 32 train
+    assert data["val"]["n"] == 4 and data["labels_used"] == 36
+    assert data["train"]["n"] == 356 and data["train"]["labelled"] == 32 and data["train"]["unlabelled"] == 324
+    assert teacher["trained_on_images"] == 32 and teacher["annotated_images"] == 356
+    assert distill["labelled"] == 32 and distill["unlabelled"] == 324
+    assert distill["steps_per_epoch"] == 6  # ceil(356 / 64), for both runs
     assert set(distill["metrics"]) == {"quant", "float", "baseline_no_kd"}
 
 
@@ -71,7 +73,7 @@ def test_teacher_trained_elsewhere(tmp_path):
     cfg = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"], "data": other}})
     run_build(cfg, tmp_path / "a", to_step="teacher")
     teacher = read_json(tmp_path / "a" / "teacher" / "teacher.json")
-    assert teacher["trained_on_images"] == 180 and teacher["annotated_images"] == 324
+    assert teacher["trained_on_images"] == 180 and teacher["annotated_images"] == 356
     assert teacher["trained_on_classes"] == ["B", "T4", "T8"]
     loaded = parse_config({**TINY, "teacher": {**TINY["teacher"], "source": "checkpoint",
                                                "path": str(tmp_path / "a" / "teacher" / "teacher.pt")}})
@@ -81,7 +83,7 @@ def test_teacher_trained_elsewhere(tmp_path):
     assert again["trained_on_images"] == 0
     hidden = parse_config({**TINY, "data": {**TINY["data"], "labelled": 0.1}, "teacher": {**TINY["teacher"],
                                                                                           "data": TINY["data"]}})
-    with pytest.raises(BuildError, match="teacher.data holds 292 of the build's training images whose labels"):
+    with pytest.raises(BuildError, match="teacher.data holds 294 of the build's training images whose labels"):
         run_build(hidden, tmp_path / "c", to_step="teacher")
     assert not (tmp_path / "c" / "teacher").exists()
     test_pool = {**TINY["data"], "synthetic": {"n_train": 120, "n_test": 8, "seed": 1 + 1_000_003}}

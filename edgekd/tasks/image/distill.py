@@ -110,6 +110,10 @@ def run(ctx: BuildContext) -> None:
 
     # the simple reference of every classification report: a logistic regression on the student's input pixels
     write_json(ctx.work / "logistic.json", logistic_baseline(splits, size))
+    if "baseline_no_kd" in metrics and metrics["quant"]["accuracy"] < metrics["baseline_no_kd"]["accuracy"]:
+        log.warning("THE DISTILLED STUDENT IS BELOW ITS LABELS-ONLY BASELINE: %.2f%% against %.2f%% on the test split; "
+                    "the teacher's annotations hurt here (a weak or shifted teacher?)",
+                    100 * metrics["quant"]["accuracy"], 100 * metrics["baseline_no_kd"]["accuracy"])
     write_json(
         ctx.work / "distill.json",
         {

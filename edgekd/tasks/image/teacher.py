@@ -102,6 +102,20 @@ def teacher_runner(ctx: BuildContext, splits: CellSplits) -> TeacherRunner:
     return runner
 
 
+def warn_if_majority_rate(accuracy: float, y_test: np.ndarray) -> bool:
+    """Warn loudly when the teacher is no better than answering the majority class (within 1 point): its
+    annotations cannot teach the student anything the labels do not. True when it warned."""
+    if not len(y_test):
+        return False
+    majority = float(np.bincount(y_test).max() / len(y_test))
+    if accuracy > majority + 0.01:
+        return False
+    log.warning("THE TEACHER CANNOT TEACH: its test accuracy %.2f%% is at the majority-class rate (%.2f%%); the "
+                "student will learn little from its annotations. Check teacher.data, teacher.epochs and teacher.lr",
+                100 * accuracy, 100 * majority)
+    return True
+
+
 def run(ctx: BuildContext) -> None:
     cfg = ctx.config.teacher
     splits = CellSplits.load(ctx.dir("data") / "splits.npz")
@@ -143,6 +157,8 @@ def run(ctx: BuildContext) -> None:
     save_npy(ctx.work / "logits_train_views.npy", np.stack(annotations))
     test_logits = runner.logits(splits.x_test)
     save_npy(ctx.work / "logits_test.npy", test_logits)
+    metrics = classification_metrics(splits.y_test, test_logits, splits.class_names)
+    warn_if_majority_rate(metrics["accuracy"], splits.y_test)
     write_json(
         ctx.work / "teacher.json",
         {
@@ -153,7 +169,7 @@ def run(ctx: BuildContext) -> None:
             "trained_on_classes": list(trained_on),
             "trained_on_images": trained_on_images,
             "annotated_images": int(len(splits.x_train)),
-            "metrics": classification_metrics(splits.y_test, test_logits, splits.class_names),
+            "metrics": metrics,
             "history": history,
         },
     )

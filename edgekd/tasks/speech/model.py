@@ -106,6 +106,19 @@ def _teacher_pool(ctx: BuildContext, splits: AudioSplits) -> tuple[AudioSplits, 
     return pool, f"teacher.data ({pool_cfg.source})"
 
 
+def warn_if_constant(pred: np.ndarray, rel: float = 1e-3) -> bool:
+    """Warn loudly when the teacher's test outputs are (nearly) constant: a regression teacher that answers the
+    same for every window has nothing to teach. Constant = sd below `rel` of the labels' range [0, 1]."""
+    if len(pred) < 2:
+        return False
+    sd = np.asarray(pred, np.float64).std(axis=0)
+    flat = [n for n, v in zip(NAMES, sd) if v < rel]
+    if flat:
+        log.warning("THE TEACHER CANNOT TEACH: its test outputs for %s are constant (sd %s); check teacher.data, "
+                    "teacher.epochs and teacher.lr", ", ".join(flat), ", ".join(f"{v:.2g}" for v in sd))
+    return bool(flat)
+
+
 def run_teacher(ctx: BuildContext) -> None:
     from edgekd.teachers.annotate import annotate_with_teacher
     from edgekd.teachers.audio_runner import TorchAudioTeacherRunner, load_audio_teacher
@@ -147,6 +160,7 @@ def run_teacher(ctx: BuildContext) -> None:
         ) if len(x) else np.zeros((0, 3), np.float32)
         save_npy(ctx.work / f"annotations_{split}.npy", annotations[split])
     metrics = _label_metrics(splits, annotations["test"])
+    warn_if_constant(annotations["test"])
     latent_path = ctx.dir("data") / "latent_test.npy"
     extra = {}
     if latent_path.exists():
