@@ -123,6 +123,21 @@ class HLSConfig(Strict):
         return 1000.0 / self.clock_period_ns
 
 
+class RTLConfig(Strict):
+    """The RTL backend (edgekd.rtl): Verilog from the hardware contract, Verilator-simulated, Yosys-synthesised."""
+
+    enabled: bool = Field(False, description="run the rtl step (generation, Verilator simulation, Yosys synthesis)")
+    family: Literal["auto", "xcu", "xcup", "xc7", "ecp5"] = Field(
+        "auto", description="synthesis family: 'auto' = from the board's part (xcku -> xcu, xczu/xcu2xx -> xcup, "
+        "xc7 -> xc7, LFE5 -> ecp5)")
+    pixels_per_beat: int = Field(1, ge=1, description="network pixels (all channels) per s_axis beat of the top")
+    latency_cutoff: float = Field(3.0, gt=0, description="alkaid adder delays per pipeline stage (lower: more "
+                                  "stages, higher clock, more registers)")
+    synthesize: bool = Field(True, description="run Yosys on the generated top (minutes on large designs)")
+    simulate_split: bool = Field(True, description="also simulate the whole test split (image builds), not "
+                                 "only the verification sample")
+
+
 class BuildConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="build name; build/<name>/ by default")
     task: Literal["classification", "regression"] = Field(
@@ -134,6 +149,7 @@ class BuildConfig(Strict):
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     hls: HLSConfig = HLSConfig()
+    rtl: RTLConfig = RTLConfig()
 
     @model_validator(mode="after")
     def _data_defaults(self) -> "BuildConfig":

@@ -65,7 +65,10 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         handle.close()  # closing releases the lock, also when the process is killed
 
 
-STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "report")
+STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "rtl", "report")
+
+# Steps a config switches on (rtl.enabled): absent from a build that does not enable them (not "skipped").
+OPTIONAL_STEPS = ("rtl",)
 
 # A bring-your-own QONNX model (student.qonnx) runs only the hardware half (edgekd.tasks.byo): its model
 # half's steps are skipped, and manifest.json says so under "skipped".
@@ -83,13 +86,14 @@ def step_names(cfg: BuildConfig | None = None) -> tuple[str, ...]:
     from edgekd.tasks import MODEL_STEPS
 
     runs = _task(cfg).model_steps
-    return tuple(n for n in STEP_NAMES if n not in MODEL_STEPS or n in runs)
+    optional = {"rtl": cfg is not None and cfg.rtl.enabled}
+    return tuple(n for n in STEP_NAMES if (n not in MODEL_STEPS or n in runs) and optional.get(n, True))
 
 
 def skipped_steps(cfg: BuildConfig | None = None) -> dict[str, str]:
-    """{step: why} for the steps of the one ordered list that a build of `cfg` does not run."""
+    """{step: why} for the task's model steps of the one ordered list that a build of `cfg` does not run."""
     task = _task(cfg)
-    return {n: task.skipped_because for n in STEP_NAMES if n not in step_names(cfg)}
+    return {n: task.skipped_because for n in STEP_NAMES if n not in step_names(cfg) and n not in OPTIONAL_STEPS}
 
 
 def step_list(cfg: BuildConfig | None = None) -> list[Step]:
@@ -97,7 +101,7 @@ def step_list(cfg: BuildConfig | None = None) -> list[Step]:
     from edgekd.steps import hardware_steps
 
     model = _task(cfg).load().model_steps()
-    steps = [*model, *hardware_steps(tuple(s.name for s in model))]
+    steps = [*model, *hardware_steps(tuple(s.name for s in model), rtl=cfg is not None and cfg.rtl.enabled)]
     assert tuple(s.name for s in steps) == step_names(cfg), [s.name for s in steps]
     return steps
 

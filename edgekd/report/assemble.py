@@ -109,6 +109,33 @@ def _project_section(build_dir: Path) -> dict | None:
     }
 
 
+def rtl_section(build_dir: Path, clock_mhz: float | None = None, board_lut: int | None = None) -> dict | None:
+    """The RTL backend (rtl/rtl.json, step rtl): Verilator's bit-exactness and cycles, Yosys's counts."""
+    path = build_dir / "rtl" / "rtl.json"
+    if not path.is_file():
+        return None
+    m = read_json(path)
+    sim = m.get("simulation") or {}
+    syn = m.get("synthesis")
+    out = {
+        "dir": "rtl", "top": m["top"], "family": m["family"], "pixels_per_beat": m["pixels_per_beat"],
+        "beats_per_image": m["beats_per_image"], "stages": len(m.get("stages", [])),
+        "simulation": {k: sim.get(k) for k in ("exact", "n", "latency_cycles", "first_output_cycles",
+                                               "interval_cycles", "tool")}
+        | {"test_split": sim.get("test_split"), "source": "verilator"},
+        "synthesis": None if syn is None else {k: syn.get(k) for k in ("lut", "ff", "carry", "dsp", "bram_18k",
+                                                                        "lutram", "tool", "family", "seconds")}
+        | {"source": "yosys"},
+        "estimate": m.get("estimate"),
+    }
+    if clock_mhz and sim.get("latency_cycles") is not None:
+        out["simulation"]["latency_us"] = sim["latency_cycles"] / clock_mhz
+        out["simulation"]["clock_mhz"] = clock_mhz
+    if syn is not None and board_lut:
+        out["synthesis"]["lut_fraction"] = syn["lut"] / board_lut
+    return out
+
+
 def latency_and_resources(build_dir: Path) -> tuple[dict, dict]:
     """The report's `latency` and `resources` sections: the hls step's estimate beside what a lab measured
     (synthesis and board files ingested by edgekd.report.lab). Shared by every task's report."""
@@ -181,6 +208,15 @@ def teaching_warnings(data: dict, teacher_acc: float, student_acc: float, labels
                    f"alone ({100 * labels_only_acc:.2f}%): distillation cost {100 * (labels_only_acc - student_acc):.2f} "
                    "points here; use the labels-only student or a better teacher")
     return out
+
+
+def _board_lut(hls: dict) -> int | None:
+    try:
+        from edgekd.hw import load_board
+
+        return load_board(hls["board"]).resources.lut
+    except Exception:  # noqa: BLE001 - a board file gone since the build: no fraction
+        return None
 
 
 def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
@@ -273,6 +309,7 @@ def assemble_report(cfg: BuildConfig, build_dir: Path) -> dict:
         } | {"layer_settings": hls.get("layer_settings")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
         "project": _project_section(build_dir),
+        "rtl": rtl_section(build_dir, hls.get("clock_mhz"), _board_lut(hls)),
         # the published cell student compares only with a cell task (B vs T, or B/T4/T8); other image folders: none
         "reference": PAPER_CELL_STUDENT if data.get("class_names") in (["B", "T"], ["B", "T4", "T8"]) else None,
         "timings_s": timings,

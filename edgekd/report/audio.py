@@ -14,7 +14,14 @@ from pathlib import Path
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import read_json
-from edgekd.report.assemble import _project_section, fit_summary, latency_and_resources, toolchain_versions
+from edgekd.report.assemble import (
+    _board_lut,
+    _project_section,
+    fit_summary,
+    latency_and_resources,
+    rtl_section,
+    toolchain_versions,
+)
 
 # The published Wav2Small figures (arXiv 2408.13920, REFERENCE.md section 2), for side-by-side comparison.
 PAPER_WAV2SMALL = {
@@ -106,6 +113,7 @@ def assemble_audio_report(cfg: BuildConfig, build_dir: Path) -> dict:
         | {"layer_settings": hls.get("layer_settings")},
         "export": {"qonnx": f"export/{export['qonnx']}", "ops": export["support"]},
         "project": _project_section(build_dir),
+        "rtl": rtl_section(build_dir, hls.get("clock_mhz"), _board_lut(hls)),
         "reference": PAPER_WAV2SMALL,
         "timings_s": timings,
     }

@@ -15,7 +15,15 @@ import numpy as np
 from edgekd import __version__
 from edgekd.config import BuildConfig
 from edgekd.io import load_npy, read_json, write_json, write_text
-from edgekd.report.assemble import fit_summary, _project_section, _synthesis_resources, _synthesis_section, toolchain_versions
+from edgekd.report.assemble import (
+    _board_lut,
+    _project_section,
+    _synthesis_resources,
+    _synthesis_section,
+    fit_summary,
+    rtl_section,
+    toolchain_versions,
+)
 from edgekd.report.lab import lab_board, lab_synthesis
 
 
@@ -93,6 +101,7 @@ def assemble_byo_report(cfg: BuildConfig, build_dir: Path) -> dict:
         # types hls4ml left at its default, chosen by edgekd.hls.precision (float-scale models only)
         "precisions": hls.get("precisions", []),
         "project": _project_section(build_dir),
+        "rtl": rtl_section(build_dir, hls.get("clock_mhz"), _board_lut(hls)),
         "timings_s": read_json(timings_path) if timings_path.exists() else {},
     }
 

