@@ -60,7 +60,10 @@ def run(ctx: BuildContext) -> None:
         write_vectors(manifest, contract, x, y, out / "vectors_test.npz")
         whole = run_sim(out, read_json(out / "rtl.json"), vectors="vectors_test.npz", record=False)
         result["test_split"] = {k: whole[k] for k in ("exact", "n", "interval_cycles", "mismatched")}
+    from edgekd.estimate.rtl import estimate_rtl
+
     manifest = read_json(out / "rtl.json")
+    manifest["estimate"] = estimate_rtl(manifest, family)
     manifest["simulation"] = {**sim, **({"test_split": result["test_split"]} if "test_split" in result else {})}
     write_json(out / "rtl.json", manifest)
     if cfg.synthesize:

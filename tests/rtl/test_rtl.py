@@ -68,6 +68,10 @@ def test_conv_net_is_bit_exact_and_takes_one_pixel_per_clock(cnn):
     assert sim["interval_cycles"] == 63.0  # II 1: one pixel per clock, back to back
     assert 63 <= sim["latency_cycles"] <= 63 + 40
     assert all(s["ii"] == 1 for s in manifest["stages"])
+    from edgekd.estimate.rtl import estimate_rtl
+
+    est = estimate_rtl(read_json(rtl / "rtl.json"))
+    assert est["latency_cycles"] == sim["latency_cycles"] and est["interval_cycles"] == sim["interval_cycles"]
 
 
 def test_backpressure_keeps_outputs_exact(cnn):

@@ -54,4 +54,6 @@ def test_step_measures_and_the_report_shows_it(tmp_path):
     assert section["simulation"]["latency_us"] == pytest.approx(m["simulation"]["latency_cycles"] / 100.0)
     assert section["synthesis"]["lut_fraction"] == pytest.approx(syn["lut"] / 1000)
     text = _env().get_template("_rtl.md.j2").render(r={"rtl": section})
-    assert "100.00%" in text and f"{syn['lut']:,}" in text and "verilator" in text
+    assert m["estimate"]["latency_cycles"] == m["simulation"]["latency_cycles"]  # structural, exact
+    assert m["estimate"]["interval_cycles"] == m["simulation"]["interval_cycles"]
+    assert "100.00%" in text and "RTL cost model" in text and f"{syn['lut']:,}" in text and "verilator" in text

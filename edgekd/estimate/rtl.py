@@ -1,0 +1,86 @@
+"""Cost model of the RTL backend (edgekd.rtl): cycles from the stream's geometry, LUT/FF from alkaid's cost.
+
+Cycles are structural, not fitted. Every stage takes one network pixel per clock (II 1), so with back-to-back
+beats the interval is the input's pixel count (H x W, whatever the pixels per beat). The latency from an
+image's first beat to its last output is the arrival index of the last input pixel the last output depends on
+(walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1); a
+dense layer needs all of its input) plus every stage's registers (window 1, kernel = its pipeline stages, max
+pool 2, flatten 1, pixel unpack 1) plus the output register.
+
+Resources are linear in alkaid's adder cost of the kernels (its CMVM solution's cost: bits of adders) and in
+the stream's register bits (windows, line buffers, the flatten register), with coefficients per family
+fitted to Yosys counts (`CALIBRATION`, from benchmarks/results/rtl_vs_estimate.json; see its `fit` field).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# lut = a * alkaid_cost + b * stream_bits; ff = c * alkaid_cost + d * stream_bits (per Yosys family).
+# Source: benchmarks/rtl_vs_estimate.py (least squares over its designs), refitted when that benchmark changes.
+CALIBRATION: dict[str, dict[str, float]] = {
+    "xcu": {"lut_cost": 1.09, "lut_bits": 0.25, "ff_cost": 0.80, "ff_bits": 1.0},
+    "xcup": {"lut_cost": 1.09, "lut_bits": 0.25, "ff_cost": 0.80, "ff_bits": 1.0},
+    "xc7": {"lut_cost": 1.09, "lut_bits": 0.25, "ff_cost": 0.80, "ff_bits": 1.0},
+    "ecp5": {"lut_cost": 0.40, "lut_bits": 0.5, "ff_cost": 0.80, "ff_bits": 1.0},
+}
+
+
+def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
+    """(row, col) of the network input's last pixel that the last output depends on."""
+    r = c = None
+    for layer in reversed(layers):
+        h, w = layer["in_shape"][0], layer["in_shape"][1]
+        if layer["kind"] == "dense":
+            r, c = h - 1, w - 1
+            continue
+        if r is None:  # the network ends in this layer: its last output pixel
+            r, c = layer["out_shape"][0] - 1, layer["out_shape"][1] - 1
+        if layer["kind"] == "conv" and layer.get("pool"):
+            ph, pw, psh, psw = layer["pool"]
+            r, c = r * psh + ph - 1, c * psw + pw - 1
+        kh, kw = layer["kernel"]
+        sh, sw = layer["stride"]
+        if layer["kind"] in ("conv", "pool"):
+            r, c = r * sh + kh - 1, c * sw + kw - 1
+    return int(r), int(c)
+
+
+def stream_bits(manifest: dict[str, Any]) -> int:
+    """Register/memory bits of the streaming templates: windows, line buffers, flatten registers."""
+    bits = 0
+    kif = manifest["input_kif"]
+    b = sum(kif)
+    stage_out = {s.get("layer"): s.get("out") for s in manifest["stages"] if s["stage"].startswith("kernel")}
+    for layer in manifest["layers"]:
+        h, w, c = layer["in_shape"]
+        if layer["kind"] in ("conv", "pool"):
+            kh, kw = layer["kernel"]
+            bits += (kh * kw + (kh - 1) * w) * c * b
+        if layer["kind"] == "dense" and h * w > 1:
+            bits += h * w * c * b
+        out = stage_out.get(layer["name"])
+        if out is not None:
+            b = sum(out)
+            if layer.get("pool"):
+                ph, pw, _, _ = layer["pool"]
+                oh, ow = (h - kh) // layer["stride"][0] + 1, (w - kw) // layer["stride"][1] + 1
+                bits += (ph * pw + (ph - 1) * ow) * layer["out_shape"][2] * b
+    return bits
+
+
+def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[str, Any]:
+    """{latency_cycles, interval_cycles, lut, ff, stream_bits, alkaid_cost} of a generated design's manifest."""
+    layers = manifest["layers"]
+    h0, w0 = layers[0]["in_shape"][0], layers[0]["in_shape"][1]
+    r, c = _last_needed_pixel(layers)
+    depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1  # + the output register
+    latency = r * w0 + c + depth
+    family = family or manifest.get("family", "xcu")
+    k = CALIBRATION.get(family, CALIBRATION["xcu"])
+    cost = float(manifest.get("alkaid_cost", 0.0))
+    sb = stream_bits(manifest)
+    return {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0),
+            "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
+            "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
+            "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
