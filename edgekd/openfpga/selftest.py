@@ -99,8 +99,11 @@ class RtlDesign:
 
 
 def beats_from_array(arr: np.ndarray, width: int) -> tuple[int, ...]:
-    """Beats as Python ints from an array of ints (n,) or of little-endian words (n, k) of any unsigned type."""
+    """Beats as Python ints from an array of ints (n,), of little-endian words (n, k) of any unsigned type, or
+    of words per image (images, beats, k) as the RTL backend writes them (edgekd.rtl.generate)."""
     a = np.asarray(arr)
+    if a.ndim == 3:
+        a = a.reshape(-1, a.shape[-1])
     if a.ndim == 1:
         return tuple(int(v) for v in a.astype(object))
     if a.ndim == 2:

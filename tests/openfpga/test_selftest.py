@@ -106,3 +106,24 @@ def test_selftest_passes_under_verilator_and_catches_a_wrong_output(tmp_path: Pa
     out = subprocess.run(["./obj/Vedgekd_board_top"], cwd=sim, capture_output=True, text=True, timeout=60).stdout
     bad = read_result(io.StringIO(out))
     assert (bad.status, bad.errors, bad.images) == ("FAIL", 1, 6) and not bad.passed
+
+
+@pytest.mark.slow
+def test_selftest_of_an_rtl_backend_network_passes_and_counts_its_pipeline(tmp_path: Path):
+    """A network from the RTL backend (alkaid kernels, edgekd.rtl) in the self-test top: every output equals
+    QONNX's, and the hardware counter sees the backend's latency (its stages + the output register)."""
+    from edgekd.rtl.generate import generate_rtl
+    from edgekd.rtl.testnets import make_contract
+
+    contract = make_contract(tmp_path / "export", (6,), [{"dense": 8}, {"relu_q": (6, 4)}, {"dense": 3},
+                                                          {"q": (12, 8)}], n=10)
+    manifest = generate_rtl(contract, tmp_path / "rtl", family="ecp5")
+    d = load_rtl_design(tmp_path / "rtl")
+    assert (d.n_images, d.beats_per_image, d.outputs_per_image) == (10, 1, 1)
+    board = load_board("ulx3s-85f")
+    info = write_selftest(tmp_path / "top", d, board)
+    result, _ = run_selftest_sim(tmp_path / "sim", d, tmp_path / "top", selftest_params(d, board, info["clock_hz"]))
+    assert result.passed and (result.images, result.errors) == (10, 0)
+    stages = sum(s["latency"] for s in manifest["stages"])
+    assert result.first_cycles == result.max_cycles == stages + 1
+    assert result.total_cycles == 9 + stages + 1   # one image per clock: the last starts 9 cycles after the first
