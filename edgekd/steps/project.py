@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 def run(ctx: BuildContext) -> None:
     cfg = ctx.config.hls
     board = load_board(cfg.board)
+    if board.is_open:
+        # no vendor project: the open flow (steps rtl and bitstream, edgekd.openfpga) builds the bitstream here;
+        # without project.json the report has no board-project section
+        write_json(ctx.work / "open_board.json", {
+            "board": board.name, "part": board.part, "toolchain": board.toolchain, "family": board.family,
+            "note": "built with the open flow: the rtl step's Verilog in the self-test top, bitstream step"})
+        log.info("board %s (%s) is built with the open flow; no vendor project", board.name, board.part)
+        return
     contract = HardwareContract.load(ctx.dir("export"))
     image = [1, *contract.image_shape] if contract.image_shape else contract.input_shape
     check_interface(board, image, contract.classifier)

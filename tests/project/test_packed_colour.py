@@ -113,7 +113,7 @@ def test_colour_interface_checks(colour_designs, tmp_path):
     with pytest.raises(ProjectError, match="is not an image"):
         check_interface(grabber, [1, 64], True)
     check_interface(parse_board({**grabber.model_dump(mode="json"), "name": "dma", "interface": "axi_stream_dma",
-                                 "part": "xczu7ev-ffvc1156-2-e"}), [1, 64], False)  # a stream of values: any model
+                                 "part": "xczu7ev-ffvc1156-2-e", "family": None}), [1, 64], False)  # a stream of values: any model
     with pytest.raises(ProjectError, match="pixels_per_clock 3 does not split a line of 8 pixels"):
         hls_dir, export_dir = colour_designs[2]
         generate_project(tmp_path / "p", hls_dir=hls_dir, export_dir=export_dir, board=_board(3), name="bad",
