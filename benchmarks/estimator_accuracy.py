@@ -5,6 +5,8 @@
 Two kinds of rows:
 - `tests/data/hls4ml_synthesis_baselines.json`: the layers of small hls4ml designs, their io_type and the
   figures Vivado HLS / Vitis HLS reported (csynth). `estimate` runs on the same layers.
+- `benchmarks/results/rtl_vs_estimate.json` (RTL rows): whole designs of the RTL backend, Verilator cycles and
+  Yosys LUT/FF against `edgekd.estimate.rtl` (re-evaluated on each design's saved manifest).
 - `tests/data/narrow_arithmetic_calibration.json`: Yosys `synth_xilinx` counts of the arithmetic hls4ml's
   Latency strategy builds for one Dense kernel at reuse factor 1 (constant-weight products and adder tree,
   `benchmarks/yosys_calibration.py`). The estimate is that of a Dense layer with the same shape, widths and
@@ -129,10 +131,31 @@ def _yosys_rows(doc: dict[str, Any], lat: ModuleType) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate(lat: ModuleType, hls_doc: dict[str, Any], yosys_doc: dict[str, Any] | None) -> dict[str, Any]:
-    rows = _hls_rows(hls_doc, lat) + (_yosys_rows(yosys_doc, lat) if yosys_doc else [])
+def _rtl_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whole RTL-backend designs (benchmarks/rtl_vs_estimate.py): Verilator cycles and Yosys LUT/FF against
+    edgekd.estimate.rtl evaluated now on each design's saved manifest."""
+    from edgekd.estimate.rtl import estimate_rtl
+
+    out = []
+    for row in doc.get("rows", []):
+        if "manifest" not in row:
+            continue
+        est = estimate_rtl(row["manifest"], row["family"])
+        pairs = {"latency": (est["latency_cycles"], row["latency_cycles"])}
+        if row.get("synthesis"):
+            pairs |= {"lut": (est["lut"], row["synthesis"]["lut"]), "ff": (est["ff"], row["synthesis"]["ff"]),
+                      "dsp": (0, row["synthesis"]["dsp"])}
+        out.append({"id": f"rtl {row['design']} ({row['family']})", "kind": "rtl", "scope": "design",
+                    "band": _band(8), "pairs": pairs, "source": "benchmarks/rtl_vs_estimate.py"})
+    return out
+
+
+def evaluate(lat: ModuleType, hls_doc: dict[str, Any], yosys_doc: dict[str, Any] | None,
+             rtl_doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    rows = _hls_rows(hls_doc, lat) + (_yosys_rows(yosys_doc, lat) if yosys_doc else []) + \
+        (_rtl_rows(rtl_doc) if rtl_doc else [])
     summary: dict[str, Any] = {}
-    for kind in ("hls4ml csynth", "yosys"):
+    for kind in ("hls4ml csynth", "yosys", "rtl"):
         sel = [r for r in rows if r["kind"] == kind]
         per: dict[str, Any] = {}
         for res in RESOURCES:
@@ -169,12 +192,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "hls4ml_synthesis_baselines.json")
     ap.add_argument("--yosys-data", type=Path, default=ROOT / "tests" / "data" / "narrow_arithmetic_calibration.json")
+    ap.add_argument("--rtl-data", type=Path, default=ROOT / "benchmarks" / "results" / "rtl_vs_estimate.json")
     ap.add_argument("--compare-rev", default=None, help="git revision of the estimator to compare with")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "estimator_accuracy.json")
     args = ap.parse_args()
     hls_doc = read_json(args.data)
     yosys_doc = read_json(args.yosys_data) if args.yosys_data.exists() else None
-    after = evaluate(latency_now, hls_doc, yosys_doc)
+    rtl_doc = read_json(args.rtl_data) if args.rtl_data.exists() else None
+    after = evaluate(latency_now, hls_doc, yosys_doc, rtl_doc)
     print(f"{'row':56s} {'band':5s} " + "  ".join(f"{k + ' est/meas':>17s}" for k in RESOURCES))
     for r in after["rows"]:
         cols = "  ".join(f"{r['estimate'][k]:>8d}/{r['measured'][k]:<8d}" if k in r["estimate"] else f"{'-':>17s}"

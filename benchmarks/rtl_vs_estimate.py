@@ -77,7 +77,9 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
     row = {"design": name, "family": family, "n": sim["n"], "exact": sim["exact"],
            "latency_cycles": sim["latency_cycles"], "interval_cycles": sim["interval_cycles"],
            "beats_per_image": manifest["beats_per_image"], "alkaid_cost": manifest["alkaid_cost"],
-           "estimate": est, "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
+           "estimate": est,
+           "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family")},
+           "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
                                         "simulate": sim["run_seconds"]}}
     if synth:
         s = synthesize(out, family)
