@@ -33,6 +33,10 @@ from edgekd.config_sections import (  # noqa: F401 - the model half's sections, 
 )
 
 
+# Largest LUT fraction the fit search gives a design for an open board (toolchain: open), by default
+OPEN_PNR_LUT_LIMIT = 0.5
+
+
 class HLSConfig(Strict):
     board: str = Field(
         "frame-grabber-ku035", description="built-in board (hw/boards/NAME.yaml) or a path to a board YAML file"
@@ -108,14 +112,22 @@ class HLSConfig(Strict):
     @model_validator(mode="after")
     def _defaults_from_board(self) -> "HLSConfig":
         # Resolved once, at load time: the saved config then states the part and clock it built for.
-        if self.part is None or self.clock_period_ns is None:
-            from edgekd.hw import load_board
+        from edgekd.hw import BoardError, load_board
 
+        try:
             board = load_board(self.board)
-            if self.part is None:
-                self.__dict__["part"] = board.part
-            if self.clock_period_ns is None:
-                self.__dict__["clock_period_ns"] = board.clock_period_ns
+        except BoardError:
+            if self.part is None or self.clock_period_ns is None:
+                raise
+            return self  # a saved config that states its part and clock needs its board file no more
+        if self.part is None:
+            self.__dict__["part"] = board.part
+        if self.clock_period_ns is None:
+            self.__dict__["clock_period_ns"] = board.clock_period_ns
+        if board.is_open and "max_utilization" not in self.model_fields_set:
+            # open place and route (nextpnr-ecp5) does not finish above about half of an 85F's logic on 2 cores
+            # (REFERENCE section 8): the fit search keeps the LUTs there unless the config says otherwise
+            self.__dict__["max_utilization"] = {"lut": OPEN_PNR_LUT_LIMIT}
         return self
 
     @property
@@ -138,6 +150,22 @@ class RTLConfig(Strict):
                                  "only the verification sample")
 
 
+class BitstreamConfig(Strict):
+    """The open flow for boards with `toolchain: open` (edgekd.openfpga): self-test top, Verilator, Yosys,
+    nextpnr-ecp5, ecppack. Step `bitstream`, after the rtl step, on open boards only."""
+
+    enabled: bool = Field(True, description="write a bitstream when the rtl step runs for an open board")
+    seed: int = Field(1, description="nextpnr's placer seed (reruns with the same seed give the same bitstream)")
+    clock_mhz: float | None = Field(None, gt=0, le=500, description="clock constraint; default: the board's clock")
+    timeout_minutes: float = Field(60, gt=0, description="per tool; nextpnr on large designs takes many minutes")
+    max_utilisation: float = Field(
+        0.5, gt=0, le=1.0, description="largest fraction of the part's logic slots (Yosys LUT4 + 2 per carry cell) "
+        "handed to nextpnr: above about half of an 85F it does not finish on 2 cores")
+    on_timing_miss: Literal["refuse", "write"] = Field(
+        "refuse", description="a routed design slower than the clock: refuse (report the clock it meets, no "
+        "bitstream) or write the bitstream anyway (flagged in the report)")
+
+
 class BuildConfig(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="build name; build/<name>/ by default")
     task: Literal["classification", "regression"] = Field(
@@ -150,6 +178,7 @@ class BuildConfig(Strict):
     distill: DistillConfig = DistillConfig()
     hls: HLSConfig = HLSConfig()
     rtl: RTLConfig = RTLConfig()
+    bitstream: BitstreamConfig = BitstreamConfig()
 
     @model_validator(mode="after")
     def _data_defaults(self) -> "BuildConfig":

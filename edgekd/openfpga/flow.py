@@ -22,6 +22,7 @@ from typing import Callable
 from edgekd.hw import Board
 from edgekd.io import file_sha256
 from edgekd.openfpga.pnr import (
+    PlaceRouteError,
     check_timing,
     parse_nextpnr_report,
     run_ecppack,
@@ -42,8 +43,12 @@ BITSTREAM = "edgekd.bit"
 
 def build_bitstream(out_dir: Path, design: RtlDesign, board: Board, *, seed: int = 1, clock_mhz: float | None = None,
                     timeout_s: float = 3600.0, on_timing_miss: str = "refuse", skip_simulation: bool = False,
+                    max_utilisation: float = 1.0,
                     on_progress: Callable[[str, float], None] | None = None) -> dict:
-    """Self-test, place and route and bitstream of `design` on `board` (toolchain: open) into `out_dir`."""
+    """Self-test, place and route and bitstream of `design` on `board` (toolchain: open) into `out_dir`.
+
+    `max_utilisation`: the largest fraction of the part's logic slots (Yosys: LUT4 + 2 per CCU2C carry cell)
+    handed to nextpnr; above it place and route is not attempted (PlaceRouteError naming the figure)."""
     clock_mhz = board.default_clock_mhz if clock_mhz is None else clock_mhz
     clock_hz = int(round(clock_mhz * 1e6))
     top_dir, sim_dir, pnr_dir = out_dir / "top", out_dir / "sim", out_dir / "pnr"
@@ -80,7 +85,16 @@ def build_bitstream(out_dir: Path, design: RtlDesign, board: Board, *, seed: int
     synth = yosys_cell_counts(pnr_dir / "synth_stat.json")
     log.info("yosys: %d LUT4, %d CCU2C, %d FF, %d MULT18, %d DP16KD in %.0f s", synth["lut4"], synth["ccu2c"],
              synth["ff"], synth["mult18"], synth["dp16kd"], tools["yosys"]["seconds"])
-    result["synthesis"] = {**synth, "tool": "yosys synth_ecp5", "source": "yosys"}
+    slots = synth["lut4"] + 2 * synth["ccu2c"]
+    result["synthesis"] = {**synth, "logic_slots": slots, "slot_fraction": round(slots / board.resources.lut, 6),
+                           "tool": "yosys synth_ecp5", "source": "yosys"}
+    if slots > max_utilisation * board.resources.lut:
+        raise PlaceRouteError(
+            f"the self-test top needs {slots} logic slots ({synth['lut4']} LUT4 + 2 x {synth['ccu2c']} CCU2C, Yosys) = "
+            f"{100 * slots / board.resources.lut:.0f}% of the {board.part}'s {board.resources.lut}, above the "
+            f"{100 * max_utilisation:.0f}% that open place and route finishes on this kind of machine "
+            "(bitstream.max_utilisation); make the design smaller (fewer or narrower layers, reuse) or use a "
+            "larger part", synthesis=result["synthesis"])
 
     log.info("nextpnr-ecp5 on %s %s speed %s at %g MHz, seed %d (minutes on large designs)", board.part,
              board.package, board.speed, clock_mhz, seed)

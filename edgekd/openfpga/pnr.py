@@ -41,6 +41,10 @@ _RESOURCE_OF = {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "MULT18X18D": "dsp", 
 class PlaceRouteError(BuildError):
     """An open-flow tool failed or did not finish; the message names the tool, its log and what to do."""
 
+    def __init__(self, message: str, synthesis: dict | None = None) -> None:
+        super().__init__(message)
+        self.synthesis = synthesis  # Yosys's counts when synthesis finished
+
 
 @dataclass
 class ToolRun:

@@ -127,3 +127,14 @@ def test_lpf_locates_every_pin_with_its_board_name_and_constrains_the_clock():
     assert "FREQUENCY PORT \"clk\" 62.5 MHZ;" in render_lpf(b, clock_mhz=62.5)
     with pytest.raises(ValueError, match="open"):
         render_lpf(load_board("pynq-z2"), clock_mhz=100)
+
+
+def test_fit_search_keeps_open_boards_within_what_open_place_and_route_finishes():
+    from edgekd.config import OPEN_PNR_LUT_LIMIT, HLSConfig
+
+    assert OPEN_PNR_LUT_LIMIT == 0.5
+    open_board = HLSConfig(board="ulx3s-85f")
+    assert open_board.utilization_limit("lut") == 0.5 and open_board.utilization_limit("dsp") == 0.8
+    assert open_board.part == "LFE5U-85F" and open_board.clock_period_ns == 40.0
+    assert HLSConfig(board="ulx3s-85f", max_utilization=0.7).utilization_limit("lut") == 0.7  # the config wins
+    assert HLSConfig(board="pynq-z2").utilization_limit("lut") == 0.8

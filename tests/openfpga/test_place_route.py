@@ -49,3 +49,27 @@ def test_yosys_counts():
                                       ("LFE5UM5G-85F", "--um5g-85k")])
 def test_nextpnr_device_options(part, arg):
     assert nextpnr_device_args(part, "CABGA381", 8)[0] == arg
+
+
+def test_report_section_of_the_open_flow(tmp_path: Path):
+    from edgekd.report.openfpga import open_flow_section
+
+    assert open_flow_section(tmp_path) is None
+    pr = parse_nextpnr_report(DATA / "nextpnr_report_selftest_tiny.json")
+    result = {
+        "board": "ulx3s-85f", "part": "LFE5U-85F",
+        "place_route": {**pr, "timing": check_timing(pr), "seed": 1},
+        "bitstream": {"path": "bitstream/edgekd.bit", "sha256": "ab" * 32, "bytes": 300000, "tools": {"x": "1"}},
+        "selftest": {"status": "PASS", "passed": True, "images": 3, "errors": 0, "latency_cycles": 4,
+                     "latency_max_cycles": 4, "total_cycles": 8, "interval_cycles": 2.67},
+        "tools": {"nextpnr": {"seconds": 30.2, "peak_mb": 321.5}},
+    }
+    (tmp_path / "bitstream").mkdir()
+    (tmp_path / "bitstream" / "bitstream.json").write_text(json.dumps(result))
+    s = open_flow_section(tmp_path)
+    assert s["place_route"]["fmax_mhz"] == pytest.approx(101.041, abs=1e-3)
+    assert s["place_route"]["constraint_mhz"] == 25.0 and s["place_route"]["timing_met"]
+    assert s["place_route"]["utilisation"]["lut"]["used"] == 1631
+    assert s["bitstream"]["path"] == "bitstream/edgekd.bit" and s["bitstream"]["sha256"] == "ab" * 32
+    assert s["selftest"]["latency_us_at_fmax"] == pytest.approx(4 / 101.041, abs=1e-4)
+    assert s["selftest"]["latency_us_at_board_clock"] == 0.16

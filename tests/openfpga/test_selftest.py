@@ -127,3 +127,17 @@ def test_selftest_of_an_rtl_backend_network_passes_and_counts_its_pipeline(tmp_p
     stages = sum(s["latency"] for s in manifest["stages"])
     assert result.first_cycles == result.max_cycles == stages + 1
     assert result.total_cycles == 9 + stages + 1   # one image per clock: the last starts 9 cycles after the first
+
+
+def test_host_script_reads_a_capture_file(tmp_path: Path, capsys):
+    from edgekd.openfpga.host import main
+
+    cap = tmp_path / "capture.txt"
+    cap.write_bytes(b"garbage\r\n" + LINE.encode() + LINE.encode())
+    assert main([str(cap)]) == 0
+    out = capsys.readouterr().out
+    assert '"latency_cycles": 28' in out and '"latency_us": 1.12' in out
+    cap.write_text(LINE.replace("PASS", "FAIL").replace("errors=0000", "errors=0002"))
+    assert main([str(cap)]) == 1
+    cap.write_text("no line\n")
+    assert main([str(cap)]) == 2

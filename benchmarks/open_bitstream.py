@@ -1,0 +1,131 @@
+"""Open bitstreams for the ULX3S 85F (issue 26): self-test under Verilator, Yosys, nextpnr-ecp5, ecppack.
+
+Per design: the RTL backend's Verilog (edgekd.rtl, alkaid kernels) of a tiny quantised MLP or conv net from
+edgekd.rtl.testnets (QONNX with random power-of-two quantised weights, its outputs from QONNX), or the
+stand-in network (edgekd.openfpga.standin); the self-test top around it (vectors in block RAM, hardware cycle
+counter, UART line) simulated with Verilator (must pass), then `synth_ecp5`, nextpnr-ecp5 on the LFE5U-85F
+(CABGA381, speed 6; seed 1; the board's 25 MHz clock as the constraint) and `ecppack`. Recorded: every design
+that got a bitstream (sha256, achieved Fmax, the self-test result and its cycles, utilisation), and each
+tool's wall time and peak memory (kernel accounting of the child process). A design whose place and route
+does not finish in --timeout seconds is recorded under "not_finished" with its Yosys counts.
+
+    nice .venv/bin/python benchmarks/open_bitstream.py                        # the default designs
+    nice .venv/bin/python benchmarks/open_bitstream.py --designs mlp-16-32-5 --timeout 1800
+
+Prints and saves benchmarks/results/open_bitstream.json (merged by design name with earlier runs); never part
+of the tests. The yowasp tools compile their WebAssembly on first use (about a minute each, cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgekd.hw import load_board
+from edgekd.openfpga.design import load_rtl_design
+from edgekd.openfpga.flow import build_bitstream
+from edgekd.openfpga.pnr import PlaceRouteError, tool_versions
+
+RESULTS = Path(__file__).parent / "results" / "open_bitstream.json"
+
+# name -> (kind, spec): rtl testnets (input shape, layers) or the stand-in (lanes, pixels)
+DESIGNS = {
+    "standin-1x2": ("standin", {"lanes": 1, "pixels": 2, "beats_per_image": 2, "images": 3, "out_width": 8}),
+    "mlp-16-8-5": ("rtl", ((16,), [{"dense": 8}, {"relu_q": (6, 4)}, {"dense": 5}, {"q": (12, 8)}])),
+    "mlp-16-32-5": ("rtl", ((16,), [{"dense": 32}, {"relu_q": (6, 4)}, {"dense": 5}, {"q": (12, 8)}])),
+    "cnn-9x7x3": ("rtl", ((9, 7, 3), [{"conv": (3, 3, 1)}, {"pool": (2, 2)}, {"relu_q": (6, 4)},
+                                      {"conv": ((2, 1), 2, 1)}, {"relu_q": (5, 3)}, {"flatten": True},
+                                      {"dense": 3}, {"q": (12, 8)}])),
+    "mlp-16-64-32-5": ("rtl", ((16,), [{"dense": 64}, {"relu_q": (6, 4)}, {"dense": 32}, {"relu_q": (6, 4)},
+                                       {"dense": 5}, {"q": (12, 8)}])),
+}
+DEFAULT = ["standin-1x2", "mlp-16-8-5", "cnn-9x7x3", "mlp-16-32-5"]
+
+
+def _design(name: str, folder: Path):
+    kind, spec = DESIGNS[name]
+    if kind == "standin":
+        from edgekd.openfpga.standin import standin_design
+
+        return standin_design(folder / "net", **spec)
+    from edgekd.rtl.generate import generate_rtl
+    from edgekd.rtl.testnets import make_contract
+
+    shape, layers = spec
+    contract = make_contract(folder / "export", shape, layers, n=16)
+    generate_rtl(contract, folder / "rtl", family="ecp5")
+    return load_rtl_design(folder / "rtl")
+
+
+def run_one(name: str, board, timeout: float, keep: Path | None) -> dict:
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        design = _design(name, folder)
+        gen_s = time.perf_counter() - t0
+        try:
+            res = build_bitstream(folder / "out", design, board, seed=1, timeout_s=timeout)
+        except PlaceRouteError as err:
+            stat = folder / "out" / "pnr" / "synth_stat.json"
+            synth = None
+            if stat.is_file():
+                from edgekd.openfpga.pnr import yosys_cell_counts
+
+                synth = yosys_cell_counts(stat)
+            return {"design": name, "finished": False, "error": str(err).splitlines()[0], "synthesis": synth,
+                    "generate_s": round(gen_s, 2)}
+        sim = res["selftest"]
+        pr = res["place_route"]
+        return {
+            "design": name, "finished": True, "generate_s": round(gen_s, 2),
+            "bitstream_sha256": res["bitstream"]["sha256"], "bitstream_bytes": res["bitstream"].get("bytes"),
+            "fmax_mhz": pr["fmax_mhz"], "constraint_mhz": pr["constraint_mhz"], "timing": pr["timing"],
+            "utilisation": {k: v["used"] for k, v in pr["utilisation"].items()},
+            "lut_fraction": pr["utilisation"]["lut"]["fraction"],
+            "synthesis": res["synthesis"],
+            "selftest": {k: sim[k] for k in ("status", "passed", "images", "errors", "latency_cycles",
+                                              "latency_max_cycles", "total_cycles", "interval_cycles")},
+            "latency_us_at_fmax": round(sim["latency_cycles"] / pr["fmax_mhz"], 4),
+            "latency_us_at_board_clock": round(sim["latency_cycles"] / pr["constraint_mhz"], 4),
+            "verilator_compile_s": sim["compile_s"],
+            "tools": res["tools"],
+        }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--designs", nargs="*", default=DEFAULT, choices=sorted(DESIGNS))
+    ap.add_argument("--board", default="ulx3s-85f")
+    ap.add_argument("--timeout", type=float, default=1500.0, help="seconds per tool")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the work folders under this folder")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    board = load_board(args.board)
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    rows = {r["design"]: r for r in old.get("designs", [])}
+    for name in args.designs:
+        row = run_one(name, board, args.timeout, args.keep)
+        row["board"] = board.name
+        rows[name] = row
+        print(json.dumps(row, indent=1))
+        out = {
+            "benchmark": "open_bitstream", "command": "nice .venv/bin/python benchmarks/open_bitstream.py "
+            + " ".join(sys.argv[1:]), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "tools": tool_versions(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "designs": sorted(rows.values(), key=lambda r: r["design"]),
+            "bitstreams": sorted(r["design"] for r in rows.values() if r.get("finished")),
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
