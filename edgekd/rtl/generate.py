@@ -1,0 +1,294 @@
+"""generate_rtl: the whole network as synthesizable Verilog in build/<name>/rtl/, with rtl.json and vectors.npz.
+
+See edgekd.rtl (the package docstring) for the files, the top's ports and the manifest's fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekd.contract import HardwareContract
+from edgekd.io import write_json, write_text
+from edgekd.rtl.kernels import KIF, Kernel, build_kernel
+from edgekd.rtl.network import Layer, RTLUnsupportedError, load_network, parse_fixed
+from edgekd.rtl.templates import STREAM_LIB
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "rtl.json"
+VECTORS = "vectors.npz"
+FAMILIES = ("xcu", "xcup", "xc7", "ecp5")
+
+
+def _bits(kif: KIF) -> int:
+    return int(sum(kif))
+
+
+def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int = 1,
+              latency_cutoff: float = 3.0) -> tuple[str, list[Kernel], dict]:
+    """Verilog of the kernels and the top module; returns (top text, kernels, info about every stage)."""
+    kernels: list[Kernel] = []
+    lines: list[str] = []
+    kif = in_kif
+    h, w, c = layers[0].in_shape
+    pb = c * _bits(kif)
+    p = int(pixels_per_beat)
+    if (h * w) % p:
+        raise RTLUnsupportedError(f"{h}x{w} input pixels are not a multiple of {p} pixels per beat")
+    in_w = p * pb
+    stages: list[dict] = []
+    lines.append(f"    wire [{pb - 1}:0] d0; wire v0, f0;")
+    if p == 1:
+        lines.append("    assign d0 = s_axis_tdata; assign v0 = s_axis_tvalid && s_axis_tready; "
+                     "assign f0 = s_axis_tuser;")
+        lines.append("    assign s_axis_tready = ce && !rst;")
+    else:
+        lines.append("    wire up_ready;")
+        lines.append(f"    edgekd_unpack #(.P({p}), .PB({pb})) u_in (.clk(clk), .rst(rst), .ce(ce), "
+                     ".din(s_axis_tdata), .vin(s_axis_tvalid), .first_in(s_axis_tuser), .ready(up_ready), "
+                     ".dout(d0), .vout(v0), .first(f0));")
+        lines.append("    assign s_axis_tready = ce && up_ready && !rst;")
+        stages.append({"stage": "unpack", "ii": p, "latency": 1})
+    cur, n = "0", 0
+
+    def new(width: int) -> str:
+        nonlocal n
+        n += 1
+        lines.append(f"    wire [{width - 1}:0] d{n}; wire v{n};")
+        return str(n)
+
+    first = "f0"
+    for idx, layer in enumerate(layers):
+        hh, ww, cc = layer.in_shape
+        b = _bits(kif)
+        if layer.kind in ("conv", "pool"):
+            kh, kw = layer.kernel
+            sh, sw = layer.stride
+            if layer.kind == "conv":
+                nid = new(kh * kw * cc * b)
+                lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({kh}), .KW({kw}), "
+                             f".SH({sh}), .SW({sw})) u_win{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
+                             f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
+                stages.append({"stage": f"window{idx}", "layer": layer.name, "ii": 1, "latency": 1})
+                cur = nid
+                k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
+                kernels.append(k)
+                nid = new(k.out_width)
+                lines.append(f"    {k.module} u_k{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), .vin(v{cur}), "
+                             f".dout(d{nid}), .vout(v{nid}));")
+                stages.append({"stage": f"kernel{idx}", "layer": layer.name, "ii": 1, "latency": k.stages,
+                               "cost": k.cost, "in": list(k.in_kif), "out": list(k.out_kif)})
+                cur, kif = nid, k.out_kif
+                first = "1'b0"
+                pool = layer.pool
+                hh, ww = (hh - kh) // sh + 1, (ww - kw) // sw + 1
+                cc = layer.weight.shape[1]
+            else:
+                pool = (kh, kw, sh, sw)
+            if pool:
+                ph, pw, psh, psw = pool
+                b = _bits(kif)
+                nid = new(ph * pw * cc * b)
+                lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({ph}), .KW({pw}), "
+                             f".SH({psh}), .SW({psw})) u_pwin{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
+                             f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
+                cur = nid
+                nid = new(cc * b)
+                lines.append(f"    edgekd_maxpool #(.N({ph * pw}), .C({cc}), .B({b}), .S({kif[0]})) u_pool{idx} "
+                             f"(.clk(clk), .rst(rst), .ce(ce), .win(d{cur}), .vin(v{cur}), .dout(d{nid}), "
+                             f".vout(v{nid}));")
+                stages.append({"stage": f"pool{idx}", "layer": layer.name, "ii": 1, "latency": 2})
+                cur = nid
+                first = "1'b0"
+        else:  # dense: flatten the stream into one vector first
+            npix = hh * ww
+            if npix > 1:
+                nid = new(npix * cc * b)
+                lines.append(f"    edgekd_collect #(.N({npix}), .PB({cc * b})) u_col{idx} (.clk(clk), .rst(rst), "
+                             f".ce(ce), .din(d{cur}), .vin(v{cur}), .dout(d{nid}), .vout(v{nid}));")
+                stages.append({"stage": f"flatten{idx}", "layer": layer.name, "ii": 1, "latency": 1})
+                cur = nid
+            k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
+            kernels.append(k)
+            nid = new(k.out_width)
+            lines.append(f"    {k.module} u_k{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), .vin(v{cur}), "
+                         f".dout(d{nid}), .vout(v{nid}));")
+            stages.append({"stage": f"kernel{idx}", "layer": layer.name, "ii": 1, "latency": k.stages,
+                           "cost": k.cost, "in": list(k.in_kif), "out": list(k.out_kif)})
+            cur, kif = nid, k.out_kif
+            first = "1'b0"
+    oh, ow, oc = layers[-1].out_shape
+    out_w = oc * _bits(kif)
+    opi = oh * ow
+    head = [f"module {top} (",
+            "    input clk, input rst,",
+            f"    input [{in_w - 1}:0] s_axis_tdata, input s_axis_tvalid, output s_axis_tready,",
+            "    input s_axis_tlast, input s_axis_tuser,",
+            f"    output [{out_w - 1}:0] m_axis_tdata, output m_axis_tvalid, input m_axis_tready,",
+            "    output m_axis_tlast);",
+            "    // the whole network advances when the output register can move (AXI4-Stream backpressure)",
+            "    reg m_v, m_l; reg [%d:0] m_d; reg [15:0] ocnt;" % (out_w - 1),
+            "    wire ce = !m_v || m_axis_tready;"]
+    tail = ["    always @(posedge clk) begin",
+            "        if (rst) begin m_v <= 1'b0; m_l <= 1'b0; ocnt <= 16'd0; end",
+            f"        else if (ce) begin m_v <= v{cur}; m_l <= v{cur} && (ocnt == {opi - 1});",
+            f"            if (v{cur}) ocnt <= (ocnt == {opi - 1}) ? 16'd0 : ocnt + 16'd1; end",
+            f"        if (ce) m_d <= d{cur};",
+            "    end",
+            "    assign m_axis_tdata = m_d; assign m_axis_tvalid = m_v; assign m_axis_tlast = m_l;",
+            "    // s_axis_tlast is not needed: the image size is fixed (framing restarts on s_axis_tuser)",
+            "    wire unused_tlast = s_axis_tlast;",
+            "endmodule"]
+    info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
+            "outputs_per_image": opi, "out_elements": oc, "stages": stages,
+            "beats_per_image": h * w // p}
+    return "\n".join(head + lines + tail) + "\n", kernels, info
+
+
+def alkaid_primitives() -> dict[str, str]:
+    """alkaid's Verilog primitives (shift_adder, negative, mux, ...) the kernels instantiate: {file: text}."""
+    import alkaid.codegen.rtl as rtl
+
+    src = Path(rtl.__file__).parent / "verilog" / "source"
+    return {f"alkaid_{p.name}": p.read_text() for p in sorted(src.glob("*.v"))}
+
+
+def _pack(values: np.ndarray, bits: int, per_word: int) -> np.ndarray:
+    """(..., per_word) integers -> (..., n64) uint64 words: element e at bits [e*bits +: bits]."""
+    v = np.asarray(values, dtype=object)
+    shape = v.shape[:-1]
+    total = bits * per_word
+    n64 = (total + 63) // 64
+    out = np.zeros(shape + (n64,), dtype=np.uint64)
+    mask = (1 << bits) - 1
+    flat = v.reshape(-1, per_word)
+    o = out.reshape(-1, n64)
+    for r in range(flat.shape[0]):
+        word = 0
+        for e in range(per_word):
+            word |= (int(flat[r, e]) & mask) << (e * bits)
+        for j in range(n64):
+            o[r, j] = (word >> (64 * j)) & 0xFFFFFFFFFFFFFFFF
+    return out
+
+
+def unpack_words(words: np.ndarray, bits: int, per_word: int, signed: bool) -> np.ndarray:
+    """Inverse of the packing: (..., n64) uint64 -> (..., per_word) Python-int object array."""
+    w = np.asarray(words, dtype=np.uint64)
+    shape = w.shape[:-1]
+    flat = w.reshape(-1, w.shape[-1])
+    out = np.zeros((flat.shape[0], per_word), dtype=object)
+    mask = (1 << bits) - 1
+    for r in range(flat.shape[0]):
+        word = sum(int(flat[r, j]) << (64 * j) for j in range(flat.shape[1]))
+        for e in range(per_word):
+            x = (word >> (e * bits)) & mask
+            if signed and x >> (bits - 1):
+                x -= 1 << bits
+            out[r, e] = x
+    return out.reshape(shape + (per_word,))
+
+
+def input_raw(contract: HardwareContract, x: np.ndarray, in_kif: KIF, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Float inputs (NCHW as the contract hands them) -> integers on the input grid, (N, H*W, C)."""
+    k, i, f = in_kif
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 4 and len(in_shape) == 3 and x.shape[1:] != tuple(in_shape):
+        x = x.transpose(0, 2, 3, 1)
+    x = x.reshape(x.shape[0], -1)
+    raw = x * 2.0**f
+    if not np.array_equal(raw, np.round(raw)):
+        raise RTLUnsupportedError(f"{contract.folder}/verify_inputs.npy: inputs not on the input grid "
+                                  f"{contract.input_precision}")
+    lo, hi = (-(2 ** (i + f)) if k else 0), 2 ** (i + f) - 1
+    if raw.min(initial=0) < lo or raw.max(initial=0) > hi:
+        raise RTLUnsupportedError(f"{contract.folder}/verify_inputs.npy: inputs outside {contract.input_precision}")
+    c = in_shape[-1] if len(in_shape) == 3 else int(np.prod(in_shape))
+    return raw.astype(np.int64).reshape(x.shape[0], -1, c)
+
+
+def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = "xcu", pixels_per_beat: int = 1,
+                 latency_cutoff: float = 3.0, top: str = "edgekd_top", n_vectors: int | None = None) -> dict[str, Any]:
+    """Write the network's Verilog, rtl.json and vectors.npz into `out_dir`; returns the manifest.
+
+    `family`: the synthesis family (xcu, xcup, xc7: AMD via synth_xilinx; ecp5: Lattice via synth_ecp5).
+    `pixels_per_beat`: network pixels (channels-last positions, all channels) per s_axis beat.
+    `n_vectors`: how many verification images go into vectors.npz (default: the whole sample)."""
+    if family not in FAMILIES:
+        raise RTLUnsupportedError(f"rtl family '{family}' unknown (one of {', '.join(FAMILIES)})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    layers, in_shape, _ = load_network(contract.qonnx_path)
+    in_kif = parse_fixed(contract.input_precision)
+    top_text, kernels, info = build_top(layers, in_kif, top, pixels_per_beat, latency_cutoff)
+    prims = alkaid_primitives()
+    for name, text in prims.items():
+        write_text(out / name, text)
+    files = [*prims] + ["edgekd_stream.v"] + [f"{k.module}.v" for k in kernels] + [f"{top}.v"]
+    write_text(out / "edgekd_stream.v", STREAM_LIB)
+    for k in kernels:
+        write_text(out / f"{k.module}.v", k.verilog)
+    write_text(out / f"{top}.v", top_text)
+    gen_s = time.perf_counter() - t0
+
+    x = contract.verify_inputs()
+    if n_vectors is not None:
+        x = x[:n_vectors]
+    raw = input_raw(contract, x, in_kif, in_shape)  # (N, pixels, C)
+    p = int(pixels_per_beat)
+    beats = raw.reshape(raw.shape[0], -1, p * raw.shape[2])
+    in_words = _pack(beats, _bits(in_kif), p * raw.shape[2])
+    ok, of, oi = info["out_kif"][0], info["out_kif"][2], info["out_kif"][1]
+    y = np.asarray(contract.reference_outputs(), dtype=np.float64)[: len(x)].reshape(len(x), -1)
+    y_raw = y * 2.0**of
+    expected_ok = bool(np.array_equal(y_raw, np.round(y_raw))
+                       and y_raw.min(initial=0) >= (-(2 ** (oi + of)) if ok else 0)
+                       and y_raw.max(initial=0) <= 2 ** (oi + of) - 1)
+    if not expected_ok:
+        raise RTLUnsupportedError(f"the QONNX outputs of {contract.qonnx} are not on the RTL output grid "
+                                  f"{info['out_kif']} (k, i, f): the last layer's type does not hold them")
+    out_beats = y_raw.astype(np.int64).reshape(len(x), info["outputs_per_image"], info["out_elements"])
+    out_words = _pack(out_beats, _bits(tuple(info["out_kif"])), info["out_elements"])
+    np.savez(out / VECTORS, inputs=in_words, outputs=out_words)
+    manifest = {
+        "top": top,
+        "verilog": files,
+        "family": family,
+        "ports": ["clk", "rst", "s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "s_axis_tuser",
+                  "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"],
+        "reset": "rst: synchronous, active high",
+        "in_width": info["in_width"],
+        "out_width": info["out_width"],
+        "beats_per_image": info["beats_per_image"],
+        "pixels_per_beat": p,
+        "outputs_per_image": info["outputs_per_image"],
+        "input_layout": {"elements_per_beat": p * raw.shape[2], "element_bits": _bits(in_kif),
+                         "signed": bool(in_kif[0]), "frac_bits": in_kif[2], "precision": contract.input_precision,
+                         "order": "element e at bits [e*element_bits +: element_bits]; pixels channels-last "
+                                  "(row-major H, W; channels innermost), pixel 0 of a beat lowest; TUSER on the "
+                                  "first beat of an image, TLAST on its last"},
+        "output_layout": {"elements_per_beat": info["out_elements"], "element_bits": _bits(tuple(info["out_kif"])),
+                          "signed": bool(ok), "frac_bits": of, "kif": info["out_kif"],
+                          "names": list(contract.output_names) if info["out_elements"] == len(contract.output_names)
+                          else None,
+                          "order": "element e at bits [e*element_bits +: element_bits]; value = signed/unsigned "
+                                   "integer * 2^-frac_bits; TLAST on the last beat of an image"},
+        "vectors": {"file": VECTORS, "n": int(len(x)),
+                    "arrays": "inputs (N, beats_per_image, ceil(in_width/64)) uint64, outputs (N, "
+                              "outputs_per_image, ceil(out_width/64)) uint64; word j holds bits [64j +: 64]"},
+        "layers": [l.describe() for l in layers],
+        "stages": info["stages"],
+        "ii_cycles_per_pixel": 1,
+        "alkaid_cost": float(sum(k.cost for k in kernels)),
+        "latency_cutoff": latency_cutoff,
+        "generate_seconds": round(gen_s, 2),
+    }
+    write_json(out / MANIFEST, manifest)
+    log.info("RTL for %s: %d kernels, %d files in %s (%.1f s)", contract.qonnx, len(kernels), len(files), out, gen_s)
+    return manifest
