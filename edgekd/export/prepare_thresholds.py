@@ -45,20 +45,22 @@ _MAX_FRAC = 20  # finest grid tried for alpha and beta: 2^-20
 _FLOAT32_EXACT = 1 << 24  # ONNX Runtime's float32 sums stay exact below this many grid steps
 
 
-def _scalar_quant(model: ModelWrapper, node) -> tuple[float, int, int, bool] | None:
+def _scalar_quant(model: ModelWrapper, node, any_scale: bool = False) -> tuple[float, int, int, bool] | None:
     """(scale, lowest code, highest code, bipolar) of a Quant / BipolarQuant with a constant scalar power-of-two
-    scale and zero point 0, else None."""
+    (with `any_scale`: positive) scale and zero point 0, else None."""
     if node is None:
         return None
     if node.op_type == "BipolarQuant":
         s = model.get_initializer(node.input[1])
-        if s is None or np.size(s) != 1 or not is_power_of_two(s):
+        if s is None or np.size(s) != 1 or not (is_power_of_two(s) or any_scale and float(np.ravel(s)[0]) > 0):
             return None
         return float(np.ravel(s)[0]), -1, 1, True
     if node.op_type != "Quant":
         return None
     p = _quant_params(model, node)
-    if p is None or p["scale"].size != 1 or not is_power_of_two(p["scale"]) or np.any(p["zero_point"] != 0):
+    if p is None or p["scale"].size != 1 or np.any(p["zero_point"] != 0):
+        return None
+    if not (is_power_of_two(p["scale"]) or any_scale and float(p["scale"].item()) > 0):
         return None
     if p["rounding"] != "ROUND" or p["bits"] != math.floor(p["bits"]):
         return None
@@ -73,7 +75,7 @@ def _input_codes(model: ModelWrapper, tensor: str) -> tuple[float, int] | None:
     node = _producer(model, tensor)
     while node is not None and node.op_type in ("Reshape", "Flatten", "Transpose"):
         node = _producer(model, node.input[0])
-    q = _scalar_quant(model, node)
+    q = _scalar_quant(model, node, any_scale=True)
     if q is None:
         return None
     s, lo, hi, _ = q
@@ -82,7 +84,7 @@ def _input_codes(model: ModelWrapper, tensor: str) -> tuple[float, int] | None:
 
 def _weight_codes(model: ModelWrapper, layer) -> tuple[object, float, np.ndarray] | None:
     q = _producer(model, layer.input[1])
-    sq = _scalar_quant(model, q)
+    sq = _scalar_quant(model, q, any_scale=True)
     w = model.get_initializer(q.input[0]) if q is not None else None
     if sq is None or w is None or len(_consumers(model, q.output[0])) != 1:
         return None
@@ -202,11 +204,11 @@ class FoldBatchNormSteps(Transformation):
         if len(chain) == 1 and chain[0].op_type == "Relu":
             relu = chain[0]
             chain = _consumers(model, relu.output[0])
-        if len(chain) != 1 or _scalar_quant(model, chain[0]) is None:
-            return ("it is not followed by one activation quantizer with a power-of-two scale, so its outputs are "
-                    "not a staircase the layer can reproduce")
+        if len(chain) != 1 or _scalar_quant(model, chain[0], any_scale=True) is None:
+            return ("it is not followed by one activation quantizer with one scale and no zero point, so its "
+                    "outputs are not a staircase the layer can reproduce")
         act = chain[0]
-        s_q, lo, hi, bipolar = _scalar_quant(model, act)
+        s_q, lo, hi, bipolar = _scalar_quant(model, act, any_scale=True)
         inp = _input_codes(model, layer.input[0])
         wc = _weight_codes(model, layer)
         if inp is None or wc is None:
@@ -219,6 +221,11 @@ class FoldBatchNormSteps(Transformation):
             return f"{layer.name} has its own bias input"
         s_x, x_max = inp
         wq, s_w, w_codes = wc
+        if not is_power_of_two(s_q / s_x):
+            return (f"the activation scale {s_q:.6g} over {layer.name}'s input scale {s_x:.6g} is not a power of "
+                    "two, so the rewritten weights would not be on a fixed-point grid")
+        # float scales: the original's float32 sums of scaled products may round differently from g*K at a tie
+        approximate = not (is_power_of_two(s_x) and is_power_of_two(s_w))
         g = s_x * s_w
         if layer.op_type == "MatMul":
             bound = np.sum(np.abs(w_codes), axis=0) * x_max
@@ -229,8 +236,9 @@ class FoldBatchNormSteps(Transformation):
             return f"{layer.name}'s accumulator range (+-{big}) is too wide to check every value"
         k = np.arange(-big, big + 1, dtype=np.float64)
         codes = self._evaluate(model, layer, bias_add, bn, relu, act, g * k, len(bound)) / s_q
-        if not np.array_equal(codes, np.round(codes)):
+        if np.max(np.abs(codes - np.round(codes)), initial=0.0) > 1e-3:
             return "the quantizer after it does not give integer codes"
+        codes = np.round(codes)
         alphas, betas, fs = [], [], []
         for c in range(len(bound)):
             sel = np.abs(k) <= bound[c]
@@ -261,9 +269,12 @@ class FoldBatchNormSteps(Transformation):
         reach = np.abs(k).reshape(-1, 1) <= bound.reshape(1, -1)
         if not np.array_equal(mine[reach], codes[reach]):
             return "internal check failed: the rewritten affine changes a quantized output"
+        if exact_grid(bias) is None:
+            return (f"the rewritten bias of {layer.name} is not on a power-of-two grid of at most {_MAX_CONST_BITS} "
+                    f"bits (activation scale {s_q:.6g})")
         self._rewrite(model, layer, wq, w_new, grid, bias, bias_add, bn, relu, act)
         self.folds.append({
-            "kind": "batchnorm_steps", "nodes": [bn.name] + ([bias_add.name] if bias_add is not None else []),
+            "kind": "batchnorm_steps", "approximate": approximate, "nodes": [bn.name] + ([bias_add.name] if bias_add is not None else []),
             "into": layer.name,
             "detail": f"{bn.name} (float factors, {int(np.sum(alpha < 0))} negative) before {act.op_type} "
                       f"'{act.name}' replaced by weights and bias on power-of-two grids (2^-{f}) giving the same "

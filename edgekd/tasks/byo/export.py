@@ -97,6 +97,8 @@ def run_export(ctx: BuildContext) -> None:
     _atomic_save(prep.model, ctx.work / QONNX_NAME)
     if prep.stage is not None:  # the host runs it on each input before the hardware (export.json says so)
         _atomic_save(prep.stage.model, ctx.work / "host_input.onnx")
+    if x_orig is not None:  # the user's inputs the hardware inputs (verify_inputs.npy) were made from
+        np.save(ctx.work / "user_inputs.npy", np.asarray(x_orig, dtype=np.float32))
     HardwareContract(
         qonnx=QONNX_NAME, input_precision=grid.hls_type(), input_shape=shape,
         output_names=[f"output{i}" for i in range(n_out)], classifier=classifier, scoring={"kind": "none"},
