@@ -278,7 +278,8 @@ def hardware_input_grid(prep: PreparedModel, model_grid: InputGrid | None) -> In
     from edgekd.export.prepare_input import grid_of_values, stage_image
 
     values = stage_image(prep.stage, prep.domain, _input_shape(prep.original))
-    return None if values is None else grid_of_values(values, prep.domain.name)
+    fields = None if values is None else grid_of_values(values)
+    return None if fields is None else InputGrid(*fields, True)
 
 
 def make_build_inputs(prep: PreparedModel, grid: InputGrid, shape: list[int], n: int, seed: int = 0,

@@ -215,10 +215,9 @@ def split_input_stage(model) -> InputStage | None:
                       shapes=shapes)
 
 
-def grid_of_values(values: np.ndarray, name: str):
-    """The exact power-of-two `InputGrid` holding every value in `values` (None when too wide)."""
-    from edgekd.export.byo import InputGrid
-
+def grid_of_values(values: np.ndarray) -> tuple[float, int, bool, int, int] | None:
+    """(scale, bits, signed, lowest code, highest code) of the coarsest power-of-two fixed-point type holding
+    every value in `values` exactly (None when too wide): the fields of edgekd.export.byo.InputGrid."""
     v = np.unique(np.asarray(values, dtype=np.float64))
     g = exact_grid(v)
     if g is None:
@@ -233,7 +232,7 @@ def grid_of_values(values: np.ndarray, name: str):
     else:
         bits = max(1, int(np.ceil(np.log2(hi + 1))))
         lo_t, hi_t = 0, 2 ** bits - 1
-    return InputGrid(scale, bits, signed, lo_t, hi_t, True)
+    return scale, bits, signed, lo_t, hi_t
 
 
 def stage_image(stage: InputStage | None, domain: InputDomain, shape: list[int]) -> np.ndarray | None:
