@@ -133,3 +133,60 @@ class FoldBatchNorm(Transformation):
                            "detail": f"per-channel factors {sorted(set(a.tolist()))[:4]} (powers of two) and shift "
                                      f"folded into {layer.name}'s weights and bias"})
         return None
+
+
+class ChannelScalesIntoBatchNorm(Transformation):
+    """A MatMul whose weights have per-output-channel float scales (brevitas' per-channel weight quantizers, e.g.
+    the zoo's kwsmlp_w3a3) followed by a BatchNormalization: the weights become their integer codes (scale 1,
+    exact) and each channel's scale moves into the BatchNormalization's factor.
+
+    hls4ml 1.3.0 cannot move per-channel weight scales below a MatMul ('Failed to propagate quantization scales
+    down MatMul node') and then fails with an IndexError; after this rewrite it sees integer weights and one
+    BatchNormalization, which it runs in fixed point. Not bit-exact: the same real-number function, but float32
+    rounds s_c * (x . k) and (s_c * x) . k differently, so an activation quantizer downstream can differ at an
+    exact tie; `verify_preparation` measures how often (the fold is recorded as approximate).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folds: list[dict] = []
+        self.skipped: list[dict] = []
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for bn in model.get_nodes_by_op_type("BatchNormalization"):
+            layer = _producer(model, bn.input[0])
+            if layer is None or layer.op_type != "MatMul" or len(_consumers(model, layer.output[0])) != 1:
+                continue
+            wq = _weight_quant(model, layer)
+            if wq is None:
+                continue
+            wnode, wp, w = wq
+            n_out = w.shape[-1]
+            scale = wp["scale"]
+            if scale.size != n_out or scale.size == 1 or np.any(wp["zero_point"] != 0) or \
+                    len(_consumers(model, wnode.output[0])) != 1 or np.any(scale <= 0):
+                continue
+            if any(model.get_initializer(t) is None for t in bn.input[1:5]):
+                continue
+            s = scale.reshape(-1)
+            codes = quant_values(w, wp) / s.reshape(1, -1)
+            gamma, beta, mean, var = (np.asarray(model.get_initializer(t), dtype=np.float64) for t in bn.input[1:5])
+            a = gamma / np.sqrt(var + float(_attr(bn, "epsilon", 1e-5)))
+            model.set_initializer(wnode.input[0], np.round(codes).astype(np.float32))
+            model.set_initializer(wnode.input[1], np.asarray(1.0, dtype=np.float32))
+            model.set_initializer(bn.input[1], (a * s).astype(np.float32))
+            model.set_initializer(bn.input[2], (beta - a * mean).astype(np.float32))
+            model.set_initializer(bn.input[3], np.zeros_like(mean, dtype=np.float32))
+            model.set_initializer(bn.input[4], np.ones_like(var, dtype=np.float32))
+            for at in list(bn.attribute):
+                if at.name == "epsilon":
+                    bn.attribute.remove(at)
+            bn.attribute.append(helper.make_attribute("epsilon", 0.0))
+            from qonnx.core.datatype import DataType
+
+            model.set_tensor_datatype(layer.output[0], DataType["FLOAT32"])
+            self.folds.append({"kind": "channel_scales", "nodes": [wnode.name], "into": bn.name, "approximate": True,
+                               "detail": f"{layer.name}'s per-channel weight scales ({s.min():.4g}..{s.max():.4g}) "
+                                         f"moved into {bn.name} (integer weights; float32 rounding may differ)"})
+            return model, True
+        return model, False

@@ -142,7 +142,10 @@ def _with_batch(model: ModelWrapper, batch: int) -> ModelWrapper:
         # qonnx's ChangeBatchSize drops all intermediate shapes, and InferShapes cannot recover
         # them through the channels-last custom ops; so set the batch dimension in place.
         graph = batched.graph
+        inits = {i.name for i in graph.initializer}  # older exporters list constants as graph inputs too
         for vi in [*graph.input, *graph.output, *graph.value_info]:
+            if vi.name in inits:
+                continue
             dims = vi.type.tensor_type.shape.dim
             if len(dims) > 0 and dims[0].dim_value == 1:
                 dims[0].dim_value = batch

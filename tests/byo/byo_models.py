@@ -435,3 +435,144 @@ def trunc_mlp(path: Path) -> Path:
     g.tensor = f"{name}_out"
     g.dense(2, 2.0 ** -5, 8).quant(2.0 ** -4, 12)
     return rewrite(g.save(path), domain="finn.custom_op.general", opset_import=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 29: the node sequences of the public qonnx model zoo's files (github fastmachinelearning/
+# qonnx_model_zoo), small: tests/byo/test_zoo.py checks each against the real file's structure
+# --------------------------------------------------------------------------------------------------
+
+
+def _const(inits: list, name: str, value, dtype=np.float32) -> str:
+    inits.append(onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    return name
+
+
+def tfc_finn(path: Path, w_bits: int = 1, a_bits: int = 1, side: int = 4, hidden: int = 12, n_out: int = 5,
+             seed: int = 21) -> Path:
+    """FINN's TFC (MNIST/Brevitas_FINN_TFC/TFC/TFC_{w}W{a}A.onnx), small: (1, 1, side, side) input ->
+    Shape/Gather/Unsqueeze/Concat -> Reshape(N, -1) -> Mul(2) -> Sub([1]) -> bipolar (a_bits 1) or 2-bit narrow
+    Quant input; per layer Quant/BipolarQuant(W (out, in)) -> Transpose -> MatMul -> BatchNormalization (float
+    factors, some negative) -> activation quantizer; last MatMul -> Sub -> Div(Pow(c, 0.5)) -> Mul -> Add
+    (the output normalisation). onnx.brevitas domain, no opset import for it, opset 9, IR 6."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, i = [], [], [0]
+
+    def nm(kind):
+        i[0] += 1
+        return f"{kind}_{i[0]}"
+
+    def quant(src, bits, const_in=None):
+        name = nm("BipolarQuant" if bits == 1 else "Quant")
+        if bits == 1:
+            nodes.append(helper.make_node("BipolarQuant", [src, _const(inits, name + "_s", 1.0)], [name + "_o"],
+                                          name=name, domain="onnx.brevitas"))
+        else:
+            nodes.append(helper.make_node(
+                "Quant", [src, _const(inits, name + "_s", 1.0), _const(inits, name + "_z", 0.0),
+                          _const(inits, name + "_b", float(bits))], [name + "_o"], name=name, domain="onnx.brevitas",
+                narrow=1, rounding_mode="ROUND", signed=1))
+        return name + "_o"
+
+    def op(kind, ins, **attrs):
+        name = nm(kind)
+        nodes.append(helper.make_node(kind, ins, [name + "_o"], name=name, **attrs))
+        return name + "_o"
+
+    n_in = side * side
+    shp = op("Shape", ["0"])
+    g = op("Gather", [shp, _const(inits, "g_idx", 0, np.int64)], axis=0)
+    u = op("Unsqueeze", [g], axes=[0])
+    c = op("Concat", [u, _const(inits, "minus1", [-1], np.int64)], axis=0)
+    t = op("Reshape", ["0", c])
+    t = op("Mul", [t, _const(inits, "two", 2.0)])
+    t = op("Sub", [t, _const(inits, "one", [1.0])])
+    t = quant(t, a_bits)
+    dims = [n_in, hidden, hidden, n_out]
+    for li in range(3):
+        w = rng.normal(0, 1, size=(dims[li + 1], dims[li]))
+        wt = op("Transpose", [quant(_const(inits, f"w{li}", w), w_bits)], perm=[1, 0])
+        t = op("MatMul", [t, wt])
+        if li < 2:
+            ch = dims[li + 1]
+            gamma = rng.uniform(0.02, 0.2, ch) * rng.choice([-1.0, 1.0], ch, p=[0.2, 0.8])
+            ins = [t] + [_const(inits, f"bn{li}_{k}", v) for k, v in
+                         (("g", gamma), ("b", rng.normal(0, 0.5, ch)), ("m", rng.normal(0, 2, ch)),
+                          ("v", rng.uniform(20, 300, ch)))]
+            t = op("BatchNormalization", ins, epsilon=1e-5, momentum=0.9)
+            t = quant(t, a_bits)
+    t = op("Sub", [t, _const(inits, "out_mean", [0.4488643])])
+    p = op("Pow", [_const(inits, "out_var", [318.19666]), _const(inits, "half", 0.5)])
+    t = op("Div", [t, p])
+    t = op("Mul", [t, _const(inits, "out_gamma", [0.7341181])])
+    t = op("Add", [t, _const(inits, "out_beta", [-1.1436615])])
+    graph = helper.make_graph(nodes, "torch-jit-export",
+                              [helper.make_tensor_value_info("0", TensorProto.FLOAT, [1, 1, side, side])],
+                              [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, n_out])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 6
+    onnx.save(model, str(path))
+    return path
+
+
+def unsw_brevitas(path: Path, n_in: int = 20, hidden: int = 8, seed: int = 22) -> Path:
+    """brevitas' UNSW-NB15 MLP (UNSW_NB15/unsw_nb15_mlp_w2a2/unsw_nb15-mlp-w2a2.onnx), small: input annotated
+    BIPOLAR -> Add(1) -> Div(2) -> per layer Quant(W, float scale, 2-bit narrow) -> Gemm(transB, float bias) ->
+    BatchNormalization -> Relu -> Quant (float scale; 8-bit after the first layer, 2-bit after the others);
+    last Gemm -> BipolarQuant; symbolic output dims; onnx.brevitas domain with its opset import, opset 14."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    x = "onnx::Add_0"
+
+    def c(name, v):
+        return _const(inits, name, v)
+
+    nodes.append(helper.make_node("Add", [x, c("add_c", [1.0])], ["/Add_output_0"], name="/Add"))
+    nodes.append(helper.make_node("Div", ["/Add_output_0", c("div_c", 2.0)], ["/Div_output_0"], name="/Div"))
+    t, dims = "/Div_output_0", [n_in, hidden, hidden, hidden, 1]
+    for li in range(4):
+        p = f"/pretrained/pretrained.{4 * li}"
+        w = rng.normal(0, 1, size=(dims[li + 1], dims[li]))
+        nodes.append(helper.make_node(
+            "Quant", [c(f"{p}.w", w), c(f"{p}.ws", float(rng.uniform(0.5, 30))), c(f"{p}.wz", 0.0),
+                      c(f"{p}.wb", 2.0)], [f"{p}/wq"], name=f"{p}/weight_quant/export_handler/Quant",
+            domain="onnx.brevitas", narrow=1, rounding_mode="ROUND", signed=1))
+        nodes.append(helper.make_node("Gemm", [t, f"{p}/wq", c(f"{p}.bias", rng.normal(0, 5, dims[li + 1]))],
+                                      [f"{p}/Gemm_output_0"], name=f"{p}/Gemm", alpha=1.0, beta=1.0, transB=1))
+        t = f"{p}/Gemm_output_0"
+        if li == 3:
+            break
+        ch, q = dims[li + 1], f"/pretrained/pretrained.{4 * li + 3}"
+        bn = [c(f"{p}.bn{k}", v) for k, v in (("g", rng.uniform(0.5, 2, ch) * rng.choice([-1, 1], ch)),
+                                              ("b", rng.normal(0, 1, ch)), ("m", rng.normal(0, 20, ch)),
+                                              ("v", rng.uniform(10, 400, ch)))]
+        nodes.append(helper.make_node("BatchNormalization", [t] + bn, [f"{p}/bn_out"],
+                                      name=f"/pretrained/pretrained.{4 * li + 1}/BatchNormalization", epsilon=1e-5,
+                                      momentum=0.9, training_mode=0))
+        nodes.append(helper.make_node("Relu", [f"{p}/bn_out"], [f"{q}/relu_out"], name=f"{q}/act_quant/Relu"))
+        nodes.append(helper.make_node(
+            "Quant", [f"{q}/relu_out", c(f"{q}.s", float(rng.uniform(0.05, 2))), c(f"{q}.z", 0.0),
+                      c(f"{q}.b", 8.0 if li == 0 else 2.0)], [f"{q}/aq"], name=f"{q}/act_quant/export_handler/Quant",
+            domain="onnx.brevitas", narrow=0, rounding_mode="ROUND", signed=0))
+        t = f"{q}/aq"
+    nodes.append(helper.make_node("BipolarQuant", [t, c("out_s", 1.0)], ["63"],
+                                  name="/qnt_output/act_quant/export_handler/BipolarQuant", domain="onnx.brevitas"))
+    out = helper.make_tensor_value_info("63", TensorProto.FLOAT, ["BipolarQuant63_dim_0", "BipolarQuant63_dim_1"])
+    graph = helper.make_graph(nodes, "main_graph", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, n_in])],
+                              [out], initializer=inits)
+    ann = onnx.TensorAnnotation(tensor_name=x)
+    ann.quant_parameter_tensor_names.append(onnx.StringStringEntryProto(key="finn_datatype", value="BIPOLAR"))
+    graph.quantization_annotation.append(ann)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14), helper.make_opsetid("onnx.brevitas", 1)])
+    model.ir_version = 7
+    onnx.save(model, str(path))
+    return path
+
+
+# name -> (builder, zoo file it imitates, expected static verdict, host post-processing ops)
+ZOO_IMITATIONS = {
+    "tfc-w1a1-finn": (lambda p: tfc_finn(p, 1, 1), "TFC_1W1A.onnx", "exact", ["Sub", "Div", "Mul", "Add"]),
+    "tfc-w1a2-finn": (lambda p: tfc_finn(p, 1, 2), "TFC_1W2A.onnx", "exact", ["Sub", "Div", "Mul", "Add"]),
+    "tfc-w2a2-finn": (lambda p: tfc_finn(p, 2, 2), "TFC_2W2A.onnx", "exact", ["Sub", "Div", "Mul", "Add"]),
+    "unsw-w2a2-brevitas-bipolar": (unsw_brevitas, "unsw_nb15-mlp-w2a2.onnx", "approximate", ["Add", "BipolarQuant"]),
+}

@@ -35,9 +35,10 @@ def run_export(ctx: BuildContext) -> None:
         ByoError,
         InexactModelError,
         explain,
+        hardware_input_grid,
         input_quantizer,
         layer_verdicts,
-        make_inputs,
+        make_build_inputs,
         prepare_model,
         summarise_verdicts,
         verify_preparation,
@@ -50,6 +51,10 @@ def run_export(ctx: BuildContext) -> None:
     shape = [d if d > 0 else 1 for d in prep.model.get_tensor_shape(prep.model.graph.input[0].name)]
     shape[0] = 1
     _node, grid, why = input_quantizer(prep.model)
+    grid = hardware_input_grid(prep, grid)
+    if grid is not None and _node is None:
+        why = ""
+        _node = prep.domain  # the input's values are known exactly: the hardware input type holds them all
     if grid is None:
         from edgekd.export.byo import InputGrid
 
@@ -85,10 +90,15 @@ def run_export(ctx: BuildContext) -> None:
 
     # refuse a board whose interface cannot take the model now, not after minutes of hls
     check_interface(load_board(ctx.config.hls.board), shape, classifier)
-    x = make_inputs(grid, shape, student.random_inputs, seed=ctx.config.seed, path=student.inputs)
-    check = verify_preparation(prep, x)
+    x, x_orig = make_build_inputs(prep, grid, shape, student.random_inputs, seed=ctx.config.seed,
+                                  path=student.inputs)
+    check = verify_preparation(prep, x, x_orig)
     y = check.pop("prepared_outputs")
     _atomic_save(prep.model, ctx.work / QONNX_NAME)
+    if prep.stage is not None:  # the host runs it on each input before the hardware (export.json says so)
+        _atomic_save(prep.stage.model, ctx.work / "host_input.onnx")
+    if x_orig is not None:  # the user's inputs the hardware inputs (verify_inputs.npy) were made from
+        np.save(ctx.work / "user_inputs.npy", np.asarray(x_orig, dtype=np.float32))
     HardwareContract(
         qonnx=QONNX_NAME, input_precision=grid.hls_type(), input_shape=shape,
         output_names=[f"output{i}" for i in range(n_out)], classifier=classifier, scoring={"kind": "none"},
@@ -101,7 +111,12 @@ def run_export(ctx: BuildContext) -> None:
         "qonnx": QONNX_NAME,
         "source": str(path),
         "source_sha256": file_sha256(path),
-        "inputs": str(student.inputs) if student.inputs is not None else f"{len(x)} random inputs on the grid",
+        "inputs": str(student.inputs) if student.inputs is not None else (
+            f"{len(x)} random inputs of the annotated datatype {prep.domain.name}" if prep.domain is not None
+            else f"{len(x)} random inputs on the grid"),
+        "input_datatype": prep.domain.name if prep.domain is not None else None,
+        "host_preprocessing": ({"ops": prep.stage.ops, "nodes": prep.stage.nodes, "quantizer": prep.stage.quantizer, "model": "host_input.onnx"}
+                               if prep.stage is not None else None),
         "input_shape": shape,
         "output_shape": [1, *np.shape(y)[1:]],
         "classifier": classifier,
