@@ -261,3 +261,13 @@ def test_selftest_reports_a_timeout_when_the_network_never_answers(tmp_path: Pat
     log = (tmp_path / "out" / "sim" / "simulation.log").read_text()
     assert "EDGEKD TIME images=0000 errors=0000" in log
     assert not (tmp_path / "out" / BITSTREAM).exists() and not (tmp_path / "out" / "pnr").exists()
+
+
+def test_the_cell_example_for_the_ecp5_builds_a_bitstream():
+    from edgekd.config import load_config
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cfg = load_config(examples / "cells_ecp5.yaml")
+    assert cfg.hls.part == "LFE5U-85F" and cfg.rtl.enabled and step_names(cfg)[-3:] == ("rtl", "bitstream", "report")
+    cells = load_config(examples / "cells.yaml")  # the same data and teacher: a teacher built once serves both
+    assert cfg.data == cells.data and cfg.teacher == cells.teacher and cfg.seed == cells.seed
