@@ -230,6 +230,21 @@ class BuildConfig(Strict):
                 raise ValueError(f"distill.loss '{self.distill.loss}' is not a regression loss; use ccc, mse or ccc_mse")
         return self
 
+    @model_validator(mode="after")
+    def _open_board_steps(self) -> "BuildConfig":
+        # an open board (toolchain: open) has no vendor project: its bitstream comes from the rtl step's Verilog
+        # (steps rtl -> bitstream), so rtl is on unless the config says otherwise (then it must say no bitstream)
+        if not _is_open_board(self):
+            return self
+        if "enabled" not in self.rtl.model_fields_set:
+            self.rtl.__dict__["enabled"] = True
+        elif not self.rtl.enabled and self.bitstream.enabled:
+            raise ValueError(
+                f"rtl.enabled: false, but hls.board {self.hls.board} is an open board (toolchain: open) whose "
+                "bitstream is built from the rtl step's Verilog (steps rtl -> bitstream); set rtl.enabled: true, or "
+                "bitstream.enabled: false to build no bitstream")
+        return self
+
     @field_validator("name")
     @classmethod
     def _no_dots_only(cls, v: str) -> str:
@@ -244,6 +259,21 @@ class BuildConfig(Strict):
 
     def sha256(self) -> str:
         return sha256_json(self.model_dump(mode="json"))
+
+
+def _is_open_board(cfg: "BuildConfig") -> bool:
+    """The build's board has `toolchain: open`; a saved config whose board file is gone: an ECP5 hls.part."""
+    from edgekd.hw import BoardError, load_board
+
+    try:
+        return load_board(cfg.hls.board).is_open
+    except BoardError:
+        return (cfg.hls.part or "").lower().startswith("lfe5")
+
+
+def bitstream_enabled(cfg: "BuildConfig") -> bool:
+    """Whether a build of `cfg` runs the bitstream step: an open board, the rtl step on, bitstream.enabled."""
+    return cfg.rtl.enabled and cfg.bitstream.enabled and _is_open_board(cfg)
 
 
 AUDIO_SOURCES = ("synthetic_speech", "audio_folder")

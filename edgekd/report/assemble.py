@@ -144,6 +144,11 @@ def rtl_section(build_dir: Path, clock_mhz: float | None = None, board_lut: int 
             out["pixel_top"]["latency_us"] = psim["latency_cycles"] / clock_mhz
     if syn is not None and board_lut:
         out["synthesis"]["lut_fraction"] = syn["lut"] / board_lut
+    from edgekd.report.openfpga import open_flow_section
+
+    flow = open_flow_section(build_dir)  # open boards: the bitstream step's self-test, place and route, bitstream
+    if flow is not None:
+        out.update(flow)
     return out
 
 
