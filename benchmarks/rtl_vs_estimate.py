@@ -59,12 +59,16 @@ def contract_for(name: str, n: int):
         return make_contract(folder, (9, 7, 3), TINY_CNN, n=min(n, 64), seed=3)
     if name == "cell_arch":
         return make_contract(folder, (24, 24, 4), CELL_ARCH, n=n, seed=11)
-    if name == "audio":  # the audio task's hardware student (examples/wav2small.yaml), trained to its export
+    if name == "audio":  # the audio task's hardware student (wav2small_hw): $EDGEKD_AUDIO_EXPORT, else the
+        # demo's build (examples/wav2small.yaml, trained to its export step in build/wav2small)
         import yaml
 
         from edgekd.config import parse_config
         from edgekd.pipeline import run_build
 
+        given = os.environ.get("EDGEKD_AUDIO_EXPORT")
+        if given:
+            return HardwareContract.load(Path(given))
         folder = ROOT / "build" / "wav2small"
         if not (folder / "export" / "contract.json").exists():
             cfg = parse_config(yaml.safe_load((ROOT / "examples" / "wav2small.yaml").read_text()))
@@ -148,7 +152,13 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
     try:
         manifest = generate_rtl(contract, out, family=family, lanes=LANES.get(name, 1))
     except RTLUnsupportedError as e:  # a clear per-layer refusal is a result too
-        return {"design": name, "family": family, "refused": str(e), "qonnx": str(contract.qonnx_path)}
+        import onnx
+
+        nodes = onnx.load(str(contract.qonnx_path)).graph.node
+        padded = [n.name for n in nodes if n.op_type == "Conv"
+                  and any(v for a in n.attribute if a.name == "pads" for v in a.ints)]
+        return {"design": name, "family": family, "refused": str(e), "qonnx": str(contract.qonnx_path),
+                "ops": [f"{n.name}:{n.op_type}" for n in nodes if n.op_type != "Quant"], "padded_convs": padded}
     gen_s = time.perf_counter() - t0
     sim = run_sim(out, manifest)
     est = estimate_rtl(manifest)
