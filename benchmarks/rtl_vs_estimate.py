@@ -111,7 +111,9 @@ def measure_build(name: str, config: str, synth: bool) -> dict:
            "test_split": sim.get("test_split"), "latency_cycles": sim["latency_cycles"],
            "interval_cycles": sim["interval_cycles"], "beats_per_image": m["beats_per_image"], "lanes": m.get("lanes", 1),
            "alkaid_cost": m["alkaid_cost"], "estimate": est,
-           "manifest": {k: m[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family")},
+           "manifest": {**{k: m[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family", "lanes")},
+                        **({"pixel_top": {k: v for k, v in m["pixel_top"].items() if k != "simulation"}}
+                           if m.get("pixel_top") else {})},
            "seconds": {"generate": m.get("generate_seconds"), "verilator_build": sim["build_seconds"],
                        "simulate": sim["run_seconds"], "rtl_step": round(wall, 1)}}
     top = m.get("pixel_top")
@@ -127,9 +129,9 @@ def measure_build(name: str, config: str, synth: bool) -> dict:
         row["synthesis"] = {k: s[k] for k in ("lut", "ff", "carry", "dsp", "bram_18k", "lutram", "tool")}
         row["seconds"]["yosys"] = s["seconds"]
         row["error_pct"] = {k: round(100 * (est[k] - s[k]) / s[k], 1) for k in ("lut", "ff") if s[k]}
+    est_lat = (est.get("pixel_top") or {}).get("network_latency_cycles", est["latency_cycles"])
     row["error_pct"] = {**row.get("error_pct", {}),
-                        "latency": round(100 * (est["latency_cycles"] - sim["latency_cycles"])
-                                         / sim["latency_cycles"], 1)}
+                        "latency": round(100 * (est_lat - sim["latency_cycles"]) / sim["latency_cycles"], 1)}
     return row
 
 
@@ -166,7 +168,7 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
            "latency_cycles": sim["latency_cycles"], "interval_cycles": sim["interval_cycles"],
            "beats_per_image": manifest["beats_per_image"], "alkaid_cost": manifest["alkaid_cost"],
            "estimate": est,
-           "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family")},
+           "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family", "lanes")},
            "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
                                         "simulate": sim["run_seconds"]}}
     if synth:
