@@ -206,8 +206,10 @@ def main(argv: list[str] | None = None) -> None:
                                   "rows": list(prev.values())})
             continue
         syn = row.get("synthesis") or {}
-        print(f"{name:10s} exact {row['exact']:.3f} (n={row['n']})  latency {row['latency_cycles']} "
-              f"(est {row['estimate']['latency_cycles']})  interval {row['interval_cycles']} "
+        est_lat = (row["estimate"].get("pixel_top") or {}).get("network_latency_cycles",
+                                                              row["estimate"]["latency_cycles"])
+        print(f"{name:10s} exact {row['exact']:.3f} (n={row['n']}, test split {row.get('test_split')})  latency "
+              f"{row['latency_cycles']} (est {est_lat})  interval {row['interval_cycles']} "
               f"(est {row['estimate']['interval_cycles']})  LUT {syn.get('lut')} (est {row['estimate']['lut']})  "
               f"FF {syn.get('ff')} (est {row['estimate']['ff']})  times {row['seconds']}", flush=True)
         if row.get("pixel_top"):
