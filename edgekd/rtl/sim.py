@@ -116,6 +116,17 @@ MONITOR = r"""
                 fprintf(o, "\n");
             }"""
 MONITOR_FN_AT = "int main(int argc, char** argv) {"
+# framing tests: per-beat flags (bit 0 TUSER, bit 1 TLAST, bit 2 the beat is not sent) from $EDGEKD_TB_FLAGS
+FLAGS_READ_AT = "    fclose(f);\n"
+FLAGS_READ = r"""    std::vector<unsigned char> flags;
+    if (const char* fl = getenv("EDGEKD_TB_FLAGS")) {
+        FILE* g = fopen(fl, "rb"); flags.resize(data.size() / IN64);
+        if (!g || fread(flags.data(), 1, flags.size(), g) != flags.size()) { fprintf(stderr, "bad flags\n"); return 2; }
+        fclose(g);
+    }
+"""
+FLAGS_SKIP_AT = "            if (beat < total) {\n"
+FLAGS_SKIP = "            while (!flags.empty() && beat < total && (flags[beat] & 4)) ++beat;\n"
 MONITOR_FN = r"""template <typename T> static void get_net(const T& p, uint64_t* w) { w[0] = (uint64_t)p; }
 template <std::size_t N> static void get_net(const VlWide<N>& p, uint64_t* w) {
     for (std::size_t j = 0; j < (N + 1) / 2; ++j) w[j] = 0;
@@ -130,8 +141,12 @@ def testbench(manifest: dict) -> str:
     tb = TB.format(top=manifest["top"], in64=in64, out64=out64, in_w=manifest["in_width"],
                    out_w=manifest["out_width"])
     if manifest.get("tlast_every"):
-        assert TLAST_OLD in tb
-        tb = tb.replace(TLAST_OLD, TLAST_NEW.format(tle=int(manifest["tlast_every"])))
+        assert TLAST_OLD in tb and FLAGS_READ_AT in tb and FLAGS_SKIP_AT in tb
+        tle = int(manifest["tlast_every"])
+        tb = tb.replace(TLAST_OLD, "if (flags.empty()) { " + TLAST_NEW.format(tle=tle) + " } else { "
+                        "top->s_axis_tuser = flags[beat] & 1; top->s_axis_tlast = (flags[beat] >> 1) & 1; }")
+        tb = tb.replace(FLAGS_READ_AT, FLAGS_READ_AT + FLAGS_READ, 1)
+        tb = tb.replace(FLAGS_SKIP_AT, FLAGS_SKIP + FLAGS_SKIP_AT, 1)
     if manifest.get("monitor_width"):
         assert MONITOR_AT in tb and MONITOR_FN_AT in tb
         n64 = (int(manifest["monitor_width"]) + 63) // 64
@@ -186,7 +201,7 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
 
 def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, jobs: int = 2,
             timeout: float = 900, vectors: str | None = None, record: bool = True,
-            sim_name: str = "sim") -> dict[str, Any]:
+            sim_name: str = "sim", flags: np.ndarray | None = None) -> dict[str, Any]:
     """Simulate every vector of `rtl_dir` (vectors.npz, or the file `vectors`); returns {exact, n,
     latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation".
 
@@ -202,9 +217,14 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
     sim = rtl_dir / sim_name
     inputs.tofile(sim / "inputs.bin")
     max_cycles = (n + 4) * (bpi * 4 + 2000) + 100000
+    env = dict(os.environ)
+    env.pop("EDGEKD_TB_FLAGS", None)
+    if flags is not None:  # a camera top's framing test: per-beat TUSER/TLAST/drop flags
+        np.asarray(flags, dtype=np.uint8).reshape(n, bpi).tofile(sim / "flags.bin")
+        env["EDGEKD_TB_FLAGS"] = "flags.bin"
     t0 = time.perf_counter()
     proc = subprocess.run([str(binary), "inputs.bin", str(n), str(bpi), "outputs.txt", str(int(backpressure)),
-                           str(max_cycles)], cwd=sim, capture_output=True, text=True, timeout=timeout)
+                           str(max_cycles)], cwd=sim, capture_output=True, text=True, timeout=timeout, env=env)
     run_s = time.perf_counter() - t0
     if proc.returncode != 0:
         raise BuildError(f"Verilator testbench of {rtl_dir} failed: {proc.stderr[-2000:]}")
@@ -244,6 +264,8 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
               "build_seconds": round(build_s, 1), "build_reused": reused, "run_seconds": round(run_s, 2)}
     if manifest.get("monitor_width"):
         result["network"] = _monitor(single, stream, net_outputs, n)
+    if flags is not None:
+        result["words"] = [w[0] for w in stream["words"]]
     if record:
         manifest["simulation"] = result
         write_json(rtl_dir / "rtl.json", manifest)
