@@ -184,9 +184,13 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
         shutil.rmtree(sim)
     sim.mkdir(parents=True)
     (sim / "tb.cpp").write_text(tb)
+    # large networks: g++ -O1 on megabytes of straight-line model code takes many minutes on 2 cores, -O0 a
+    # fraction of it; the model then runs slower, which the few hundred thousand cycles of a test split afford
+    size = sum((rtl_dir / n).stat().st_size for n in manifest["verilog"])
+    opt = "-O0" if size > 1_000_000 else "-O1"
     cmd = [*verilator_cmd(), "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", top,
-           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include CXX=g++ OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
+           "-MAKEFLAGS", f"CFG_CXXFLAGS_PCH_I=-include CXX=g++ OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL=-O0",
            *[str((rtl_dir / n).resolve()) for n in manifest["verilog"]], "tb.cpp"]
     t0 = time.perf_counter()
     env = {**os.environ, "MAKEFLAGS": ""}
