@@ -197,7 +197,14 @@ def main(argv: list[str] | None = None) -> None:
 
         prev = {r["design"]: r for r in read_json(args.out).get("rows", [])}
     for name in args.designs.split(","):
-        row = measure(name, args.family, args.n, not args.no_synth)
+        try:
+            row = measure(name, args.family, args.n, not args.no_synth)
+        except Exception as e:  # noqa: BLE001 - one design's failure must not lose the others' rows
+            import traceback
+
+            traceback.print_exc()
+            print(f"{name:10s} FAILED: {e}", flush=True)
+            continue
         rows.append(row)
         prev[name] = row
         if "refused" in row:
