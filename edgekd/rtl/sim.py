@@ -165,7 +165,7 @@ def verilator_cmd() -> list[str]:
     return [str(exe)]
 
 
-def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900,
+def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 2400,
               sim_name: str = "sim") -> tuple[Path, float, bool]:
     """Verilate and compile the testbench (cached by the Verilog's hash); (binary, seconds, reused)."""
     rtl_dir = Path(rtl_dir).resolve()
@@ -204,7 +204,7 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
 
 
 def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, jobs: int = 2,
-            timeout: float = 900, vectors: str | None = None, record: bool = True,
+            timeout: float = 2400, vectors: str | None = None, record: bool = True,
             sim_name: str = "sim", flags: np.ndarray | None = None) -> dict[str, Any]:
     """Simulate every vector of `rtl_dir` (vectors.npz, or the file `vectors`); returns {exact, n,
     latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation".
