@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from edgekd.hw import load_board
 from edgekd.openfpga.design import load_rtl_design
 from edgekd.openfpga.flow import build_bitstream
@@ -132,7 +134,14 @@ def build_row(folder: Path) -> dict:
     manifest = json.loads((folder / "manifest.json").read_text())
     timings = json.loads((folder / "time_per_step.json").read_text()) if (folder / "time_per_step.json").is_file() \
         else {}
-    row.update(board=res["board"], build_folder=str(folder), config=f"{folder.name}/{config}" if config else None,
+    command = None
+    if config == "convert.yaml":
+        cv = yaml.safe_load((folder / config).read_text())
+        command = (f"edgekd convert {cv['student']['qonnx']} --board {cv['hls']['board']} --out {folder}"
+                   + (" --allow-inexact" if cv["student"].get("allow_inexact") else ""))
+    elif config:
+        command = f"edgekd build {folder}/{config} --out {folder}"
+    row.update(board=res["board"], build_folder=str(folder), command=command,
                rtl={"top": rtl["top"], "beats_per_image": rtl["beats_per_image"],
                     "simulation": {k: (rtl.get("simulation") or {}).get(k) for k in
                                    ("exact", "n", "latency_cycles", "interval_cycles")},
@@ -160,6 +169,10 @@ def main() -> None:
     board = load_board(args.board)
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     rows = {r["design"]: r for r in old.get("designs", [])}
+    for r in rows.values():  # rows of earlier runs keep the command that measured them
+        r.setdefault("measured_by", old.get("command"))
+        r.setdefault("date", old.get("date"))
+    this_run = "nice .venv/bin/python benchmarks/open_bitstream.py " + " ".join(sys.argv[1:])
     todo = [(name, None) for name in args.designs] + [(f"build:{b.name}", b) for b in args.builds]
     for name, folder in todo:
         if folder is None:
@@ -167,11 +180,12 @@ def main() -> None:
             row["board"] = board.name
         else:
             row = build_row(folder)
+        row["measured_by"] = this_run
+        row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         rows[name] = row
         print(json.dumps(row, indent=1))
         out = {
-            "benchmark": "open_bitstream", "command": "nice .venv/bin/python benchmarks/open_bitstream.py "
-            + " ".join(sys.argv[1:]), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "benchmark": "open_bitstream", "command": this_run, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "tools": tool_versions(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "designs": sorted(rows.values(), key=lambda r: r["design"]),
             "bitstreams": sorted(r["design"] for r in rows.values() if r.get("finished")),

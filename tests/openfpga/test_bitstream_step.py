@@ -146,7 +146,7 @@ def test_bitstream_step_in_the_pipeline_resumes_and_reports(tmp_path: Path, open
     assert all(r["status"] == "skipped" for r in again.values())
 
 
-def test_a_design_above_the_utilisation_limit_is_refused_with_its_figures(tmp_path: Path, monkeypatch):
+def test_a_design_above_the_utilisation_limit_is_refused_with_its_figures(tmp_path: Path, monkeypatch, capsys):
     """Yosys's count (recorded from a run) above bitstream.max_utilisation: no place and route, and the step
     records why (with the utilisation) instead of a bitstream; the report says so."""
     import shutil
@@ -195,6 +195,10 @@ def test_a_design_above_the_utilisation_limit_is_refused_with_its_figures(tmp_pa
     s = open_flow_section(build)
     assert s["place_route"] is None and s["bitstream"]["why_not"].startswith("the self-test top needs")
     assert s["synthesis_open"]["slot_fraction"] == syn["slot_fraction"] and s["selftest"]["passed"]
+    from edgekd.cli import _print_bitstream
+
+    _print_bitstream(build, {"bitstream": {"status": "ran"}})  # the end of `edgekd build` says it too
+    assert "no bitstream: the self-test top needs" in " ".join(capsys.readouterr().err.split())
 
 
 def test_report_of_a_place_and_route_that_did_not_finish(tmp_path: Path):
