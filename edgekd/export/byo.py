@@ -231,6 +231,11 @@ def prepare_model(path: Path) -> PreparedModel:
         warnings.filterwarnings("ignore", message="The GemmToMatMul transformation")
         model = model.transform(GemmToMatMul())
     model = cleanup_model(model)
+    from edgekd.export.prepare_conv import normalise_conv_nodes
+
+    conv_folds = normalise_conv_nodes(model, path)  # ONNX defaults written out; AveragePool -> Conv
+    if conv_folds:
+        model = cleanup_model(model)
     from edgekd.export.prepare_thresholds import FoldBatchNormSteps
 
     from edgekd.export.prepare_batchnorm import ChannelScalesIntoBatchNorm
@@ -263,7 +268,7 @@ def prepare_model(path: Path) -> PreparedModel:
     model = cleanup_model(model)
     _drop_initializer_value_info(model)
     return PreparedModel(model=model, original=original, host_ops=host.host_ops,
-                         folds=host.folds + norm.folds + bn.folds + steps.folds + chan.folds + ([stage.record()] if stage else [])
+                         folds=conv_folds + host.folds + norm.folds + bn.folds + steps.folds + chan.folds + ([stage.record()] if stage else [])
                          + ([preamble] if preamble else []),
                          skipped=norm.skipped + bn.skipped + [s for s in steps.skipped if s["nodes"] not in
                                                               [b["nodes"] for b in bn.folds]],

@@ -34,6 +34,7 @@ def load_checked(path: Path) -> Any:
 
     proto = read_untrusted_qonnx(path, ByoError)
     model = _fix_batch_dim(ModelWrapper(proto), path)
+    _neutral_initializer_names(model)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*old-style domain")
@@ -50,6 +51,17 @@ def load_checked(path: Path) -> Any:
         raise ByoError(f"{path}: qonnx cannot infer the shape of tensor '{missing[0].name}'{where}; export the "
                        "model with fixed input shapes")
     return model
+
+
+def _neutral_initializer_names(model) -> None:
+    """Rename every constant to `edgekd_const_<i>` before qonnx's cleanup. Its GiveReadableTensorNames renames
+    only tensors with value_info to temporary names first, so a file whose scalar constants already carry
+    readable names in another numbering (`Quant_1_param1` on what cleanup calls Quant_0) collides
+    ('Found multiple get_by_name matches'); the readable names come back with the cleanup."""
+    inputs = {i.name for i in model.graph.input}
+    for i, init in enumerate(list(model.graph.initializer)):
+        if init.name not in inputs:
+            model.rename_tensor(init.name, f"edgekd_const_{i}")
 
 
 def _drop_initializer_value_info(model) -> None:

@@ -576,3 +576,171 @@ ZOO_IMITATIONS = {
     "tfc-w2a2-finn": (lambda p: tfc_finn(p, 2, 2), "TFC_2W2A.onnx", "exact", ["Sub", "Div", "Mul", "Add"]),
     "unsw-w2a2-brevitas-bipolar": (unsw_brevitas, "unsw_nb15-mlp-w2a2.onnx", "approximate", ["Add", "BipolarQuant"]),
 }
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 29: convolutional QONNX as real exporters write it (omitted default attributes, channels-last
+# inputs wrapped in Transposes, per-channel preambles, Flatten between conv and dense, AveragePool)
+# --------------------------------------------------------------------------------------------------
+
+# ONNX defaults of Conv / MaxPool / AveragePool attributes (operators.md): what exporters leave out
+_POOL_CONV_DEFAULTS = {"dilations": 1, "strides": 1, "group": 1, "ceil_mode": 0, "count_include_pad": 0,
+                       "storage_order": 0, "pads": 0, "auto_pad": b"NOTSET"}
+
+
+def strip_default_attributes(path: Path, conv_kernel_shape: bool = True) -> Path:
+    """Remove every Conv / MaxPool / AveragePool attribute equal to its ONNX default, and Conv's kernel_shape
+    (the weight's shape), as tf2onnx, FINN and ONNX optimizers write them. In place."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "MaxPool", "AveragePool"):
+            continue
+        for a in list(node.attribute):
+            value = helper.get_attribute_value(a)
+            if a.name == "kernel_shape" and node.op_type == "Conv" and conv_kernel_shape:
+                node.attribute.remove(a)
+            elif a.name in _POOL_CONV_DEFAULTS and (
+                    value == _POOL_CONV_DEFAULTS[a.name] or isinstance(value, list)
+                    and all(v == _POOL_CONV_DEFAULTS[a.name] for v in value)):
+                node.attribute.remove(a)
+    onnx.save(model, str(path))
+    return path
+
+
+def qkeras_cnn(path: Path, side: int = 8, c_in: int = 1, filt: int = 3, n_out: int = 3, seed: int = 31,
+               input_quant: bool = True, optimised: bool = False) -> Path:
+    """QKeras via qonnx's converter (tf2onnx + Quant handlers), as the zoo's QKeras jet tagger is written: NHWC
+    input with a symbolic batch 'unk__0' -> [Quant (QActivation)] -> Transpose(0,3,1,2) -> Conv(Quant W, Quant b;
+    tf2onnx's attributes dilations, kernel_shape, strides: no pads (VALID), no group) -> Relu -> Quant -> MaxPool
+    (kernel_shape, strides; no pads) -> Transpose(0,2,3,1) -> Reshape(-1, n) (Keras' channels-last Flatten) ->
+    MatMul -> Add -> Softmax; Quant nodes in finn.custom_op.general without an opset import, weight quantizers
+    first, opset 9, IR 4. Unless `optimised`, also the NCHW <-> NHWC Transpose pairs tf2onnx's optimiser cannot
+    cancel through the Quant custom op (Conv -> Transpose -> Relu -> Quant -> Transpose -> MaxPool)."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, count = [], [], [0]
+
+    def const(name, value, dtype=np.float32):
+        inits.append(onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def quant(src, scale, bits, signed=1):
+        name = f"Quant_{count[0]}"
+        count[0] += 1
+        params = [const(f"{name}_param{j}", v) for j, v in ((1, scale), (2, 0.0), (3, float(bits)))]
+        nodes.append(helper.make_node("Quant", [src, *params], [f"{name}_out0"], name=name,
+                                      domain="finn.custom_op.general", narrow=0, rounding_mode="ROUND", signed=signed))
+        return f"{name}_out0"
+
+    def op(kind, ins, name, **attrs):
+        nodes.append(helper.make_node(kind, ins, [f"{name}_out0"], name=name, **attrs))
+        return f"{name}_out0"
+
+    t = quant("global_in", 2.0 ** -5, 8) if input_quant else "global_in"
+    t = op("Transpose", [t], "Transpose_0", perm=[0, 3, 1, 2])
+    w = quant(const("conv_w", rng.normal(0, 0.5, (filt, c_in, 3, 3))), 2.0 ** -6, 8)
+    b = quant(const("conv_b", rng.normal(0, 0.5, (filt,))), 2.0 ** -6, 10)
+    t = op("Conv", [t, w, b], "Conv_0", dilations=[1, 1], kernel_shape=[3, 3], strides=[1, 1])
+    if not optimised:
+        t = op("Transpose", [t], "Transpose_1", perm=[0, 2, 3, 1])
+    t = quant(op("Relu", [t], "Relu_0"), 2.0 ** -3, 6, signed=0)
+    if not optimised:
+        t = op("Transpose", [t], "Transpose_2", perm=[0, 3, 1, 2])
+    t = op("MaxPool", [t], "MaxPool_0", kernel_shape=[2, 2], strides=[2, 2])
+    t = op("Transpose", [t], "Transpose_3", perm=[0, 2, 3, 1])
+    n = ((side - 2) // 2) ** 2 * filt
+    t = op("Reshape", [t, const("flatten_shape", [-1, n], np.int64)], "Reshape_0")
+    t = op("MatMul", [t, quant(const("dense_w", rng.normal(0, 0.5, (n, n_out))), 2.0 ** -6, 8)], "MatMul_0")
+    t = op("Add", [t, quant(const("dense_b", rng.normal(0, 0.5, (n_out,))), 2.0 ** -6, 10)], "Add_0")
+    t = op("Softmax", [t], "Softmax_0", axis=1)
+    weights = {i.name for i in inits}
+    order = [nd for nd in nodes if nd.op_type == "Quant" and nd.input[0] in weights]
+    graph = helper.make_graph(order + [nd for nd in nodes if nd not in order], "qkeras_cnn",
+                              [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, ["unk__0", side, side, c_in])],
+                              [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["unk__0", n_out])], initializer=inits)
+    for nd in order:  # the converter's annotations: the quantizer parameters are FLOAT32
+        for name in nd.input[1:]:
+            ann = onnx.TensorAnnotation(tensor_name=name)
+            ann.quant_parameter_tensor_names.append(onnx.StringStringEntryProto(key="finn_datatype", value="FLOAT32"))
+            graph.quantization_annotation.append(ann)
+    model = helper.make_model(graph, producer_name="tf2onnx", opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    onnx.save(model, str(path))
+    return path
+
+
+def brevitas_conv_net(path: Path, side: int = 14, avg: int = 2, pow2: bool = True, strip: bool = True,
+                      seed: int = 32) -> Path:
+    """brevitas export_qonnx of an NCHW CNN with a per-channel normalisation preamble ((x - mean) / std, constants
+    (1, 3, 1, 1)) -> QuantIdentity -> QuantConv2d(3->4, 3x3, padding 1) -> QuantReLU -> MaxPool2d(2) ->
+    QuantConv2d(4->4, 3x3) -> QuantReLU -> AvgPool2d(avg) -> QuantIdentity -> Flatten -> QuantLinear; with
+    `strip`, every Conv / pool attribute at its ONNX default removed afterwards (FINN / optimiser form)."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+
+    torch.manual_seed(seed)
+    inp, wq, bq, relu, out = _brevitas_quants(pow2)
+
+    class Normalise(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.5, 0.25, -0.125]).reshape(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.5, 0.25, 0.5]).reshape(1, 3, 1, 1))
+
+        def forward(self, x):
+            return (x - self.mean) / self.std
+
+    spatial = (side // 2 - 2) // avg
+    model = torch.nn.Sequential(
+        Normalise(),
+        QuantIdentity(act_quant=inp, return_quant_tensor=True),
+        QuantConv2d(3, 4, 3, padding=1, bias=True, weight_quant=wq, bias_quant=bq, return_quant_tensor=False),
+        QuantReLU(act_quant=relu, return_quant_tensor=False),
+        torch.nn.MaxPool2d(2),
+        QuantConv2d(4, 4, 3, bias=True, weight_quant=wq, bias_quant=bq, return_quant_tensor=False),
+        QuantReLU(act_quant=relu, return_quant_tensor=False),
+        torch.nn.AvgPool2d(avg),
+        QuantIdentity(act_quant=relu, return_quant_tensor=False),
+        torch.nn.Flatten(),
+        QuantIdentity(act_quant=relu, return_quant_tensor=True),
+        QuantLinear(4 * spatial * spatial, 3, bias=True, weight_quant=wq, bias_quant=bq, return_quant_tensor=False),
+        QuantIdentity(act_quant=out, return_quant_tensor=False),
+    ).eval()
+    export_qonnx(model, input_t=torch.zeros(1, 3, side, side), export_path=str(path), dynamo=False)
+    return strip_default_attributes(path) if strip else path
+
+
+def conv_node_model(path: Path, op: str = "Conv", side: int = 6, channels: int = 2, **attrs) -> Path:
+    """One Conv / MaxPool / AveragePool between power-of-two quantizers, with exactly the attributes given (the
+    refusal and auto_pad tests), then Flatten -> MatMul."""
+    g = EcoBuilder([1, channels, side, side], seed=33)
+    g.quant(2.0 ** -4, 8)
+    if op == "Conv":
+        filters = attrs.pop("filters", channels)
+        group = attrs.get("group", 1)
+        k = attrs.get("kernel_shape", [3, 3])
+        w = g.quant_tensor(g.const(g.rng.normal(0, 0.5, (filters, channels // group, *k))), 2.0 ** -5, 8)
+        name = g._name("Conv")
+        g.nodes.append(helper.make_node("Conv", [g.tensor, w], [f"{name}_out"], name=name, **attrs))
+        g.tensor = f"{name}_out"
+    else:
+        g.op(op, **attrs)
+    g.quant(2.0 ** -4, 10)
+    g.op("Flatten", axis=1)
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    partial = ModelWrapper(helper.make_model(  # onnxruntime's shape inference (qonnx's) gives the flattened size
+        helper.make_graph(g.nodes, "n", [g.input], [helper.make_tensor_value_info(g.tensor, TensorProto.FLOAT, None)],
+                          initializer=g.inits), opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QDOMAIN, 1)]))
+    g.n = int(partial.transform(InferShapes()).get_tensor_shape(g.tensor)[1])
+    g.dense(3, 2.0 ** -5, 8).quant(2.0 ** -4, 12)
+    return g.save(path)
+
+
+# name -> (builder, expected static verdict, host ops): convolutional exporters' forms (issue 29)
+CONV_MODELS = {
+    "qkeras-cnn-nhwc-transposes": (qkeras_cnn, "exact", ["Softmax"]),
+    "brevitas-cnn-defaults-omitted": (brevitas_conv_net, "exact", []),
+    "brevitas-cnn-avgpool3-float": (lambda p: brevitas_conv_net(p, side=18, avg=3, pow2=False), "approximate", []),
+}
