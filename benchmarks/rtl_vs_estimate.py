@@ -59,12 +59,16 @@ def contract_for(name: str, n: int):
         return make_contract(folder, (9, 7, 3), TINY_CNN, n=min(n, 64), seed=3)
     if name == "cell_arch":
         return make_contract(folder, (24, 24, 4), CELL_ARCH, n=n, seed=11)
-    if name == "audio":  # the audio task's hardware student (examples/wav2small.yaml), trained to its export
+    if name == "audio":  # the audio task's hardware student (wav2small_hw): $EDGEKD_AUDIO_EXPORT, else the
+        # demo's build (examples/wav2small.yaml, trained to its export step in build/wav2small)
         import yaml
 
         from edgekd.config import parse_config
         from edgekd.pipeline import run_build
 
+        given = os.environ.get("EDGEKD_AUDIO_EXPORT")
+        if given:
+            return HardwareContract.load(Path(given))
         folder = ROOT / "build" / "wav2small"
         if not (folder / "export" / "contract.json").exists():
             cfg = parse_config(yaml.safe_load((ROOT / "examples" / "wav2small.yaml").read_text()))
@@ -107,7 +111,9 @@ def measure_build(name: str, config: str, synth: bool) -> dict:
            "test_split": sim.get("test_split"), "latency_cycles": sim["latency_cycles"],
            "interval_cycles": sim["interval_cycles"], "beats_per_image": m["beats_per_image"], "lanes": m.get("lanes", 1),
            "alkaid_cost": m["alkaid_cost"], "estimate": est,
-           "manifest": {k: m[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family")},
+           "manifest": {**{k: m[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family", "lanes")},
+                        **({"pixel_top": {k: v for k, v in m["pixel_top"].items() if k != "simulation"}}
+                           if m.get("pixel_top") else {})},
            "seconds": {"generate": m.get("generate_seconds"), "verilator_build": sim["build_seconds"],
                        "simulate": sim["run_seconds"], "rtl_step": round(wall, 1)}}
     top = m.get("pixel_top")
@@ -123,9 +129,9 @@ def measure_build(name: str, config: str, synth: bool) -> dict:
         row["synthesis"] = {k: s[k] for k in ("lut", "ff", "carry", "dsp", "bram_18k", "lutram", "tool")}
         row["seconds"]["yosys"] = s["seconds"]
         row["error_pct"] = {k: round(100 * (est[k] - s[k]) / s[k], 1) for k in ("lut", "ff") if s[k]}
+    est_lat = (est.get("pixel_top") or {}).get("network_latency_cycles", est["latency_cycles"])
     row["error_pct"] = {**row.get("error_pct", {}),
-                        "latency": round(100 * (est["latency_cycles"] - sim["latency_cycles"])
-                                         / sim["latency_cycles"], 1)}
+                        "latency": round(100 * (est_lat - sim["latency_cycles"]) / sim["latency_cycles"], 1)}
     return row
 
 
@@ -148,7 +154,13 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
     try:
         manifest = generate_rtl(contract, out, family=family, lanes=LANES.get(name, 1))
     except RTLUnsupportedError as e:  # a clear per-layer refusal is a result too
-        return {"design": name, "family": family, "refused": str(e), "qonnx": str(contract.qonnx_path)}
+        import onnx
+
+        nodes = onnx.load(str(contract.qonnx_path)).graph.node
+        padded = [n.name for n in nodes if n.op_type == "Conv"
+                  and any(v for a in n.attribute if a.name == "pads" for v in a.ints)]
+        return {"design": name, "family": family, "refused": str(e), "qonnx": str(contract.qonnx_path),
+                "ops": [f"{n.name}:{n.op_type}" for n in nodes if n.op_type != "Quant"], "padded_convs": padded}
     gen_s = time.perf_counter() - t0
     sim = run_sim(out, manifest)
     est = estimate_rtl(manifest)
@@ -156,7 +168,7 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
            "latency_cycles": sim["latency_cycles"], "interval_cycles": sim["interval_cycles"],
            "beats_per_image": manifest["beats_per_image"], "alkaid_cost": manifest["alkaid_cost"],
            "estimate": est,
-           "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family")},
+           "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family", "lanes")},
            "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
                                         "simulate": sim["run_seconds"]}}
     if synth:
@@ -185,7 +197,14 @@ def main(argv: list[str] | None = None) -> None:
 
         prev = {r["design"]: r for r in read_json(args.out).get("rows", [])}
     for name in args.designs.split(","):
-        row = measure(name, args.family, args.n, not args.no_synth)
+        try:
+            row = measure(name, args.family, args.n, not args.no_synth)
+        except Exception as e:  # noqa: BLE001 - one design's failure must not lose the others' rows
+            import traceback
+
+            traceback.print_exc()
+            print(f"{name:10s} FAILED: {e}", flush=True)
+            continue
         rows.append(row)
         prev[name] = row
         if "refused" in row:
@@ -194,8 +213,10 @@ def main(argv: list[str] | None = None) -> None:
                                   "rows": list(prev.values())})
             continue
         syn = row.get("synthesis") or {}
-        print(f"{name:10s} exact {row['exact']:.3f} (n={row['n']})  latency {row['latency_cycles']} "
-              f"(est {row['estimate']['latency_cycles']})  interval {row['interval_cycles']} "
+        est_lat = (row["estimate"].get("pixel_top") or {}).get("network_latency_cycles",
+                                                              row["estimate"]["latency_cycles"])
+        print(f"{name:10s} exact {row['exact']:.3f} (n={row['n']}, test split {row.get('test_split')})  latency "
+              f"{row['latency_cycles']} (est {est_lat})  interval {row['interval_cycles']} "
               f"(est {row['estimate']['interval_cycles']})  LUT {syn.get('lut')} (est {row['estimate']['lut']})  "
               f"FF {syn.get('ff')} (est {row['estimate']['ff']})  times {row['seconds']}", flush=True)
         if row.get("pixel_top"):

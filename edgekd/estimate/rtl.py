@@ -89,8 +89,8 @@ def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[st
 
 
 def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Cycles of the camera top (edgekd.rtl.pixeltop): first beat of a region -> its decision word, and the
-    interval between back-to-back regions. A clock-by-clock model of the block FIFO (blocks complete in the
+    """Cycles of the camera top (edgekd.rtl.pixeltop): first beat of a region -> its decision word (and -> the
+    network's output word at the monitor port), and the interval between back-to-back regions. A clock-by-clock model of the block FIFO (blocks complete in the
     last pixel row of a block row, the network takes `lanes` blocks per clock, the input stalls on a full
     FIFO), then the network's depth; the decision waits for the region's last beat (its valid bit)."""
     top = manifest["pixel_top"]
@@ -132,4 +132,4 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     per_region = (rows // k) * (wb // lanes)
     ends = [max(pops[i * per_region + need] + core_depth + 1, last_in[i] + 3) + 1 for i in range(n)]
     return {"latency_cycles": int(decision), "interval_cycles": float((ends[-1] - ends[0]) / (n - 1)),
-            "source": "estimate"}
+            "network_latency_cycles": int(run(1)[0][need] + core_depth), "source": "estimate"}

@@ -341,8 +341,11 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
     prims = alkaid_primitives()
     for name, text in prims.items():
         write_text(out / name, text)
-    files = [*prims] + ["edgekd_stream.v"] + [f"{k.module}.v" for k in kernels] + [f"{top}.v"]
-    write_text(out / "edgekd_stream.v", STREAM_LIB + LANE_LIB)
+    lane_lib = ["edgekd_lanes.v"] if info["lanes"] > 1 else []
+    files = [*prims] + ["edgekd_stream.v", *lane_lib] + [f"{k.module}.v" for k in kernels] + [f"{top}.v"]
+    write_text(out / "edgekd_stream.v", STREAM_LIB)
+    if lane_lib:
+        write_text(out / "edgekd_lanes.v", LANE_LIB)
     for k in kernels:
         write_text(out / f"{k.module}.v", k.verilog)
     write_text(out / f"{top}.v", top_text)

@@ -44,15 +44,14 @@ template <std::size_t N> static void set_port(VlWide<N>& p, const uint64_t* w) {
 }}
 template <typename T> static void get_port(const T& p, uint64_t* w) {{ w[0] = (uint64_t)p; }}
 template <std::size_t N> static void get_port(const VlWide<N>& p, uint64_t* w) {{
-    for (std::size_t j = 0; j < (N + 1) / 2; ++j) w[j] = 0;
+    for (int j = 0; j < OUT64; ++j) w[j] = 0;
     for (std::size_t i = 0; i < N; ++i) w[i / 2] |= ((uint64_t)p[i]) << (32 * (i % 2));
 }}
 
 int main(int argc, char** argv) {{
-    // args: inputs.bin n_images beats_per_image outputs.txt backpressure_percent max_cycles [tlast_every]
+    // args: inputs.bin n_images beats_per_image outputs.txt backpressure_percent max_cycles
     const char* inpath = argv[1]; int n = atoi(argv[2]); int bpi = atoi(argv[3]);
     const char* outpath = argv[4]; int bp = atoi(argv[5]); long max_cycles = atol(argv[6]);
-    int tle = argc > 7 ? atoi(argv[7]) : bpi;  // TLAST every tle beats (end of line on a pixel stream)
     std::vector<uint64_t> data((size_t)n * bpi * IN64);
     FILE* f = fopen(inpath, "rb");
     if (!f || fread(data.data(), 8, data.size(), f) != data.size()) {{ fprintf(stderr, "bad input file\n"); return 2; }}
@@ -73,14 +72,13 @@ int main(int argc, char** argv) {{
             if (beat < total) {{
                 set_port(top->s_axis_tdata, &data[beat * IN64]);
                 top->s_axis_tvalid = 1;
-                top->s_axis_tuser = (beat % bpi) == 0; top->s_axis_tlast = ((beat % bpi) % tle) == (size_t)(tle - 1);
+                top->s_axis_tuser = (beat % bpi) == 0; top->s_axis_tlast = (beat % bpi) == (size_t)(bpi - 1);
             }} else top->s_axis_tvalid = 0;
             top->m_axis_tready = (bp > 0 && mode == 1) ? ((rand() % 100) >= bp) : 1;
             top->eval();
             bool in_fire = top->s_axis_tvalid && top->s_axis_tready;
             bool out_fire = top->m_axis_tvalid && top->m_axis_tready;
             if (in_fire) fprintf(o, "i %ld %zu\n", cycle, beat);
-{monitor}
             if (out_fire) {{
                 uint64_t w[OUT64 > 0 ? OUT64 : 1];
                 get_port(top->m_axis_tdata, w);
@@ -103,16 +101,58 @@ int main(int argc, char** argv) {{
 }}
 """
 
-# the pixel top's monitor port: the network's output words as they enter the decision (bit-exactness of the
-# logits and the network's own cycles from the same Verilated model)
-MONITOR = r"""            if (top->net_fire) {{
-                uint64_t nw[{n64}];
-                get_port(top->net_tdata, nw);
+# Patches of the testbench for the camera top (the plain testbench stays byte-identical, so its cached builds
+# stay valid): TLAST at every line end, and the monitor port (the network's output words as they enter the
+# decision: bit-exactness of the logits and the network's own cycles from the same Verilated model).
+TLAST_OLD = "top->s_axis_tlast = (beat % bpi) == (size_t)(bpi - 1);"
+TLAST_NEW = "top->s_axis_tlast = ((beat % bpi) % {tle}) == (size_t)({tle} - 1);"
+MONITOR_AT = 'if (in_fire) fprintf(o, "i %ld %zu\\n", cycle, beat);'
+MONITOR = r"""
+            if (top->net_fire) {
+                uint64_t nw[N64];
+                get_net(top->net_tdata, nw);
                 fprintf(o, "n %ld", cycle);
-                for (int j = 0; j < {n64}; ++j) fprintf(o, " %llx", (unsigned long long)nw[j]);
+                for (int j = 0; j < N64; ++j) fprintf(o, " %llx", (unsigned long long)nw[j]);
                 fprintf(o, "\n");
-            }}
+            }"""
+MONITOR_FN_AT = "int main(int argc, char** argv) {"
+# framing tests: per-beat flags (bit 0 TUSER, bit 1 TLAST, bit 2 the beat is not sent) from $EDGEKD_TB_FLAGS
+FLAGS_READ_AT = "    fclose(f);\n"
+FLAGS_READ = r"""    std::vector<unsigned char> flags;
+    if (const char* fl = getenv("EDGEKD_TB_FLAGS")) {
+        FILE* g = fopen(fl, "rb"); flags.resize(data.size() / IN64);
+        if (!g || fread(flags.data(), 1, flags.size(), g) != flags.size()) { fprintf(stderr, "bad flags\n"); return 2; }
+        fclose(g);
+    }
 """
+FLAGS_SKIP_AT = "            if (beat < total) {\n"
+FLAGS_SKIP = "            while (!flags.empty() && beat < total && (flags[beat] & 4)) ++beat;\n"
+MONITOR_FN = r"""template <typename T> static void get_net(const T& p, uint64_t* w) { w[0] = (uint64_t)p; }
+template <std::size_t N> static void get_net(const VlWide<N>& p, uint64_t* w) {
+    for (std::size_t j = 0; j < (N + 1) / 2; ++j) w[j] = 0;
+    for (std::size_t i = 0; i < N; ++i) w[i / 2] |= ((uint64_t)p[i]) << (32 * (i % 2));
+}
+"""
+
+
+def testbench(manifest: dict) -> str:
+    """The C++ testbench of `manifest`'s top (plain, or patched for a camera top)."""
+    in64, out64 = (manifest["in_width"] + 63) // 64, (manifest["out_width"] + 63) // 64
+    tb = TB.format(top=manifest["top"], in64=in64, out64=out64, in_w=manifest["in_width"],
+                   out_w=manifest["out_width"])
+    if manifest.get("tlast_every"):
+        assert TLAST_OLD in tb and FLAGS_READ_AT in tb and FLAGS_SKIP_AT in tb
+        tle = int(manifest["tlast_every"])
+        tb = tb.replace(TLAST_OLD, "if (flags.empty()) { " + TLAST_NEW.format(tle=tle) + " } else { "
+                        "top->s_axis_tuser = flags[beat] & 1; top->s_axis_tlast = (flags[beat] >> 1) & 1; }")
+        tb = tb.replace(FLAGS_READ_AT, FLAGS_READ_AT + FLAGS_READ, 1)
+        tb = tb.replace(FLAGS_SKIP_AT, FLAGS_SKIP + FLAGS_SKIP_AT, 1)
+    if manifest.get("monitor_width"):
+        assert MONITOR_AT in tb and MONITOR_FN_AT in tb
+        n64 = (int(manifest["monitor_width"]) + 63) // 64
+        tb = tb.replace(MONITOR_AT, MONITOR_AT + MONITOR.replace("N64", str(n64)))
+        tb = tb.replace(MONITOR_FN_AT, MONITOR_FN + MONITOR_FN_AT)
+    return tb
 
 
 def verilator_cmd() -> list[str]:
@@ -125,15 +165,12 @@ def verilator_cmd() -> list[str]:
     return [str(exe)]
 
 
-def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900,
+def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 2400,
               sim_name: str = "sim") -> tuple[Path, float, bool]:
     """Verilate and compile the testbench (cached by the Verilog's hash); (binary, seconds, reused)."""
     rtl_dir = Path(rtl_dir).resolve()
     top = manifest["top"]
-    in64, out64 = (manifest["in_width"] + 63) // 64, (manifest["out_width"] + 63) // 64
-    tb = TB.format(top=top, in64=in64, out64=out64, in_w=manifest["in_width"], out_w=manifest["out_width"],
-                   monitor=MONITOR.format(n64=(manifest["monitor_width"] + 63) // 64)
-                   if manifest.get("monitor_width") else "")
+    tb = testbench(manifest)
     h = hashlib.sha256(tb.encode())
     for name in manifest["verilog"]:
         h.update((rtl_dir / name).read_bytes())
@@ -147,9 +184,13 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
         shutil.rmtree(sim)
     sim.mkdir(parents=True)
     (sim / "tb.cpp").write_text(tb)
+    # large networks: g++ -O1 on megabytes of straight-line model code takes many minutes on 2 cores, -O0 a
+    # fraction of it; the model then runs slower, which the few hundred thousand cycles of a test split afford
+    size = sum((rtl_dir / n).stat().st_size for n in manifest["verilog"])
+    opt = "-O0" if size > 1_000_000 else "-O1"
     cmd = [*verilator_cmd(), "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", top,
-           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include CXX=g++ OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
+           "-MAKEFLAGS", f"CFG_CXXFLAGS_PCH_I=-include CXX=g++ OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL=-O0",
            *[str((rtl_dir / n).resolve()) for n in manifest["verilog"]], "tb.cpp"]
     t0 = time.perf_counter()
     env = {**os.environ, "MAKEFLAGS": ""}
@@ -163,8 +204,8 @@ def build_sim(rtl_dir: Path, manifest: dict, jobs: int = 2, timeout: float = 900
 
 
 def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, jobs: int = 2,
-            timeout: float = 900, vectors: str | None = None, record: bool = True,
-            sim_name: str = "sim") -> dict[str, Any]:
+            timeout: float = 2400, vectors: str | None = None, record: bool = True,
+            sim_name: str = "sim", flags: np.ndarray | None = None) -> dict[str, Any]:
     """Simulate every vector of `rtl_dir` (vectors.npz, or the file `vectors`); returns {exact, n,
     latency_cycles, interval_cycles, ...} and (`record`) writes them into rtl.json under "simulation".
 
@@ -180,9 +221,14 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
     sim = rtl_dir / sim_name
     inputs.tofile(sim / "inputs.bin")
     max_cycles = (n + 4) * (bpi * 4 + 2000) + 100000
+    env = dict(os.environ)
+    env.pop("EDGEKD_TB_FLAGS", None)
+    if flags is not None:  # a camera top's framing test: per-beat TUSER/TLAST/drop flags
+        np.asarray(flags, dtype=np.uint8).reshape(n, bpi).tofile(sim / "flags.bin")
+        env["EDGEKD_TB_FLAGS"] = "flags.bin"
     t0 = time.perf_counter()
     proc = subprocess.run([str(binary), "inputs.bin", str(n), str(bpi), "outputs.txt", str(int(backpressure)),
-                           str(max_cycles), str(int(manifest.get("tlast_every", bpi)))], cwd=sim, capture_output=True, text=True, timeout=timeout)
+                           str(max_cycles)], cwd=sim, capture_output=True, text=True, timeout=timeout, env=env)
     run_s = time.perf_counter() - t0
     if proc.returncode != 0:
         raise BuildError(f"Verilator testbench of {rtl_dir} failed: {proc.stderr[-2000:]}")
@@ -222,6 +268,8 @@ def run_sim(rtl_dir: Path, manifest: dict | None = None, backpressure: int = 0, 
               "build_seconds": round(build_s, 1), "build_reused": reused, "run_seconds": round(run_s, 2)}
     if manifest.get("monitor_width"):
         result["network"] = _monitor(single, stream, net_outputs, n)
+    if flags is not None:
+        result["words"] = [w[0] for w in stream["words"]]
     if record:
         manifest["simulation"] = result
         write_json(rtl_dir / "rtl.json", manifest)

@@ -86,11 +86,11 @@ def camera(tmp_path_factory):
     section = generate_pixel_top(folder / "rtl", manifest, 2, 8, raw, contract.reference_outputs(), threshold=0.1)
     save_section(folder / "rtl", manifest, section)
     sim = run_sim(folder / "rtl", section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False)
-    return manifest, section, sim
+    return manifest, section, sim, folder / "rtl"
 
 
 def test_camera_top_decides_like_qonnx_at_two_blocks_per_clock(camera):
-    manifest, section, sim = camera
+    manifest, section, sim, _ = camera
     assert manifest["lanes"] == 2 and manifest["beats_per_image"] == 24  # 48 blocks, two per beat
     assert [s.get("instances", 1) for s in manifest["stages"] if s["stage"].startswith("kernel")] == [2, 1, 1]
     assert section["beats_per_image"] == 24 and section["frame"]["beats_per_line"] == 2
@@ -103,7 +103,32 @@ def test_camera_top_decides_like_qonnx_at_two_blocks_per_clock(camera):
 def test_cost_model_counts_the_camera_tops_cycles(camera):
     from edgekd.estimate.rtl import estimate_pixel_top
 
-    manifest, section, sim = camera
+    manifest, section, sim, _ = camera
     est = estimate_pixel_top({**manifest, "pixel_top": section})
     assert est["latency_cycles"] == sim["latency_cycles"]
     assert est["interval_cycles"] == sim["interval_cycles"]
+
+
+def test_camera_top_framing_marks_broken_regions_invalid(camera):
+    """The HLS top's framing rules: a lost beat (the next TUSER comes early) or a missing TLAST makes that
+    region's decision invalid; beats before a TUSER are dropped; the regions after them decide normally."""
+    from edgekd.rtl.sim import run_sim
+
+    _, section, _, rtl = camera
+    n, bpi, bpl = 8, section["beats_per_image"], section["frame"]["beats_per_line"]
+    flags = np.zeros((n, bpi), dtype=np.uint8)
+    flags[:, 0] |= 1                       # TUSER on every region's first beat
+    flags[:, bpl - 1::bpl] |= 2            # TLAST at every line end
+    flags[1, 5] |= 4                       # region 1 loses a beat
+    flags[2, 2 * bpl - 1] &= 0xFD          # region 2: no TLAST at the end of its second line
+    flags[4, 0] &= 0xFE                    # region 4 has no TUSER: dropped while hunting for one
+    run = run_sim(rtl, section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False,
+                  flags=flags)
+    assert run["build_reused"]
+    with np.load(rtl / section["vectors"]["file"]) as v:
+        want = [int(w) for w in v["outputs"][:, 0, 0]]
+    valid_bit = next(f["lsb"] for f in section["decision_word"]["fields"] if f["name"] == "valid")
+    got = run["words"]
+    assert len(got) == n - 1
+    assert [(w >> valid_bit) & 1 for w in got] == [1, 0, 0, 1, 1, 1, 1]
+    assert [got[0], got[3], got[4], got[5], got[6]] == [want[0], want[3], want[5], want[6], want[7]]
