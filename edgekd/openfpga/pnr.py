@@ -60,10 +60,11 @@ class ToolRun:
     peak_mb: float
     returncode: int
     log: str
+    peak_source: str = "VmHWM"  # or rusage (may include the forking process's memory)
 
     def as_dict(self) -> dict:
         return {"tool": self.tool, "seconds": round(self.seconds, 2), "peak_mb": round(self.peak_mb, 1),
-                "log": self.log}
+                "peak_source": self.peak_source, "log": self.log}
 
 
 def _exe(name: str) -> str:
@@ -99,7 +100,7 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 run = ToolRun(tool, args, time.perf_counter() - start, _peak_mb(peak_kb, usage), proc.returncode,
-                              log_name)
+                              log_name, "VmHWM" if peak_kb else "rusage")
                 raise PlaceRouteError(
                     f"{tool} did not finish in {timeout_s:.0f} s (log: {log_path}; last line: {_last_line(log_path)}); "
                     "open place and route of designs above about half of an 85F does not finish on 2 cores: reduce "
@@ -112,7 +113,8 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
                 log.info("%s running for %.0f s (limit %.0f s): %s", tool, now - start, timeout_s, line)
             time.sleep(0.2)
     seconds = time.perf_counter() - start
-    run = ToolRun(tool, args, seconds, _peak_mb(peak_kb, usage), proc.returncode, log_name)
+    run = ToolRun(tool, args, seconds, _peak_mb(peak_kb, usage), proc.returncode, log_name,
+                  "VmHWM" if peak_kb else "rusage")
     if proc.returncode != 0:
         raise PlaceRouteError(f"{tool} failed (exit {proc.returncode}; log {log_path}):\n{_tail(log_path)}")
     return run
