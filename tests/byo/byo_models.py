@@ -744,3 +744,57 @@ CONV_MODELS = {
     "brevitas-cnn-defaults-omitted": (brevitas_conv_net, "exact", []),
     "brevitas-cnn-avgpool3-float": (lambda p: brevitas_conv_net(p, side=18, avg=3, pow2=False), "approximate", []),
 }
+
+
+def kwsmlp_brevitas(path: Path, shape: tuple[int, int] = (4, 5), hidden: int = 16, n_out: int = 12,
+                    seed: int = 23) -> Path:
+    """brevitas' keyword-spotting MLP (GSCV2/kwsmlp_w3a3/kwsmlp_w3a3.onnx, pytorch 1.7 TorchScript export), small:
+    (1, 1, H, W) MFCC input -> Quant (8-bit narrow, float scale) -> Flatten(axis 1) -> 3 x [Quant(W (out, in),
+    per-channel float scales (out, 1), 3-bit narrow) -> Transpose(1, 0) -> MatMul -> BatchNormalization (epsilon,
+    momentum) -> Relu -> Quant (3-bit unsigned, scale 1/7)] -> Quant(W, per-tensor scale) -> Transpose -> MatMul;
+    onnx.brevitas domain without its opset import, opset 11, IR 6, no value_info, numeric node names."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, num = [], [], [2]
+
+    def c(value) -> str:
+        num[0] += 1
+        return _const(inits, str(num[0]), value)
+
+    def node(kind, ins, **attrs) -> str:
+        num[0] += 1
+        out = str(num[0])
+        domain = {"domain": "onnx.brevitas"} if kind == "Quant" else {}
+        nodes.append(helper.make_node(kind, ins, [out], name=f"{kind}_{num[0]}", **domain, **attrs))
+        return out
+
+    def quant(src, scale, bits, signed=1, narrow=1):
+        return node("Quant", [src, c(scale), c(0.0), c(float(bits))], narrow=narrow, rounding_mode="ROUND",
+                    signed=signed)
+
+    t = quant("inp.1", 0.8298504, 8)
+    t = node("Flatten", [t], axis=1)
+    dims = [shape[0] * shape[1], hidden, hidden, hidden, n_out]
+    for li in range(4):
+        w = rng.normal(0, 0.15, size=(dims[li + 1], dims[li]))
+        scale = rng.uniform(0.04, 0.07, size=(dims[li + 1], 1)) if li < 3 else 0.08102711
+        t = node("MatMul", [t, node("Transpose", [quant(c(w), scale, 3)], perm=[1, 0])])
+        if li == 3:
+            break
+        ch = dims[li + 1]
+        bn = [_const(inits, f"features.{4 * li + 4}.{k}", v) for k, v in
+              (("weight", rng.uniform(0.55, 1.1, ch)), ("bias", rng.normal(-0.3, 0.2, ch)),
+               ("running_mean", rng.normal(0, 2 if li == 0 else 0.5, ch)),
+               ("running_var", rng.uniform(200, 600, ch) if li == 0 else rng.uniform(0.3, 0.5, ch)))]
+        t = node("BatchNormalization", [t, *bn], epsilon=9.999999747378752e-06, momentum=0.8999999761581421)
+        t = quant(node("Relu", [t]), 1 / 7, 3, signed=0, narrow=0)
+    graph = helper.make_graph(nodes, "torch-jit-export",
+                              [helper.make_tensor_value_info("inp.1", TensorProto.FLOAT, [1, 1, *shape])],
+                              [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, n_out])], initializer=inits)
+    model = helper.make_model(graph, producer_name="pytorch", producer_version="1.7",
+                              opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.save(model, str(path))
+    return path
+
+
+ZOO_IMITATIONS["kwsmlp-w3a3-brevitas"] = (kwsmlp_brevitas, "kwsmlp_w3a3.onnx", "approximate", [])
