@@ -668,11 +668,24 @@ def qkeras_cnn(path: Path, side: int = 8, c_in: int = 1, filt: int = 3, n_out: i
     return path
 
 
+class _ViewFlatten:  # x.view(x.size(0), -1): TorchScript exports Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+    @staticmethod
+    def make():
+        import torch
+
+        class ViewFlatten(torch.nn.Module):
+            def forward(self, x):
+                return x.view(x.size(0), -1)
+
+        return ViewFlatten()
+
+
 def brevitas_conv_net(path: Path, side: int = 14, avg: int = 2, pow2: bool = True, strip: bool = True,
-                      seed: int = 32) -> Path:
+                      seed: int = 32, view: bool = False) -> Path:
     """brevitas export_qonnx of an NCHW CNN with a per-channel normalisation preamble ((x - mean) / std, constants
     (1, 3, 1, 1)) -> QuantIdentity -> QuantConv2d(3->4, 3x3, padding 1) -> QuantReLU -> MaxPool2d(2) ->
-    QuantConv2d(4->4, 3x3) -> QuantReLU -> AvgPool2d(avg) -> QuantIdentity -> Flatten -> QuantLinear; with
+    QuantConv2d(4->4, 3x3) -> QuantReLU -> AvgPool2d(avg) -> QuantIdentity -> Flatten (with `view`: x.view(N, -1),
+    exported as Shape/Gather/Unsqueeze/Concat/Reshape) -> QuantLinear; with
     `strip`, every Conv / pool attribute at its ONNX default removed afterwards (FINN / optimiser form)."""
     import torch
     from brevitas.export import export_qonnx
@@ -701,7 +714,7 @@ def brevitas_conv_net(path: Path, side: int = 14, avg: int = 2, pow2: bool = Tru
         QuantReLU(act_quant=relu, return_quant_tensor=False),
         torch.nn.AvgPool2d(avg),
         QuantIdentity(act_quant=relu, return_quant_tensor=False),
-        torch.nn.Flatten(),
+        _ViewFlatten.make() if view else torch.nn.Flatten(),
         QuantIdentity(act_quant=relu, return_quant_tensor=True),
         QuantLinear(4 * spatial * spatial, 3, bias=True, weight_quant=wq, bias_quant=bq, return_quant_tensor=False),
         QuantIdentity(act_quant=out, return_quant_tensor=False),
@@ -742,6 +755,7 @@ def conv_node_model(path: Path, op: str = "Conv", side: int = 6, channels: int =
 CONV_MODELS = {
     "qkeras-cnn-nhwc-transposes": (qkeras_cnn, "exact", ["Softmax"]),
     "brevitas-cnn-defaults-omitted": (brevitas_conv_net, "exact", []),
+    "brevitas-cnn-view-reshape": (lambda p: brevitas_conv_net(p, view=True, strip=False), "exact", []),
     "brevitas-cnn-avgpool3-float": (lambda p: brevitas_conv_net(p, side=18, avg=3, pow2=False), "approximate", []),
 }
 

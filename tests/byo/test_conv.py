@@ -162,3 +162,15 @@ def test_brevitas_cnn_with_defaults_omitted_is_bit_exact(tmp_path: Path) -> None
     assert {"DepthwiseConv2D_", "zp2d_"} <= {p for name in hls["layers"] for p in ("DepthwiseConv2D_", "zp2d_")
                                               if name.startswith(p)}
     assert np.load(tmp_path / "b" / "export" / "user_inputs.npy").shape[1:] == (3, 14, 14)
+
+
+def test_pool_without_kernel_shape_is_refused_naming_the_node(tmp_path: Path) -> None:
+    """kernel_shape is required for pools: onnx.checker refuses the file, and the message names the node."""
+    path = models.conv_node_model(tmp_path / "k.onnx", op="MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    proto = onnx.load(str(path))
+    pool = next(n for n in proto.graph.node if n.op_type == "MaxPool")
+    pool.attribute.remove(next(a for a in pool.attribute if a.name == "kernel_shape"))
+    onnx.save(proto, str(path))
+    with pytest.raises(ByoError, match=rf"node '{pool.name}' \(MaxPool\): Required attribute 'kernel_shape' is "
+                                       "missing.*add what the ONNX specification requires"):
+        prepare_model(path)
