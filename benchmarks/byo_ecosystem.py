@@ -203,6 +203,9 @@ def main() -> None:
     print("| model | board | verdict | C-sim bit-equal | class agreement | max abs diff | project C-sim | plain hls4ml |")
     for r in rows:
         p = r.get("plain_hls4ml", {})
+        if "error" in r:  # edgekd did not convert it
+            print(f"| {r['model']} | {r.get('board')} | failed: {r['error'][:160]} |")
+            continue
         plain = p.get("error") or f"{100 * p['class_agreement']:.1f}% class, {100 * p['exact']:.1f}% bit-equal"
         print(f"| {r['model']} | {r.get('board')} | {r.get('verdict')} | {100 * r.get('csim_bit_equal', 0):.2f}% | "
               f"{100 * (r.get('class_agreement') or r.get('agreement_after_host') or 0):.2f}% | {r.get('max_abs_diff')} | "

@@ -654,10 +654,23 @@ def qkeras_cnn(path: Path, side: int = 8, c_in: int = 1, filt: int = 3, n_out: i
     t = op("Softmax", [t], "Softmax_0", axis=1)
     weights = {i.name for i in inits}
     order = [nd for nd in nodes if nd.op_type == "Quant" and nd.input[0] in weights]
-    graph = helper.make_graph(order + [nd for nd in nodes if nd not in order], "qkeras_cnn",
+    nodes = order + [nd for nd in nodes if nd not in order]
+    # the converter ends with qonnx's cleanup: Quant_<i> numbered in graph order, tensors Quant_<i>_param<j> / _out0
+    rename = {}
+    for i, nd in enumerate(nd for nd in nodes if nd.op_type == "Quant"):
+        rename.update({nd.output[0]: f"Quant_{i}_out0", **{t: f"Quant_{i}_param{j}" for j, t in
+                                                           enumerate(nd.input[1:], start=1)}})
+        nd.name = f"Quant_{i}"
+    for nd in nodes:
+        nd.input[:] = [rename.get(t, t) for t in nd.input]
+        nd.output[:] = [rename.get(t, t) for t in nd.output]
+    for init in inits:
+        init.name = rename.get(init.name, init.name)
+    t = rename.get(t, t)
+    graph = helper.make_graph(nodes, "qkeras_cnn",
                               [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, ["unk__0", side, side, c_in])],
                               [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["unk__0", n_out])], initializer=inits)
-    for nd in order:  # the converter's annotations: the quantizer parameters are FLOAT32
+    for nd in order:  # the converter's annotations: the weight quantizers' parameters are FLOAT32
         for name in nd.input[1:]:
             ann = onnx.TensorAnnotation(tensor_name=name)
             ann.quant_parameter_tensor_names.append(onnx.StringStringEntryProto(key="finn_datatype", value="FLOAT32"))
