@@ -769,6 +769,8 @@ CONV_MODELS = {
     "qkeras-cnn-nhwc-transposes": (qkeras_cnn, "exact", ["Softmax"]),
     "brevitas-cnn-defaults-omitted": (brevitas_conv_net, "exact", []),
     "brevitas-cnn-view-reshape": (lambda p: brevitas_conv_net(p, view=True, strip=False), "exact", []),
+    # open: hls4ml 1.3.0 fails to move the float scale through the average (ValueError: operands could not be
+    # broadcast together with shapes (2,2,4) (3,3,4,4)); kept so the benchmark shows it
     "brevitas-cnn-avgpool3-float": (lambda p: brevitas_conv_net(p, side=18, avg=3, pow2=False), "approximate", []),
 }
 
