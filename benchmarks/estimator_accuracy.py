@@ -134,7 +134,7 @@ def _yosys_rows(doc: dict[str, Any], lat: ModuleType) -> list[dict[str, Any]]:
 def _rtl_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Whole RTL-backend designs (benchmarks/rtl_vs_estimate.py): Verilator cycles and Yosys LUT/FF against
     edgekd.estimate.rtl evaluated now on each design's saved manifest."""
-    from edgekd.estimate.rtl import estimate_rtl
+    from edgekd.estimate.rtl import estimate_pixel_top, estimate_rtl
 
     out = []
     for row in doc.get("rows", []):
@@ -142,6 +142,10 @@ def _rtl_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         est = estimate_rtl(row["manifest"], row["family"])
         pairs = {"latency": (est["latency_cycles"], row["latency_cycles"])}
+        if row["manifest"].get("pixel_top") and row.get("pixel_top"):  # measured at the camera top
+            cam = estimate_pixel_top(row["manifest"])
+            pairs = {"latency": (cam["network_latency_cycles"], row["latency_cycles"]),
+                     "decision_latency": (cam["latency_cycles"], row["pixel_top"]["latency_cycles"])}
         if row.get("synthesis"):
             pairs |= {"lut": (est["lut"], row["synthesis"]["lut"]), "ff": (est["ff"], row["synthesis"]["ff"]),
                       "dsp": (0, row["synthesis"]["dsp"])}

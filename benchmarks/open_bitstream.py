@@ -11,6 +11,12 @@ does not finish in --timeout seconds is recorded under "not_finished" with its Y
 
     nice .venv/bin/python benchmarks/open_bitstream.py                        # the default designs
     nice .venv/bin/python benchmarks/open_bitstream.py --designs mlp-16-32-5 --timeout 1800
+    nice .venv/bin/python benchmarks/open_bitstream.py --designs --builds build/cells_ecp5 build/qkeras_jettagging
+
+--builds records finished builds of open boards (`edgekd build` / `edgekd convert --board ulx3s-85f`: their
+bitstream step's bitstream.json, with the build's command from its folder) under the design name
+"build:<folder name>": a bitstream, or why there is none (above the utilisation open place and route
+finishes, or nextpnr did not finish) with Yosys's counts and the self-test result.
 
 Prints and saves benchmarks/results/open_bitstream.json (merged by design name with earlier runs); never part
 of the tests. The yowasp tools compile their WebAssembly on first use (about a minute each, cached).
@@ -28,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from edgekd.hw import load_board
 from edgekd.openfpga.design import load_rtl_design
 from edgekd.openfpga.flow import build_bitstream
@@ -43,6 +51,9 @@ DESIGNS = {
     "cnn-9x7x3": ("rtl", ((9, 7, 3), [{"conv": (3, 3, 1)}, {"pool": (2, 2)}, {"relu_q": (6, 4)},
                                       {"conv": ((2, 1), 2, 1)}, {"relu_q": (5, 3)}, {"flatten": True},
                                       {"dense": 3}, {"q": (12, 8)}])),
+    # about 60k of the 85F's 83.6k LUT slots (the RTL cost model: ~12k LUT4 + carry): above what open P&R finishes
+    "mlp-16-64-16-5": ("rtl", ((16,), [{"dense": 64}, {"relu_q": (6, 4)}, {"dense": 16}, {"relu_q": (6, 4)},
+                                       {"dense": 5}, {"q": (12, 8)}])),
     "mlp-16-64-32-5": ("rtl", ((16,), [{"dense": 64}, {"relu_q": (6, 4)}, {"dense": 32}, {"relu_q": (6, 4)},
                                        {"dense": 5}, {"q": (12, 8)}])),
 }
@@ -73,6 +84,9 @@ def run_one(name: str, board, timeout: float, keep: Path | None) -> dict:
         try:
             res = build_bitstream(folder / "out", design, board, seed=1, timeout_s=timeout)
         except PlaceRouteError as err:
+            if err.result is not None:  # not attempted (utilisation) or did not finish (timeout): what was measured
+                res = {**err.result, "bitstream": {"path": None, "why_not": str(err), "reason": err.kind}}
+                return _row(name, res, round(gen_s, 2))
             stat = folder / "out" / "pnr" / "synth_stat.json"
             synth = None
             if stat.is_file():
@@ -81,22 +95,67 @@ def run_one(name: str, board, timeout: float, keep: Path | None) -> dict:
                 synth = yosys_cell_counts(stat)
             return {"design": name, "finished": False, "error": str(err).splitlines()[0], "synthesis": synth,
                     "generate_s": round(gen_s, 2)}
-        sim = res["selftest"]
-        pr = res["place_route"]
-        return {
-            "design": name, "finished": True, "generate_s": round(gen_s, 2),
-            "bitstream_sha256": res["bitstream"]["sha256"], "bitstream_bytes": res["bitstream"].get("bytes"),
-            "fmax_mhz": pr["fmax_mhz"], "constraint_mhz": pr["constraint_mhz"], "timing": pr["timing"],
-            "utilisation": {k: v["used"] for k, v in pr["utilisation"].items()},
-            "lut_fraction": pr["utilisation"]["lut"]["fraction"],
-            "synthesis": res["synthesis"],
-            "selftest": {k: sim[k] for k in ("status", "passed", "images", "errors", "latency_cycles",
-                                              "latency_max_cycles", "total_cycles", "interval_cycles")},
-            "latency_us_at_fmax": round(sim["latency_cycles"] / pr["fmax_mhz"], 4),
-            "latency_us_at_board_clock": round(sim["latency_cycles"] / pr["constraint_mhz"], 4),
-            "verilator_compile_s": sim["compile_s"],
-            "tools": res["tools"],
-        }
+        return _row(name, res, round(gen_s, 2))
+
+
+def _row(name: str, res: dict, gen_s: float | None = None) -> dict:
+    """The benchmark row of one flow result (edgekd.openfpga.flow.build_bitstream / bitstream.json)."""
+    sim, pr, bit = res.get("selftest") or {}, res.get("place_route"), res["bitstream"]
+    row = {"design": name, "finished": bool(bit.get("path")), "generate_s": gen_s, "synthesis": res.get("synthesis"),
+           "selftest": {k: sim.get(k) for k in ("status", "passed", "images", "errors", "latency_cycles",
+                                                "latency_max_cycles", "total_cycles", "interval_cycles")},
+           "verilator_compile_s": sim.get("compile_s"),
+           "tools": {k: {"peak_source": "rusage", **v} for k, v in (res.get("tools") or {}).items()}}
+    if not bit.get("path"):
+        row["why_not"] = bit.get("why_not")
+        if pr:
+            row["place_route"] = pr
+        return row
+    row.update({
+        "bitstream_sha256": bit["sha256"], "bitstream_bytes": bit.get("bytes"),
+        "fmax_mhz": pr["fmax_mhz"], "constraint_mhz": pr["constraint_mhz"], "timing": pr["timing"],
+        "utilisation": {k: v["used"] for k, v in pr["utilisation"].items()},
+        "lut_fraction": pr["utilisation"]["lut"]["fraction"],
+        "latency_us_at_fmax": round(sim["latency_cycles"] / pr["fmax_mhz"], 4),
+        "latency_us_at_board_clock": round(sim["latency_cycles"] / pr["constraint_mhz"], 4),
+    })
+    return row
+
+
+def build_row(folder: Path) -> dict:
+    """The row of a finished build of an open board (its bitstream step's bitstream.json)."""
+    path = folder / "bitstream" / "bitstream.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run `edgekd build` (or `edgekd convert --board ulx3s-85f`) into "
+                         f"{folder} first")
+    res = json.loads(path.read_text())
+    row = _row(f"build:{folder.name}", res)
+    rtl = json.loads((folder / "rtl" / "rtl.json").read_text())
+    config = next((c for c in ("convert.yaml", "config.resolved.yaml") if (folder / c).is_file()), None)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    timings = json.loads((folder / "time_per_step.json").read_text()) if (folder / "time_per_step.json").is_file() \
+        else {}
+    command = None
+    if config == "convert.yaml":
+        cv = yaml.safe_load((folder / config).read_text())
+        command = (f"edgekd convert {cv['student']['qonnx']} --board {cv['hls']['board']} --out {folder}"
+                   + (" --allow-inexact" if cv["student"].get("allow_inexact") else ""))
+    elif config:
+        command = f"edgekd build {folder}/{config} --out {folder}"
+    row.update(board=res["board"], build_folder=str(folder), command=command,
+               rtl={"top": rtl["top"], "beats_per_image": rtl["beats_per_image"],
+                    "simulation": {k: (rtl.get("simulation") or {}).get(k) for k in
+                                   ("exact", "n", "latency_cycles", "interval_cycles")},
+                    "synthesis": rtl.get("synthesis")},
+               step_seconds={k: v for k, v in timings.items()}, steps=sorted(manifest.get("steps", {})))
+    report = folder / "report" / "report.json"
+    if report.is_file():
+        rep = json.loads(report.read_text())
+        for key in ("hw_metrics", "metrics"):
+            if rep.get(key):
+                row["accuracy"] = {k: v for k, v in rep[key].items() if not isinstance(v, (list, dict))}
+                break
+    return row
 
 
 def main() -> None:
@@ -105,19 +164,32 @@ def main() -> None:
     ap.add_argument("--board", default="ulx3s-85f")
     ap.add_argument("--timeout", type=float, default=1500.0, help="seconds per tool")
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folders under this folder")
+    ap.add_argument("--builds", nargs="*", type=Path, default=[], help="finished build folders of open boards")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     board = load_board(args.board)
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     rows = {r["design"]: r for r in old.get("designs", [])}
-    for name in args.designs:
-        row = run_one(name, board, args.timeout, args.keep)
-        row["board"] = board.name
+    for r in rows.values():
+        for t in (r.get("tools") or {}).values():  # measured before VmHWM: the child's rusage
+            t.setdefault("peak_source", "rusage")
+    for r in rows.values():  # rows of earlier runs keep the command that measured them
+        r.setdefault("measured_by", old.get("command"))
+        r.setdefault("date", old.get("date"))
+    this_run = "nice .venv/bin/python benchmarks/open_bitstream.py " + " ".join(sys.argv[1:])
+    todo = [(name, None) for name in args.designs] + [(f"build:{b.name}", b) for b in args.builds]
+    for name, folder in todo:
+        if folder is None:
+            row = run_one(name, board, args.timeout, args.keep)
+            row["board"] = board.name
+        else:
+            row = build_row(folder)
+        row["measured_by"] = this_run
+        row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         rows[name] = row
         print(json.dumps(row, indent=1))
         out = {
-            "benchmark": "open_bitstream", "command": "nice .venv/bin/python benchmarks/open_bitstream.py "
-            + " ".join(sys.argv[1:]), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "benchmark": "open_bitstream", "command": this_run, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "tools": tool_versions(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "designs": sorted(rows.values(), key=lambda r: r["design"]),
             "bitstreams": sorted(r["design"] for r in rows.values() if r.get("finished")),

@@ -109,6 +109,7 @@ def build(
     ran = [s for s, r in results.items() if r["status"] == "ran"]
     skipped = [s for s, r in results.items() if r["status"] == "skipped"]
     err.print(f"build {build_dir}: ran {', '.join(ran) or 'nothing'}; skipped {', '.join(skipped) or 'nothing'}")
+    _print_bitstream(build_dir, results)
     report = build_dir / "report" / "report.md"
     if "report" in results and report.exists():
         err.print(f"report: {report}")
@@ -119,6 +120,23 @@ def build(
             err.print(f"[yellow]warning:[/yellow] the {' and the '.join(summary['below_logistic'])} scored below a "
                       f"logistic regression on the student's input pixels ({summary['logistic_accuracy']:.2%}); "
                       "see the report", highlight=False)
+
+
+def _print_bitstream(build_dir: Path, results: dict) -> None:
+    """Open boards: the bitstream with its measured figures, or why there is none, where it is seen."""
+    path = build_dir / "bitstream" / "bitstream.json"
+    if "bitstream" not in results or not path.exists():
+        return
+    from edgekd.io import read_json
+
+    r = read_json(path)
+    bit, pr, st = r["bitstream"], r.get("place_route") or {}, r.get("selftest") or {}
+    if bit.get("path"):
+        err.print(f"bitstream: {build_dir / bit['path']} (self-test {st.get('status')} under Verilator, "
+                  f"{st.get('latency_cycles')} cycles per decision, {pr['fmax_mhz']:.1f} MHz achieved = "
+                  f"{st.get('latency_cycles', 0) / pr['fmax_mhz']:.3f} us)", highlight=False)
+    else:
+        err.print(f"[yellow]no bitstream:[/yellow] {bit.get('why_not')}", highlight=False)
 
 
 @app.command()

@@ -143,6 +143,12 @@ class RTLConfig(Strict):
         "auto", description="synthesis family: 'auto' = from the board's part (xcku -> xcu, xczu/xcu2xx -> xcup, "
         "xc7 -> xc7, LFE5 -> ecp5)")
     pixels_per_beat: int = Field(1, ge=1, description="network pixels (all channels) per s_axis beat of the top")
+    lanes: int | Literal["auto"] = Field(
+        "auto", description="network pixels per clock through the first layers (a window and a kernel per lane, "
+        "down to the first horizontal stride of at least the lanes): 'auto' = on a pixel-stream board the fewest "
+        "that keep up with its pixels per clock (the cell student's 2x2 blocks at 8 pixels per clock: 2), else 1")
+    pixel_top: bool = Field(True, description="pixel-stream boards: also generate and simulate the camera top "
+                            "(framing, k x k blocks, decision word as the HLS board project)")
     latency_cutoff: float = Field(3.0, gt=0, description="alkaid adder delays per pipeline stage (lower: more "
                                   "stages, higher clock, more registers)")
     synthesize: bool = Field(True, description="run Yosys on the generated top (minutes on large designs)")
@@ -224,6 +230,21 @@ class BuildConfig(Strict):
                 raise ValueError(f"distill.loss '{self.distill.loss}' is not a regression loss; use ccc, mse or ccc_mse")
         return self
 
+    @model_validator(mode="after")
+    def _open_board_steps(self) -> "BuildConfig":
+        # an open board (toolchain: open) has no vendor project: its bitstream comes from the rtl step's Verilog
+        # (steps rtl -> bitstream), so rtl is on unless the config says otherwise (then it must say no bitstream)
+        if not _is_open_board(self):
+            return self
+        if "enabled" not in self.rtl.model_fields_set:
+            self.rtl.__dict__["enabled"] = True
+        elif not self.rtl.enabled and self.bitstream.enabled:
+            raise ValueError(
+                f"rtl.enabled: false, but hls.board {self.hls.board} is an open board (toolchain: open) whose "
+                "bitstream is built from the rtl step's Verilog (steps rtl -> bitstream); set rtl.enabled: true, or "
+                "bitstream.enabled: false to build no bitstream")
+        return self
+
     @field_validator("name")
     @classmethod
     def _no_dots_only(cls, v: str) -> str:
@@ -238,6 +259,21 @@ class BuildConfig(Strict):
 
     def sha256(self) -> str:
         return sha256_json(self.model_dump(mode="json"))
+
+
+def _is_open_board(cfg: "BuildConfig") -> bool:
+    """The build's board has `toolchain: open`; a saved config whose board file is gone: an ECP5 hls.part."""
+    from edgekd.hw import BoardError, load_board
+
+    try:
+        return load_board(cfg.hls.board).is_open
+    except BoardError:
+        return (cfg.hls.part or "").lower().startswith("lfe5")
+
+
+def bitstream_enabled(cfg: "BuildConfig") -> bool:
+    """Whether a build of `cfg` runs the bitstream step: an open board, the rtl step on, bitstream.enabled."""
+    return cfg.rtl.enabled and cfg.bitstream.enabled and _is_open_board(cfg)
 
 
 AUDIO_SOURCES = ("synthetic_speech", "audio_folder")

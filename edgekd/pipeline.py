@@ -65,10 +65,11 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         handle.close()  # closing releases the lock, also when the process is killed
 
 
-STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "rtl", "report")
+STEP_NAMES = ("data", "teacher", "distill", "export", "hls", "project", "rtl", "bitstream", "report")
 
-# Steps a config switches on (rtl.enabled): absent from a build that does not enable them (not "skipped").
-OPTIONAL_STEPS = ("rtl",)
+# Steps a config switches on: rtl (rtl.enabled; on by default for open boards) and bitstream (open boards,
+# after rtl, bitstream.enabled). Absent from a build that does not enable them (not "skipped").
+OPTIONAL_STEPS = ("rtl", "bitstream")
 
 # A bring-your-own QONNX model (student.qonnx) runs only the hardware half (edgekd.tasks.byo): its model
 # half's steps are skipped, and manifest.json says so under "skipped".
@@ -85,8 +86,10 @@ def step_names(cfg: BuildConfig | None = None) -> tuple[str, ...]:
     """Names of the steps a build of `cfg` runs, in order (without importing the steps)."""
     from edgekd.tasks import MODEL_STEPS
 
+    from edgekd.config import bitstream_enabled
+
     runs = _task(cfg).model_steps
-    optional = {"rtl": cfg is not None and cfg.rtl.enabled}
+    optional = {"rtl": cfg is not None and cfg.rtl.enabled, "bitstream": cfg is not None and bitstream_enabled(cfg)}
     return tuple(n for n in STEP_NAMES if (n not in MODEL_STEPS or n in runs) and optional.get(n, True))
 
 
@@ -98,10 +101,12 @@ def skipped_steps(cfg: BuildConfig | None = None) -> dict[str, str]:
 
 def step_list(cfg: BuildConfig | None = None) -> list[Step]:
     """The task's model steps, then the hardware steps every task shares (edgekd.steps)."""
+    from edgekd.config import bitstream_enabled
     from edgekd.steps import hardware_steps
 
     model = _task(cfg).load().model_steps()
-    steps = [*model, *hardware_steps(tuple(s.name for s in model), rtl=cfg is not None and cfg.rtl.enabled)]
+    steps = [*model, *hardware_steps(tuple(s.name for s in model), rtl=cfg is not None and cfg.rtl.enabled,
+                                     bitstream=cfg is not None and bitstream_enabled(cfg))]
     assert tuple(s.name for s in steps) == step_names(cfg), [s.name for s in steps]
     return steps
 

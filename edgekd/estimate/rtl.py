@@ -1,7 +1,8 @@
 """Cost model of the RTL backend (edgekd.rtl): cycles from the stream's geometry, LUT/FF from alkaid's cost.
 
-Cycles are structural, not fitted. Every stage takes one network pixel per clock (II 1), so with back-to-back
-beats the interval is the input's pixel count (H x W, whatever the pixels per beat). The latency from an
+Cycles are structural, not fitted. Every stage takes one network pixel per clock (II 1), or `lanes` pixels per
+clock in the laned first layers, so with back-to-back beats the interval is the input's pixel count divided by
+the lanes (H x W / lanes). The latency from an
 image's first beat to its last output is the arrival index of the last input pixel the last output depends on
 (walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1); a
 dense layer needs all of its input) plus every stage's registers (window 1, kernel = its pipeline stages, max
@@ -73,14 +74,62 @@ def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[st
     """{latency_cycles, interval_cycles, lut, ff, stream_bits, alkaid_cost} of a generated design's manifest."""
     layers = manifest["layers"]
     h0, w0 = layers[0]["in_shape"][0], layers[0]["in_shape"][1]
+    lanes = int(manifest.get("lanes", 1))
     r, c = _last_needed_pixel(layers)
     depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1  # + the output register
-    latency = r * w0 + c + depth
+    latency = (r * w0 + c) // lanes + depth  # beats of `lanes` pixels, one per clock
     family = family or manifest.get("family", "xcu")
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
     cost = float(manifest.get("alkaid_cost", 0.0))
     sb = stream_bits(manifest)
-    return {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0),
+    return {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes),
             "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
             "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
             "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
+
+
+def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Cycles of the camera top (edgekd.rtl.pixeltop): first beat of a region -> its decision word (and -> the
+    network's output word at the monitor port), and the interval between back-to-back regions. A clock-by-clock model of the block FIFO (blocks complete in the
+    last pixel row of a block row, the network takes `lanes` blocks per clock, the input stalls on a full
+    FIFO), then the network's depth; the decision waits for the region's last beat (its valid bit)."""
+    top = manifest["pixel_top"]
+    geo = top["frame"]
+    k, p, bpl, rows, lanes = geo["block"], geo["pixels_per_clock"], geo["beats_per_line"], geo["rows"], geo["lanes"]
+    per_beat = p // k // lanes  # network beats per FIFO entry
+    depth_entries = int(top["fifo_depth"])
+    layers = manifest["layers"]
+    wb = layers[0]["in_shape"][1]
+    r, c = _last_needed_pixel(layers)
+    need = r * (wb // lanes) + c // lanes  # the network beat holding the last block the decision needs
+
+    def run(regions: int) -> tuple[list[int], list[int]]:
+        t, beat, fifo, sub, popped, last_in = 0, 0, [], 0, 0, []
+        pops: list[int] = []
+        total = regions * rows * bpl
+        while popped < regions * (rows // k) * (wb // lanes):
+            if fifo and fifo[0] <= t:  # one network beat per clock
+                pops.append(t)
+                popped += 1
+                sub += 1
+                if sub == per_beat:
+                    fifo.pop(0)
+                    sub = 0
+            if beat < total and len(fifo) < depth_entries:
+                if (beat // bpl) % k == k - 1:
+                    fifo.append(t + 1)
+                if beat % (rows * bpl) == rows * bpl - 1:
+                    last_in.append(t)
+                beat += 1
+            t += 1
+        return pops, last_in
+
+    core_depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1
+    pops, last_in = run(1)
+    decision = max(pops[need] + core_depth + 1, last_in[0] + 3) + 1
+    n = 3
+    pops, last_in = run(n)
+    per_region = (rows // k) * (wb // lanes)
+    ends = [max(pops[i * per_region + need] + core_depth + 1, last_in[i] + 3) + 1 for i in range(n)]
+    return {"latency_cycles": int(decision), "interval_cycles": float((ends[-1] - ends[0]) / (n - 1)),
+            "network_latency_cycles": int(run(1)[0][need] + core_depth), "source": "estimate"}

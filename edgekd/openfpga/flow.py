@@ -24,6 +24,7 @@ from edgekd.io import file_sha256
 from edgekd.openfpga.pnr import (
     PlaceRouteError,
     check_timing,
+    log_utilisation,
     parse_nextpnr_report,
     run_ecppack,
     run_nextpnr,
@@ -89,20 +90,31 @@ def build_bitstream(out_dir: Path, design: RtlDesign, board: Board, *, seed: int
     result["synthesis"] = {**synth, "logic_slots": slots, "slot_fraction": round(slots / board.resources.lut, 6),
                            "tool": "yosys synth_ecp5", "source": "yosys"}
     if slots > max_utilisation * board.resources.lut:
-        raise PlaceRouteError(
+        result["tools"] = tools
+        raise _partial(PlaceRouteError(
             f"the self-test top needs {slots} logic slots ({synth['lut4']} LUT4 + 2 x {synth['ccu2c']} CCU2C, Yosys) = "
             f"{100 * slots / board.resources.lut:.0f}% of the {board.part}'s {board.resources.lut}, above the "
             f"{100 * max_utilisation:.0f}% that open place and route finishes on this kind of machine "
             "(bitstream.max_utilisation); make the design smaller (fewer or narrower layers, reuse) or use a "
-            "larger part", synthesis=result["synthesis"])
+            "larger part", synthesis=result["synthesis"], kind="utilisation"), result)
 
     log.info("nextpnr-ecp5 on %s %s speed %s at %g MHz, seed %d (minutes on large designs)", board.part,
              board.package, board.speed, clock_mhz, seed)
-    tools["nextpnr"] = run_nextpnr(pnr_dir, board, lpf=f"{board.name}.lpf", clock_mhz=clock_mhz, seed=seed,
-                                   timeout_s=timeout_s, on_progress=on_progress).as_dict()
+    try:
+        tools["nextpnr"] = run_nextpnr(pnr_dir, board, lpf=f"{board.name}.lpf", clock_mhz=clock_mhz, seed=seed,
+                                       timeout_s=timeout_s, on_progress=on_progress).as_dict()
+    except PlaceRouteError as err:
+        if err.run is not None:  # did not finish: what it was placing and routing, its time and memory
+            tools["nextpnr"] = {**err.run.as_dict(), "finished": False}
+            result["place_route"] = {"finished": False, "seconds": round(err.run.seconds, 1),
+                                     "utilisation": log_utilisation(pnr_dir / "nextpnr.log"), "seed": seed,
+                                     "constraint_mhz": clock_mhz, "source": "nextpnr log"}
+        err.synthesis = result["synthesis"]
+        result["tools"] = tools
+        raise _partial(err, result) from None
     pr = parse_nextpnr_report(pnr_dir / "pnr_report.json")
     timing = check_timing(pr)
-    result["place_route"] = {**pr, "timing": timing, "seed": seed, "source": "nextpnr"}
+    result["place_route"] = {**pr, "finished": True, "timing": timing, "seed": seed, "source": "nextpnr"}
     log.info("nextpnr: %.1f MHz achieved against %.1f MHz (%s), %d of %d LUT slots, in %.0f s", pr["fmax_mhz"],
              pr["constraint_mhz"], "met" if timing["met"] else "MISSED", pr["utilisation"]["lut"]["used"],
              pr["utilisation"]["lut"]["available"], tools["nextpnr"]["seconds"])
@@ -121,3 +133,9 @@ def build_bitstream(out_dir: Path, design: RtlDesign, board: Board, *, seed: int
                                "timing_met": timing["met"]}
     result["tools"] = tools
     return result
+
+
+def _partial(err: PlaceRouteError, result: dict) -> PlaceRouteError:
+    """`err` with what the flow measured before it stopped (self-test, synthesis, tool times) as `err.result`."""
+    err.result = result
+    return err

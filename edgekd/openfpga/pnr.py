@@ -5,7 +5,8 @@ JSON report parsed for the achieved Fmax and the utilisation) and `yowasp-ecppac
 builds: they see /tmp as a private folder, so each runs in its work folder with relative paths
 (REFERENCE section 8); their compiled code is cached in YOWASP_CACHE_DIR (default: the user's cache; the
 first run compiles it, about a minute per tool). Each run is timed, its peak memory read from the kernel's
-accounting of that child (os.wait4), its log kept; while nextpnr runs (minutes on large designs) its
+high-water mark of the tool's own address space (VmHWM in /proc/<pid>/status, polled every 0.2 s: the
+rusage of a child would count the RSS of the Python process that forked it), its log kept; while nextpnr runs (minutes on large designs) its
 progress is logged every `progress_s` seconds from the last line it printed.
 
 A design that misses its clock is not silently written: `check_timing` reports the clock it meets.
@@ -28,7 +29,7 @@ from typing import Callable
 from edgekd.errors import BuildError
 from edgekd.parts import nextpnr_device_args
 
-__all__ = ["PlaceRouteError", "ToolRun", "parse_nextpnr_report", "run_ecppack", "run_nextpnr", "run_yosys",
+__all__ = ["PlaceRouteError", "ToolRun", "log_utilisation", "parse_nextpnr_report", "run_ecppack", "run_nextpnr", "run_yosys",
            "tool_versions", "yosys_cell_counts"]
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,14 @@ _RESOURCE_OF = {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "MULT18X18D": "dsp", 
 class PlaceRouteError(BuildError):
     """An open-flow tool failed or did not finish; the message names the tool, its log and what to do."""
 
-    def __init__(self, message: str, synthesis: dict | None = None) -> None:
+    def __init__(self, message: str, synthesis: dict | None = None, *, kind: str = "failed",
+                 run: "ToolRun | None" = None) -> None:
         super().__init__(message)
         self.synthesis = synthesis  # Yosys's counts when synthesis finished
+        # failed (a tool error), utilisation (above the limit, not attempted) or timeout (did not finish)
+        self.kind = kind
+        self.run = run  # the timed-out tool's run (seconds, peak memory, log)
+        self.result: dict | None = None  # what the flow measured before it stopped (edgekd.openfpga.flow)
 
 
 @dataclass
@@ -54,10 +60,11 @@ class ToolRun:
     peak_mb: float
     returncode: int
     log: str
+    peak_source: str = "VmHWM"  # or rusage (may include the forking process's memory)
 
     def as_dict(self) -> dict:
         return {"tool": self.tool, "seconds": round(self.seconds, 2), "peak_mb": round(self.peak_mb, 1),
-                "log": self.log}
+                "peak_source": self.peak_source, "log": self.log}
 
 
 def _exe(name: str) -> str:
@@ -78,9 +85,11 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
     log_path = cwd / log_name
     start = time.perf_counter()
     last_report = start
+    peak_kb = 0
     with open(log_path, "w") as out:
         proc = subprocess.Popen([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         while True:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             now = time.perf_counter()
             if pid:
@@ -90,22 +99,43 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
+                run = ToolRun(tool, args, time.perf_counter() - start, _peak_mb(peak_kb, usage), proc.returncode,
+                              log_name, "VmHWM" if peak_kb else "rusage")
                 raise PlaceRouteError(
-                    f"{tool} did not finish in {timeout_s:.0f} s (log: {log_path}); open place and route of designs "
-                    "above about half of an 85F does not finish on 2 cores: reduce the design (fewer cells, reuse) "
-                    "or raise the timeout")
+                    f"{tool} did not finish in {timeout_s:.0f} s (log: {log_path}; last line: {_last_line(log_path)}); "
+                    "open place and route of designs above about half of an 85F does not finish on 2 cores: reduce "
+                    "the design (fewer cells, reuse) or raise the timeout", kind="timeout", run=run)
             if now - last_report >= progress_s:
                 last_report = now
                 line = _last_line(log_path)
                 if on_progress:
                     on_progress(line, now - start)
-                log.info("%s running for %.0f s: %s", tool, now - start, line)
+                log.info("%s running for %.0f s (limit %.0f s): %s", tool, now - start, timeout_s, line)
             time.sleep(0.2)
     seconds = time.perf_counter() - start
-    run = ToolRun(tool, args, seconds, usage.ru_maxrss / 1024.0, proc.returncode, log_name)
+    run = ToolRun(tool, args, seconds, _peak_mb(peak_kb, usage), proc.returncode, log_name,
+                  "VmHWM" if peak_kb else "rusage")
     if proc.returncode != 0:
         raise PlaceRouteError(f"{tool} failed (exit {proc.returncode}; log {log_path}):\n{_tail(log_path)}")
     return run
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The peak resident memory of process `pid`'s own address space (kB), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _peak_mb(peak_kb: int, usage) -> float:
+    """VmHWM when it was read; else (a run shorter than one poll, no /proc) the child's rusage, which may include
+    the memory of the process that forked it."""
+    return (peak_kb if peak_kb else usage.ru_maxrss) / 1024.0
 
 
 def _last_line(path: Path) -> str:
@@ -182,6 +212,27 @@ def parse_nextpnr_report(path: Path, board_clock: str = "clk") -> dict:
                                        "fraction": round(used / avail, 6) if avail else None, "nextpnr": res}
     return {"fmax_mhz": clocks[name]["achieved"], "constraint_mhz": clocks[name]["constraint"], "clock": name,
             "clocks": clocks, "utilisation": util}
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+([A-Z][A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def log_utilisation(log_path: Path) -> dict:
+    """The last "Device utilisation" table in a nextpnr log (it prints one after packing, before placement), with
+    resources named as the board's: what a run that did not finish had to place and route."""
+    util: dict = {}
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return util
+    for line in text.splitlines():
+        m = _UTIL_LINE.match(line.strip())
+        if m and m.group(1) in _RESOURCE_OF:
+            used, avail = int(m.group(2)), int(m.group(3))
+            util[_RESOURCE_OF[m.group(1)]] = {"used": used, "available": avail,
+                                              "fraction": round(used / avail, 6) if avail else None,
+                                              "nextpnr": m.group(1)}
+    return util
 
 
 def check_timing(place_route: dict) -> dict:

@@ -64,10 +64,14 @@ def run_selftest_sim(sim_dir: Path, design: RtlDesign, selftest_dir: Path, param
         *verilator_command(), "--cc", "--exe", "--build", "-j", "2", "-O2", "--top-module", BOARD_TOP,
         "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME",
         f"-GCLKS_PER_BIT={SIM_CLKS_PER_BIT}", f"-GREPEAT_CYCLES={SIM_REPEAT_CYCLES}",
-        f"-GTIMEOUT_CYCLES={timeout_cycles}", "--Mdir", "obj", "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include CXX=g++",
+        f"-GTIMEOUT_CYCLES={timeout_cycles}", "--Mdir", "obj",
+        # as the rtl step's testbench (edgekd.rtl.sim): light C++ optimisation, since a large network's model
+        # compiles for minutes at -Os and the self-test simulates only about a hundred thousand cycles
+        "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include CXX=g++ OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
         *sources, str((selftest_dir / "edgekd_selftest.v").resolve()), "selftest_tb.cpp",
     ]
-    env = {**os.environ, "CXXFLAGS": os.environ.get("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT")}
+    # MAKEFLAGS emptied: under `make test` the parent make's jobserver flags must not reach Verilator's make
+    env = {**os.environ, "MAKEFLAGS": "", "CXXFLAGS": os.environ.get("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT")}
     start = time.perf_counter()
     comp = subprocess.run(cmd, cwd=sim_dir, capture_output=True, text=True, env=env, timeout=time_limit_s)
     compile_s = time.perf_counter() - start

@@ -131,8 +131,24 @@ def rtl_section(build_dir: Path, clock_mhz: float | None = None, board_lut: int 
     if clock_mhz and sim.get("latency_cycles") is not None:
         out["simulation"]["latency_us"] = sim["latency_cycles"] / clock_mhz
         out["simulation"]["clock_mhz"] = clock_mhz
+    out["lanes"] = m.get("lanes", 1)
+    top = m.get("pixel_top") or {}
+    psim = top.get("simulation")
+    if psim:  # the camera top: first beat of a region -> its decision word (pixel-stream boards)
+        out["pixel_top"] = {
+            "pixels_per_clock": top["frame"]["pixels_per_clock"], "beats_per_region": top["beats_per_image"],
+            "decisions_exact": psim["exact"], "n": psim["n"], "latency_cycles": psim["latency_cycles"],
+            "interval_cycles": psim["interval_cycles"], "test_split": psim.get("test_split"),
+            "estimate": (m.get("estimate") or {}).get("pixel_top"), "source": "verilator"}
+        if clock_mhz:
+            out["pixel_top"]["latency_us"] = psim["latency_cycles"] / clock_mhz
     if syn is not None and board_lut:
         out["synthesis"]["lut_fraction"] = syn["lut"] / board_lut
+    from edgekd.report.openfpga import open_flow_section
+
+    flow = open_flow_section(build_dir)  # open boards: the bitstream step's self-test, place and route, bitstream
+    if flow is not None:
+        out.update(flow)
     return out
 
 

@@ -33,6 +33,18 @@ writes into `out_dir` (build/<name>/rtl/ in a build):
 
 The top accepts one beat per clock when m_axis is not stalled; backpressure on m_axis stalls the whole
 network (s_axis_tready follows it). Framing counts beats and restarts at s_axis_tuser.
+
+Lanes (`generate_rtl(..., lanes=L)`, edgekd.rtl.lanes): the first layers take L adjacent pixels per clock (one
+beat of L pixels per clock, a window and a kernel instance per lane) down to the first horizontal stride of at
+least L (a pool), then one pixel per clock: the interval is H*W/L cycles. The manifest's "lanes" says L.
+
+The camera top (edgekd.rtl.pixeltop, `generate_pixel_top`; the rtl step writes it on pixel-stream boards):
+``edgekd_pixel_top`` takes the frame grabber's beats (P pixels per clock, TUSER = first beat of a region, TLAST
+= end of each line), packs k x k blocks, runs the network and emits one decision word per region (the HLS
+board project's layout and framing rules). The manifest's "pixel_top" section is a sub-manifest (top,
+verilog, in_width, out_width, beats_per_image, tlast_every, decision_word, vectors = vectors_pixel.npz with
+camera beats, expected decision words and the network's expected output words at the monitor port
+net_tdata/net_fire) and, after simulation, its "simulation". Yosys synthesises the camera top when present.
 """
 
 from edgekd.rtl.network import RTLUnsupportedError

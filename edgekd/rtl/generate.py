@@ -15,6 +15,7 @@ import numpy as np
 from edgekd.contract import HardwareContract
 from edgekd.io import write_json, write_text
 from edgekd.rtl.kernels import KIF, Kernel, build_kernel
+from edgekd.rtl.lanes import LANE_LIB, after_window, compacts, input_geometry, window_params
 from edgekd.rtl.network import Layer, RTLUnsupportedError, load_network, parse_fixed
 from edgekd.rtl.templates import STREAM_LIB
 
@@ -30,20 +31,29 @@ def _bits(kif: KIF) -> int:
 
 
 def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int = 1,
-              latency_cutoff: float = 3.0) -> tuple[str, list[Kernel], dict]:
-    """Verilog of the kernels and the top module; returns (top text, kernels, info about every stage)."""
+              latency_cutoff: float = 3.0, lanes: int = 1) -> tuple[str, list[Kernel], dict]:
+    """Verilog of the kernels and the top module; returns (top text, kernels, info about every stage).
+
+    `lanes` > 1: the first layers take `lanes` adjacent pixels per clock (edgekd.rtl.lanes): one s_axis beat
+    of `lanes` pixels per clock, a window and a kernel per lane, down to the first horizontal stride of at
+    least `lanes` (a pool), where the stream goes on at one pixel per clock."""
     kernels: list[Kernel] = []
     lines: list[str] = []
     kif = in_kif
     h, w, c = layers[0].in_shape
     pb = c * _bits(kif)
-    p = int(pixels_per_beat)
+    lanes = int(lanes)
+    p = lanes if lanes > 1 else int(pixels_per_beat)
+    if lanes > 1 and int(pixels_per_beat) not in (1, lanes):
+        raise RTLUnsupportedError(f"rtl.lanes {lanes} takes {lanes} pixels per beat (rtl.pixels_per_beat "
+                                  f"{pixels_per_beat})")
+    geo = input_geometry(h, w, lanes) if lanes > 1 else None
     if (h * w) % p:
         raise RTLUnsupportedError(f"{h}x{w} input pixels are not a multiple of {p} pixels per beat")
     in_w = p * pb
     stages: list[dict] = []
-    lines.append(f"    wire [{pb - 1}:0] d0; wire v0, f0;")
-    if p == 1:
+    lines.append(f"    wire [{(lanes if lanes > 1 else 1) * pb - 1}:0] d0; wire v0, f0;")
+    if p == 1 or lanes > 1:
         lines.append("    assign d0 = s_axis_tdata; assign v0 = s_axis_tvalid && s_axis_tready; "
                      "assign f0 = s_axis_tuser;")
         lines.append("    assign s_axis_tready = ce && !rst;")
@@ -56,17 +66,82 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
         stages.append({"stage": "unpack", "ii": p, "latency": 1})
     cur, n = "0", 0
 
-    def new(width: int) -> str:
+    def new(width: int, laned: int = 0) -> str:
         nonlocal n
         n += 1
-        lines.append(f"    wire [{width - 1}:0] d{n}; wire v{n};")
+        lines.append(f"    wire [{width - 1}:0] d{n}; wire v{n};" + (f" wire [{laned - 1}:0] l{n};" if laned else ""))
         return str(n)
+
+    def laned_window(idx: int, tag: str, cc: int, b: int, kh: int, kw: int, sh: int, sw: int) -> str:
+        nid = new(lanes * kh * kw * cc * b, lanes)
+        lines.append(f"    edgekd_lwindow #({window_params(geo, cc, b, kh, kw, sh, sw)}) u_{tag}{idx} (.clk(clk), "
+                     f".rst(rst), .ce(ce), .din(d{cur}), .vin(v{cur}), .first({first}), .win(d{nid}), .vl(l{nid}), "
+                     f".vout(v{nid}));")
+        return nid
+
+    def per_lane(src: str, in_w: int, out_w: int, inst) -> str:
+        nid = new(lanes * out_w, lanes)
+        for j in range(lanes):
+            lines.append("    " + inst(j, f"d{src}[{j * in_w} +: {in_w}]", f"l{src}[{j}]",
+                                      f"d{nid}[{j * out_w} +: {out_w}]", f"l{nid}[{j}]"))
+        lines.append(f"    assign v{nid} = |l{nid};")
+        return nid
+
+    def leave_window(src: str, width: int, kh: int, kw: int, sh: int, sw: int) -> str:
+        """After a laned window's per-lane stage: compact to one pixel per clock, or stay laned."""
+        nonlocal geo
+        if compacts(geo, kw, sw):
+            nid = new(width)
+            lines.append(f"    edgekd_lcompact #(.L({lanes}), .PB({width})) u_cmp{src} (.din(d{src}), .vl(l{src}), "
+                         f".dout(d{nid}), .vout(v{nid}));")
+            geo = None
+            return nid
+        geo = after_window(geo, kh, kw, sh, sw)
+        return src
 
     first = "f0"
     for idx, layer in enumerate(layers):
         hh, ww, cc = layer.in_shape
         b = _bits(kif)
-        if layer.kind in ("conv", "pool"):
+        if geo is not None and layer.kind in ("conv", "pool"):
+            kh, kw = layer.kernel
+            sh, sw = layer.stride
+            if layer.kind == "conv":
+                win = laned_window(idx, "win", cc, b, kh, kw, sh, sw)
+                k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
+                kernels.append(k)
+                kin = kh * kw * cc * b
+                out = per_lane(win, kin, k.out_width, lambda j, di, vi, do, vo, k=k, idx=idx: (
+                    f"{k.module} u_k{idx}_{j} (.clk(clk), .rst(rst), .ce(ce), .din({di}), .vin({vi}), "
+                    f".dout({do}), .vout({vo}));"))
+                stages.append({"stage": f"window{idx}", "layer": layer.name, "ii": 1, "latency": 1,
+                               "pixels_per_clock": lanes})
+                stages.append({"stage": f"kernel{idx}", "layer": layer.name, "ii": 1, "latency": k.stages,
+                               "cost": k.cost, "instances": lanes, "pixels_per_clock": lanes,
+                               "in": list(k.in_kif), "out": list(k.out_kif)})
+                first = "1'b0"
+                cur = leave_window(out, k.out_width, kh, kw, sh, sw)
+                kif = k.out_kif
+                pool = layer.pool
+                cc = layer.weight.shape[1]
+            else:
+                pool = (kh, kw, sh, sw)
+            if pool:
+                ph, pw, psh, psw = pool
+                b = _bits(kif)
+                if geo is None:  # the conv's stride already brought the stream down to one pixel per clock
+                    raise RTLUnsupportedError(f"{layer.name}: a max pool after a strided conv with rtl.lanes "
+                                              f"{lanes} (set rtl.lanes 1)")
+                win = laned_window(idx, "pwin", cc, b, ph, pw, psh, psw)
+                out = per_lane(win, ph * pw * cc * b, cc * b, lambda j, di, vi, do, vo, idx=idx, ph=ph, pw=pw, cc=cc,
+                               b=b: (f"edgekd_maxpool #(.N({ph * pw}), .C({cc}), .B({b}), .S({kif[0]})) "
+                                     f"u_pool{idx}_{j} (.clk(clk), .rst(rst), .ce(ce), .win({di}), .vin({vi}), "
+                                     f".dout({do}), .vout({vo}));"))
+                stages.append({"stage": f"pool{idx}", "layer": layer.name, "ii": 1, "latency": 2,
+                               "pixels_per_clock": lanes})
+                first = "1'b0"
+                cur = leave_window(out, cc * b, ph, pw, psh, psw)
+        elif layer.kind in ("conv", "pool"):
             kh, kw = layer.kernel
             sh, sw = layer.stride
             if layer.kind == "conv":
@@ -106,6 +181,10 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                 cur = nid
                 first = "1'b0"
         else:  # dense: flatten the stream into one vector first
+            if geo is not None:
+                raise RTLUnsupportedError(f"{layer.name}: a dense layer on a stream of {lanes} pixels per clock "
+                                          "(rtl.lanes needs a pool or conv with a horizontal stride of at least "
+                                          "the lanes before the flatten; set rtl.lanes 1)")
             npix = hh * ww
             if npix > 1:
                 nid = new(npix * cc * b)
@@ -122,6 +201,8 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                            "cost": k.cost, "in": list(k.in_kif), "out": list(k.out_kif)})
             cur, kif = nid, k.out_kif
             first = "1'b0"
+    if geo is not None:
+        raise RTLUnsupportedError(f"the network ends on a stream of {lanes} pixels per clock (set rtl.lanes 1)")
     oh, ow, oc = layers[-1].out_shape
     out_w = oc * _bits(kif)
     opi = oh * ow
@@ -146,7 +227,7 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             "endmodule"]
     info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
             "outputs_per_image": opi, "out_elements": oc, "stages": stages,
-            "beats_per_image": h * w // p}
+            "beats_per_image": h * w // p, "lanes": lanes}
     return "\n".join(head + lines + tail) + "\n", kernels, info
 
 
@@ -240,11 +321,14 @@ def write_vectors(manifest: dict, contract: HardwareContract, x: np.ndarray, y: 
 
 
 def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = "xcu", pixels_per_beat: int = 1,
-                 latency_cutoff: float = 3.0, top: str = "edgekd_top", n_vectors: int | None = None) -> dict[str, Any]:
+                 latency_cutoff: float = 3.0, top: str = "edgekd_top", n_vectors: int | None = None,
+                 lanes: int = 1) -> dict[str, Any]:
     """Write the network's Verilog, rtl.json and vectors.npz into `out_dir`; returns the manifest.
 
     `family`: the synthesis family (xcu, xcup, xc7: AMD via synth_xilinx; ecp5: Lattice via synth_ecp5).
     `pixels_per_beat`: network pixels (channels-last positions, all channels) per s_axis beat.
+    `lanes`: network pixels per clock through the first layers (edgekd.rtl.lanes); the beats then hold
+    `lanes` pixels each (pixels_per_beat = lanes) and the top takes one beat per clock.
     `n_vectors`: how many verification images go into vectors.npz (default: the whole sample)."""
     if family not in FAMILIES:
         raise RTLUnsupportedError(f"rtl family '{family}' unknown (one of {', '.join(FAMILIES)})")
@@ -253,12 +337,15 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
     t0 = time.perf_counter()
     layers, in_shape, _ = load_network(contract.qonnx_path)
     in_kif = parse_fixed(contract.input_precision)
-    top_text, kernels, info = build_top(layers, in_kif, top, pixels_per_beat, latency_cutoff)
+    top_text, kernels, info = build_top(layers, in_kif, top, pixels_per_beat, latency_cutoff, lanes)
     prims = alkaid_primitives()
     for name, text in prims.items():
         write_text(out / name, text)
-    files = [*prims] + ["edgekd_stream.v"] + [f"{k.module}.v" for k in kernels] + [f"{top}.v"]
+    lane_lib = ["edgekd_lanes.v"] if info["lanes"] > 1 else []
+    files = [*prims] + ["edgekd_stream.v", *lane_lib] + [f"{k.module}.v" for k in kernels] + [f"{top}.v"]
     write_text(out / "edgekd_stream.v", STREAM_LIB)
+    if lane_lib:
+        write_text(out / "edgekd_lanes.v", LANE_LIB)
     for k in kernels:
         write_text(out / f"{k.module}.v", k.verilog)
     write_text(out / f"{top}.v", top_text)
@@ -268,7 +355,7 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
     if n_vectors is not None:
         x = x[:n_vectors]
     y = np.asarray(contract.reference_outputs(), dtype=np.float64)[: len(x)]
-    p = int(pixels_per_beat)
+    p = info["lanes"] if info["lanes"] > 1 else int(pixels_per_beat)
     ok, of = info["out_kif"][0], info["out_kif"][2]
     manifest = {
         "top": top,
@@ -301,7 +388,8 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
         "input_kif": list(in_kif),
         "stages": info["stages"],
         "ii_cycles_per_pixel": 1,
-        "alkaid_cost": float(sum(k.cost for k in kernels)),
+        "lanes": info["lanes"],
+        "alkaid_cost": float(sum(s.get("cost", 0.0) * s.get("instances", 1) for s in info["stages"])),
         "latency_cutoff": latency_cutoff,
         "generate_seconds": round(gen_s, 2),
     }

@@ -147,8 +147,12 @@ def load_network(qonnx_path: Path | str) -> tuple[list[Layer], tuple[int, ...], 
                 raise RTLUnsupportedError(f"QONNX node {label}: Conv after a flatten")
             w = const_of(n.input[1], n)  # (O, kh, kw, I) in qonnx's channels-last wrapper
             if any(a.get("pads", [0, 0, 0, 0])):
-                raise RTLUnsupportedError(f"QONNX node {label}: Conv padding {a.get('pads')}; the RTL backend "
-                                          "generates valid (unpadded) convolutions: export with padding='valid'")
+                raise RTLUnsupportedError(
+                    f"QONNX node {label}: Conv padding {a.get('pads')}; the RTL backend generates valid (unpadded) "
+                    "convolutions only (a padded window has more output positions than input pixels, which stages "
+                    "that share one clock enable at one pixel per clock cannot absorb; a padded window with its own "
+                    "stall and FIFO would make it work): export with padding='valid' (a student such as cell_cnn), "
+                    "or use the hls4ml backend for this model")
             if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
                 raise RTLUnsupportedError(f"QONNX node {label}: grouped/dilated Conv (not generated)")
             kh, kw = (int(v) for v in a.get("kernel_shape", w.shape[1:3]))

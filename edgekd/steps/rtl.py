@@ -20,6 +20,7 @@ from edgekd.contract import HardwareContract
 from edgekd.errors import BuildError
 from edgekd.hw import load_board
 from edgekd.io import load_npy, read_json, write_json
+from edgekd.rtl.network import RTLUnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def family_for_part(part: str) -> str:
 
 
 def run(ctx: BuildContext) -> None:
+    from edgekd.estimate.rtl import estimate_pixel_top, estimate_rtl
     from edgekd.rtl.generate import generate_rtl, write_vectors
     from edgekd.rtl.sim import run_sim
     from edgekd.rtl.synth import synthesize
@@ -50,35 +52,76 @@ def run(ctx: BuildContext) -> None:
     board = load_board(ctx.config.hls.board)
     family = family_for_part(ctx.config.hls.part or board.part) if cfg.family == "auto" else cfg.family
     out = ctx.work
-    manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                            latency_cutoff=cfg.latency_cutoff)
-    sim = run_sim(out, manifest)
-    result = {"sample": sim}
+    lanes = _lanes(cfg, board, contract)
+    try:
+        manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
+                                latency_cutoff=cfg.latency_cutoff, lanes=lanes)
+    except RTLUnsupportedError as e:
+        if cfg.lanes != "auto" or lanes == 1:
+            raise
+        log.warning("rtl: %d lanes refused (%s); one pixel per clock instead", lanes, e)
+        manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
+                                latency_cutoff=cfg.latency_cutoff, lanes=1)
     split = _test_split(ctx, contract) if cfg.simulate_split else None
-    if split is not None:
-        x, y = split
-        write_vectors(manifest, contract, x, y, out / "vectors_test.npz")
-        whole = run_sim(out, read_json(out / "rtl.json"), vectors="vectors_test.npz", record=False)
-        result["test_split"] = {k: whole[k] for k in ("exact", "n", "interval_cycles", "mismatched")}
-    from edgekd.estimate.rtl import estimate_rtl
-
-    manifest = read_json(out / "rtl.json")
+    section = _pixel_section(ctx, out, contract, board, split) \
+        if board.interface == "pixel_stream" and cfg.pixel_top else None
+    if section is not None:
+        # one Verilated model: the camera top, whose monitor port carries the network's output words
+        psim = run_sim(out, section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False)
+        if split is not None:
+            whole = run_sim(out, section, sim_name="sim_pixel", vectors="vectors_pixel_test.npz", record=False)
+            psim["test_split"] = {k: whole[k] for k in ("exact", "n", "interval_cycles", "mismatched")}
+            psim["test_split"]["network"] = {k: whole["network"][k] for k in ("exact", "n", "mismatched")}
+        net = psim["network"]
+        sim = {**{k: psim[k] for k in ("tool", "build_seconds", "build_reused", "run_seconds", "beats_per_image")},
+               "exact": net["exact"], "n": net["n"], "mismatched": net["mismatched"],
+               "latency_cycles": net["latency_cycles"], "first_output_cycles": net["latency_cycles"],
+               "interval_cycles": net["interval_cycles"], "tlast_ok": psim["tlast_ok"],
+               "measured_at": f"{section['top']} (first camera beat -> the network's output word)"}
+        if "test_split" in psim:
+            sim["test_split"] = {**psim["test_split"]["network"], "interval_cycles": psim["test_split"]["interval_cycles"]}
+        manifest = read_json(out / "rtl.json")
+        manifest["pixel_top"]["simulation"] = psim
+    else:
+        sim = run_sim(out, manifest)
+        if split is not None:
+            x, y = split
+            write_vectors(manifest, contract, x, y, out / "vectors_test.npz")
+            whole = run_sim(out, read_json(out / "rtl.json"), vectors="vectors_test.npz", record=False)
+            sim["test_split"] = {k: whole[k] for k in ("exact", "n", "interval_cycles", "mismatched")}
+        manifest = read_json(out / "rtl.json")
+    manifest["simulation"] = sim
     manifest["estimate"] = estimate_rtl(manifest, family)
-    manifest["simulation"] = {**sim, **({"test_split": result["test_split"]} if "test_split" in result else {})}
+    if section is not None:  # measured from the camera beats: the estimate on the same footing
+        est = manifest["estimate"]
+        cam = estimate_pixel_top(manifest)
+        est.update({"pixel_top": cam, "network_top_latency_cycles": est["latency_cycles"],
+                    "network_top_interval_cycles": est["interval_cycles"],
+                    "latency_cycles": cam["network_latency_cycles"], "interval_cycles": cam["interval_cycles"]})
     write_json(out / "rtl.json", manifest)
     if cfg.synthesize:
         synth = synthesize(out, family)
         log.info("rtl: Yosys %s: %d LUT, %d FF, %d carry, %d DSP (%.0f s)", family, synth["lut"], synth["ff"],
                  synth["carry"], synth["dsp"], synth["seconds"])
-    shutil.rmtree(out / "sim" / "obj_dir", ignore_errors=True)  # the Verilated model: megabytes, rebuilt on demand
-    exact = min([sim["exact"]] + ([result["test_split"]["exact"]] if "test_split" in result else []))
+    for sim_dir in ("sim", "sim_pixel"):  # the Verilated models: megabytes, rebuilt on demand
+        shutil.rmtree(out / sim_dir / "obj_dir", ignore_errors=True)
+    exacts = [sim["exact"]] + ([sim["test_split"]["exact"]] if "test_split" in sim else [])
+    if section is not None:
+        psim = manifest["pixel_top"]["simulation"]
+        exacts += [psim["exact"]] + ([psim["test_split"]["exact"]] if "test_split" in psim else [])
+        log.info("rtl: camera top (%d pixels per clock): %.1f%% of %d decision words equal%s; first beat -> decision "
+                 "%d cycles, interval %.1f cycles (%d beats per region)", section["frame"]["pixels_per_clock"],
+                 100 * psim["exact"], psim["n"],
+                 f" and {100 * psim['test_split']['exact']:.1f}% of {psim['test_split']['n']} test regions"
+                 if "test_split" in psim else "", psim["latency_cycles"], psim["interval_cycles"] or 0,
+                 section["beats_per_image"])
     log.info("rtl: %s bit-equal to QONNX on %d sample images%s; latency %d cycles, interval %.1f cycles",
              f"{100 * sim['exact']:.1f}%", sim["n"],
-             f" and {100 * result['test_split']['exact']:.1f}% of {result['test_split']['n']} test images"
-             if "test_split" in result else "", sim["latency_cycles"], sim["interval_cycles"] or 0)
-    if exact < 1.0 and contract.exact and not contract.allow_inexact:
-        raise BuildError(f"rtl: the Verilated RTL differs from QONNX ({100 * exact:.2f}% of images bit-equal; first "
-                         f"mismatched images {sim['mismatched'][:5]}); see {out / 'rtl.json'}")
+             f" and {100 * sim['test_split']['exact']:.1f}% of {sim['test_split']['n']} test images"
+             if "test_split" in sim else "", sim["latency_cycles"], sim["interval_cycles"] or 0)
+    if min(exacts) < 1.0 and contract.exact and not contract.allow_inexact:
+        raise BuildError(f"rtl: the Verilated RTL differs from QONNX ({100 * min(exacts):.2f}% of images bit-equal; "
+                         f"first mismatched images {sim['mismatched'][:5]}); see {out / 'rtl.json'}")
 
 
 def _test_split(ctx: BuildContext, contract: HardwareContract) -> tuple[np.ndarray, np.ndarray] | None:
@@ -92,3 +135,43 @@ def _test_split(ctx: BuildContext, contract: HardwareContract) -> tuple[np.ndarr
         log.info("rtl: the test split's QONNX outputs are not available bit-exact (emulator); sample only")
         return None
     return contract.split_inputs("test"), load_npy(hls_dir / "hw_outputs.npy")
+
+
+def _lanes(cfg, board, contract: HardwareContract) -> int:
+    """rtl.lanes, or 'auto': on a pixel-stream board the fewest that keep up with its pixels per clock."""
+    from edgekd.rtl.network import load_network
+    from edgekd.rtl.pixeltop import auto_lanes
+
+    if cfg.lanes != "auto":
+        if int(cfg.lanes) < 1:
+            raise BuildError(f"rtl.lanes {cfg.lanes}: at least 1 (or 'auto')")
+        return int(cfg.lanes)
+    if board.interface != "pixel_stream":
+        return 1
+    _, in_shape, _ = load_network(contract.qonnx_path)
+    return auto_lanes(in_shape, contract.input_block, board.pixels_per_clock)
+
+
+def _pixel_section(ctx: BuildContext, out, contract: HardwareContract, board, split) -> dict | None:
+    """The camera top (edgekd.rtl.pixeltop) around the network, with the camera beats of the sample (and of
+    the test split, vectors_pixel_test.npz); None (logged) when the network does not end in class logits."""
+    from edgekd.rtl.generate import input_raw
+    from edgekd.rtl.pixeltop import generate_pixel_top, save_section, write_pixel_vectors
+
+    manifest = read_json(out / "rtl.json")
+    hls = ctx.config.hls
+    kif, shape = tuple(manifest["input_kif"]), tuple(manifest["input_shape"])
+    n = manifest["vectors"]["n"]
+    raw = input_raw(contract, contract.verify_inputs()[:n], kif, shape)
+    try:
+        section = generate_pixel_top(out, manifest, contract.input_block, board.pixels_per_clock, raw,
+                                     np.asarray(contract.reference_outputs())[:n],
+                                     threshold=hls.trigger_threshold or 0.0, trigger_class=hls.trigger_class)
+    except RTLUnsupportedError as e:
+        log.warning("rtl: no camera top: %s", e)
+        return None
+    save_section(out, manifest, section)
+    if split is not None:
+        x, y = split
+        write_pixel_vectors(out, section, manifest, input_raw(contract, x, kif, shape), y, "vectors_pixel_test.npz")
+    return section
