@@ -18,7 +18,10 @@ from edgekd.cli import app
 from edgekd.export.byo import ByoError, prepare_model
 
 runner = CliRunner()
-KINDS = list(models.ECOSYSTEM)
+# brevitas-float-softmax (a benchmark row) is left out here: its parts are each tested elsewhere (brevitas' float
+# quantizers through hls in test_byo.py, a trailing Softmax by the jet tagger, a symbolic batch by the legacy forms
+# below), and a whole conversion of it costs about a minute of the suite.
+KINDS = [k for k in models.ECOSYSTEM if k != "brevitas-float-softmax"]
 
 
 @pytest.fixture(scope="module")

@@ -109,7 +109,7 @@ def test_pixel_stream_top_packs_blocks_bit_exact(block_builds, tmp_path, k, p):
     (tmp_path / "project" / "project.json").write_text(
         '{"interface": "pixel_stream", "output_type": "%s", "trigger": %s}' % (
             info["output_type"], __import__("json").dumps(info["trigger"])))
-    res = run_project_csim(tmp_path / "project")
+    res = run_project_csim(tmp_path / "project", cache_dir=build / "cache")  # the build compiled the network
     w = res["wrapper"]
     assert res["passed"] and res["exact"] == 1.0, res
     assert w["decisions_equal"] and w["decision_word_layout_ok"] and w["framing_checks"] == "passed", w
