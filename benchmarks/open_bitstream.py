@@ -104,7 +104,8 @@ def _row(name: str, res: dict, gen_s: float | None = None) -> dict:
     row = {"design": name, "finished": bool(bit.get("path")), "generate_s": gen_s, "synthesis": res.get("synthesis"),
            "selftest": {k: sim.get(k) for k in ("status", "passed", "images", "errors", "latency_cycles",
                                                 "latency_max_cycles", "total_cycles", "interval_cycles")},
-           "verilator_compile_s": sim.get("compile_s"), "tools": res.get("tools")}
+           "verilator_compile_s": sim.get("compile_s"),
+           "tools": {k: {"peak_source": "rusage", **v} for k, v in (res.get("tools") or {}).items()}}
     if not bit.get("path"):
         row["why_not"] = bit.get("why_not")
         if pr:
@@ -169,6 +170,9 @@ def main() -> None:
     board = load_board(args.board)
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     rows = {r["design"]: r for r in old.get("designs", [])}
+    for r in rows.values():
+        for t in (r.get("tools") or {}).values():  # measured before VmHWM: the child's rusage
+            t.setdefault("peak_source", "rusage")
     for r in rows.values():  # rows of earlier runs keep the command that measured them
         r.setdefault("measured_by", old.get("command"))
         r.setdefault("date", old.get("date"))

@@ -5,7 +5,8 @@ JSON report parsed for the achieved Fmax and the utilisation) and `yowasp-ecppac
 builds: they see /tmp as a private folder, so each runs in its work folder with relative paths
 (REFERENCE section 8); their compiled code is cached in YOWASP_CACHE_DIR (default: the user's cache; the
 first run compiles it, about a minute per tool). Each run is timed, its peak memory read from the kernel's
-accounting of that child (os.wait4), its log kept; while nextpnr runs (minutes on large designs) its
+high-water mark of the tool's own address space (VmHWM in /proc/<pid>/status, polled every 0.2 s: the
+rusage of a child would count the RSS of the Python process that forked it), its log kept; while nextpnr runs (minutes on large designs) its
 progress is logged every `progress_s` seconds from the last line it printed.
 
 A design that misses its clock is not silently written: `check_timing` reports the clock it meets.
@@ -59,10 +60,11 @@ class ToolRun:
     peak_mb: float
     returncode: int
     log: str
+    peak_source: str = "VmHWM"  # or rusage (may include the forking process's memory)
 
     def as_dict(self) -> dict:
         return {"tool": self.tool, "seconds": round(self.seconds, 2), "peak_mb": round(self.peak_mb, 1),
-                "log": self.log}
+                "peak_source": self.peak_source, "log": self.log}
 
 
 def _exe(name: str) -> str:
@@ -83,9 +85,11 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
     log_path = cwd / log_name
     start = time.perf_counter()
     last_report = start
+    peak_kb = 0
     with open(log_path, "w") as out:
         proc = subprocess.Popen([exe, *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
         while True:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             now = time.perf_counter()
             if pid:
@@ -95,8 +99,8 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                run = ToolRun(tool, args, time.perf_counter() - start, usage.ru_maxrss / 1024.0, proc.returncode,
-                              log_name)
+                run = ToolRun(tool, args, time.perf_counter() - start, _peak_mb(peak_kb, usage), proc.returncode,
+                              log_name, "VmHWM" if peak_kb else "rusage")
                 raise PlaceRouteError(
                     f"{tool} did not finish in {timeout_s:.0f} s (log: {log_path}; last line: {_last_line(log_path)}); "
                     "open place and route of designs above about half of an 85F does not finish on 2 cores: reduce "
@@ -109,10 +113,29 @@ def _run(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout_s: flo
                 log.info("%s running for %.0f s (limit %.0f s): %s", tool, now - start, timeout_s, line)
             time.sleep(0.2)
     seconds = time.perf_counter() - start
-    run = ToolRun(tool, args, seconds, usage.ru_maxrss / 1024.0, proc.returncode, log_name)
+    run = ToolRun(tool, args, seconds, _peak_mb(peak_kb, usage), proc.returncode, log_name,
+                  "VmHWM" if peak_kb else "rusage")
     if proc.returncode != 0:
         raise PlaceRouteError(f"{tool} failed (exit {proc.returncode}; log {log_path}):\n{_tail(log_path)}")
     return run
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The peak resident memory of process `pid`'s own address space (kB), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _peak_mb(peak_kb: int, usage) -> float:
+    """VmHWM when it was read; else (a run shorter than one poll, no /proc) the child's rusage, which may include
+    the memory of the process that forked it."""
+    return (peak_kb if peak_kb else usage.ru_maxrss) / 1024.0
 
 
 def _last_line(path: Path) -> str:
