@@ -11,6 +11,8 @@ a scale not broadcastable to the weight) in hls4ml/model/optimizer/passes/bn_fus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,14 +29,17 @@ def per_channel(values: np.ndarray) -> np.ndarray | None:
     return flat[0].copy() if np.array_equal(flat, np.broadcast_to(flat[0], flat.shape)) else None
 
 
-def ensure_patched() -> None:
-    """Install the fix (idempotent)."""
+@contextmanager
+def bn_fuse_fixed() -> Iterator[None]:
+    """hls4ml's FuseBatchNormalization with the fix, for the duration of the block (edgekd's conversions);
+    outside it hls4ml is as released, so a plain-hls4ml baseline in the same process stays plain."""
     from hls4ml.model.optimizer.passes import bn_fuse
 
     cls = bn_fuse.FuseBatchNormalization
-    if getattr(cls.transform, _MARK, False):
-        return
     original = cls.transform
+    if getattr(original, _MARK, False):  # nested: already fixed
+        yield
+        return
 
     def transform(self: Any, model: Any, node: Any) -> bool:
         scale, bias = node.weights["scale"], node.weights["bias"]
@@ -50,5 +55,8 @@ def ensure_patched() -> None:
         return fused
 
     setattr(transform, _MARK, True)
-    transform.__wrapped__ = original  # type: ignore[attr-defined]
     cls.transform = transform
+    try:
+        yield
+    finally:
+        cls.transform = original

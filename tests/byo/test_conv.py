@@ -201,3 +201,6 @@ def test_float_scale_before_a_strided_average_conv_converts(tmp_path: Path) -> N
                                   write=False)
     convs = [layer for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")]
     assert convs and all(layer.weights["weight"].data.ndim == 4 for layer in convs)
+    from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
+
+    assert not hasattr(FuseBatchNormalization.transform, "_edgekd_per_channel_fix")  # released hls4ml outside
