@@ -15,11 +15,17 @@ default input type) -> C-simulation on the same inputs.
 
     .venv/bin/python benchmarks/byo_ecosystem.py [n_inputs]     # default 1000 random inputs on the input grid
     .venv/bin/python benchmarks/byo_ecosystem.py 1000 --zoo DIR  # the real files of the qonnx model zoo (issue 29)
+    .venv/bin/python benchmarks/byo_ecosystem.py 1000 --conv     # convolutional exporters' forms (issue 29)
 
 With --zoo, the models are the .onnx files in DIR (github fastmachinelearning/qonnx_model_zoo: TFC_1W1A/1W2A/2W2A,
 kwsmlp_w3a3, qkeras_jettagging, unsw_nb15-mlp-w2a2; not committed here, their licences are per folder), the inputs
 are drawn from each file's input datatype (its annotation, else the preimage of its first quantizer's grid) and
 the results go to benchmarks/results/byo_zoo.json.
+
+With --conv, the models are tests/byo/byo_models.py `CONV_MODELS` (QKeras via qonnx: NHWC input wrapped in
+Transposes, Conv without pads/group; brevitas: per-channel Sub/Div preamble, Conv/pool attributes at their ONNX
+defaults removed, padded Conv, AveragePool, Flatten; a float-scale variant with a 3x3 average) and the results go
+to benchmarks/results/byo_conv.json.
 
 Prints and saves JSON (benchmarks/results/byo_ecosystem.json); never part of the tests.
 """
@@ -127,6 +133,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("n", nargs="?", type=int, default=1000, help="random inputs per model")
     ap.add_argument("--zoo", type=Path, default=None, help="folder with the qonnx model zoo's .onnx files")
+    ap.add_argument("--conv", action="store_true", help="the convolutional corpus (CONV_MODELS)")
     args = ap.parse_args()
     n = args.n
     global RESULTS
@@ -136,6 +143,9 @@ def main() -> None:
             sys.exit(f"--zoo {args.zoo}: no .onnx files there")
         corpus = {f.stem: ((lambda p, f=f: f), "?", None) for f in files}
         RESULTS = RESULTS.with_name("byo_zoo.json")
+    elif args.conv:
+        corpus = models.CONV_MODELS
+        RESULTS = RESULTS.with_name("byo_conv.json")
     else:
         corpus = models.ECOSYSTEM
     rows = []
@@ -186,13 +196,16 @@ def main() -> None:
             row["plain_hls4ml"] = plain_hls4ml(path, copy.deepcopy(x), root / f"{kind}-plain")
             rows.append(row)
             print(json.dumps(row, indent=1), flush=True)
-    result = {"benchmark": "byo_zoo" if args.zoo is not None else "byo_ecosystem", "n_inputs": n, "machine": platform.machine(),
+    result = {"benchmark": RESULTS.stem, "n_inputs": n, "machine": platform.machine(),
               "python": platform.python_version(), "models": rows}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print("| model | board | verdict | C-sim bit-equal | class agreement | max abs diff | project C-sim | plain hls4ml |")
     for r in rows:
         p = r.get("plain_hls4ml", {})
+        if "error" in r:  # edgekd did not convert it
+            print(f"| {r['model']} | {r.get('board')} | failed: {r['error'][:160]} |")
+            continue
         plain = p.get("error") or f"{100 * p['class_agreement']:.1f}% class, {100 * p['exact']:.1f}% bit-equal"
         print(f"| {r['model']} | {r.get('board')} | {r.get('verdict')} | {100 * r.get('csim_bit_equal', 0):.2f}% | "
               f"{100 * (r.get('class_agreement') or r.get('agreement_after_host') or 0):.2f}% | {r.get('max_abs_diff')} | "

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 __all__ = ["BUILD_MARKERS", "MAX_MODEL_BYTES", "QONNX_DOMAINS", "check_onnx_model", "is_foreign_folder", "is_inside",
@@ -111,7 +112,10 @@ def read_untrusted_qonnx(path: Path | str, error: type[Exception]) -> "onnx.Mode
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as err:
         reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise error(f"{path}: onnx.checker refuses the model: {reason}") from None
+        where = re.search(r"Name: (\S*) OpType: (\S+)", str(err))  # the checker's context names the node
+        node = f"node '{where.group(1)}' ({where.group(2)}): " if where else ""
+        raise error(f"{path}: onnx.checker refuses the model: {node}{reason}; fix it in the exporter or add what "
+                    "the ONNX specification requires") from None
     return model
 
 

@@ -14,7 +14,9 @@ writes each one out as the ONNX specification defines it (operators Conv, MaxPoo
 * ceil_mode 1 is kept only where it gives the floor-mode output size (else refused).
 
 AveragePool has no channels-last form in qonnx 1.0.0 (hls4ml then refuses the whole graph), so it becomes what it
-computes: a depthwise Conv (a plain Conv for one channel) with every weight 1/(kh*kw) and the pool's strides; with
+computes: a depthwise Conv (a plain Conv with the weights on the channel diagonal for one channel or after a
+float-scale quantizer, whose scale hls4ml cannot move through a depthwise kernel) with every weight 1/(kh*kw) and
+the pool's strides; with
 `count_include_pad` 1 its padding is the Conv's zero padding. For a power-of-two window the weight 2^-k is exact and
 so is the rewrite (the same sum, scaled by a power of two); otherwise the weight is rounded to 2^-16 and the fold is
 marked approximate (measured, not assumed).
@@ -182,14 +184,38 @@ def _conv(model, node, refuse: _Refusal, kernel: list[int], strides: list[int], 
         _set(node, name, value)
 
 
+def _power_of_two_source(model, tensor: str) -> bool:
+    """True when the values of `tensor` come (through Relu / MaxPool / reshapes) from a Quant with one
+    power-of-two scale, or from the graph input."""
+    from edgekd.export.prepare_graph import is_power_of_two
+
+    node = model.find_producer(tensor)
+    while node is not None and node.op_type in ("Relu", "MaxPool", "Reshape", "Flatten", "Transpose"):
+        node = model.find_producer(node.input[0])
+    if node is None:
+        return True
+    if node.op_type != "Quant":
+        return False
+    scale = model.get_initializer(node.input[1])
+    return scale is not None and np.size(scale) == 1 and is_power_of_two(scale)
+
+
 def _average_as_conv(model, node, kernel: list[int], strides: list[int], pads: list[int]) -> dict:
     from edgekd.export.prepare_graph import is_power_of_two
 
     channels = int(model.get_tensor_shape(node.input[0])[1])
+    # depthwise (C products per pixel) unless a float-scale quantizer feeds the pool: hls4ml 1.3.0 moves that scale
+    # through the next layer's weights and fails on a depthwise kernel's shape ('operands could not be broadcast
+    # together with shapes (2,2,4) (3,3,1,4)'); a plain Conv with the weights on the channel diagonal converts
+    group = channels if _power_of_two_source(model, node.input[0]) else 1
     n = int(np.prod(kernel))
     exact = is_power_of_two(1.0 / n)
-    weight = np.full((channels, 1, *kernel), 1.0 / n if exact else round((1.0 / n) * 2 ** _AVG_WEIGHT_BITS) *
-                     2.0 ** -_AVG_WEIGHT_BITS, dtype=np.float32)
+    value = 1.0 / n if exact else round((1.0 / n) * 2 ** _AVG_WEIGHT_BITS) * 2.0 ** -_AVG_WEIGHT_BITS
+    if group == channels:
+        weight = np.full((channels, 1, *kernel), value, dtype=np.float32)
+    else:
+        weight = np.zeros((channels, channels, *kernel), dtype=np.float32)
+        weight[np.arange(channels), np.arange(channels)] = value
     frac = int(round(-math.log2(float(weight.flat[0])))) if exact else _AVG_WEIGHT_BITS
     bits = max(2, int(math.ceil(math.log2(float(weight.flat[0]) * 2 ** frac + 1))) + 1)
     name = node.name or model.make_new_valueinfo_name()
@@ -202,14 +228,15 @@ def _average_as_conv(model, node, kernel: list[int], strides: list[int], pads: l
                           narrow=0, rounding_mode="ROUND")
     conv = helper.make_node("Conv", [node.input[0], f"{name}_average_w"], [node.output[0]], name=name,
                             kernel_shape=kernel, strides=strides, dilations=[1] * len(kernel), pads=pads,
-                            group=channels)
+                            group=group)
     idx = list(model.graph.node).index(node)
     model.graph.node.remove(node)
     model.graph.node.insert(idx, conv)
     model.graph.node.insert(idx, wq)
     model.set_tensor_shape(f"{name}_average_w", list(weight.shape))
     detail = (f"AveragePool {kernel} stride {strides}{' pads ' + str(pads) if any(pads) else ''} computed as a "
-              f"{'depthwise ' if channels > 1 else ''}Conv with weights 1/{n}")
+              f"{'depthwise Conv' if group > 1 else 'Conv' if channels == 1 else 'Conv (channel diagonal)'} with "
+              f"weights 1/{n}")
     record = {"kind": "average_as_conv", "nodes": [name], "into": name,
               "detail": detail + (" = 2^-%d (exact)" % frac if exact else
                                   f" rounded to 2^-{_AVG_WEIGHT_BITS} ({n} is not a power of two: approximate)")}

@@ -170,8 +170,10 @@ def convert_to_hls(
         from edgekd.hls.da import ensure_patched  # hls4ml 1.3.0's bit_exact pass needs a fix for QONNX graphs
 
         ensure_patched()
+    from edgekd.hls.bn_fuse_fix import bn_fuse_fixed  # per-position scales of one value
+
     t0 = time.perf_counter()
-    with quiet_hls4ml():
+    with quiet_hls4ml(), bn_fuse_fixed():
         hls_model = hls4ml.converters.convert_from_onnx_model(
             model,
             output_dir=str(project_dir),

