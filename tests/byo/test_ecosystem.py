@@ -22,6 +22,7 @@ runner = CliRunner()
 # quantizers through hls in test_byo.py, a trailing Softmax by the jet tagger, a symbolic batch by the legacy forms
 # below), and a whole conversion of it costs about a minute of the suite.
 KINDS = [k for k in models.ECOSYSTEM if k != "brevitas-float-softmax"]
+CSIM_AGAIN = ("mnist-w1a1-finn-legacy-domain", "brevitas-cnn-float")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,11 @@ def test_converts_with_expected_verdict(kind: str, converted: dict) -> None:
         assert fid["class_agreement"] >= 0.995, fid
         approx = [r for r in report["layers"] if r["verdict"] == "approximate"]
         assert approx and all("max_abs_diff" in r["measured"] for r in approx)
-    # the board project's own C-simulation, as run by the project step and by `edgekd csim`
+    # the board project's own C-simulation, as run by the project step and by `edgekd csim` (the command once per
+    # verdict: each run recompiles the wrapper testbench, and the project step already ran the same testbenches)
     assert report["project"]["csim"]["exact"] == 1.0
+    if kind not in CSIM_AGAIN:
+        return
     again = runner.invoke(app, ["csim", str(c["build"])])
     assert again.exit_code == 0, again.output
     assert "100.00% of" in again.output
