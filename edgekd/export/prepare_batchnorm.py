@@ -23,20 +23,12 @@ from edgekd.export.prepare_graph import (
     is_power_of_two,
     quant_values,
     remove_dead_nodes,
+    set_attribute,
 )
 
 
-class FoldBatchNorm(Transformation):
-    """Fold BatchNormalization (eval mode) that directly follows a MatMul / Conv (optionally via its bias Add)
-    into that layer.
-
-    Exact when every per-channel factor a = gamma / sqrt(var + eps) (computed in float32, as ONNX Runtime
-    does) is a positive power of two, the layer's weights come from a constant ROUND Quant, and the folded
-    bias a*b + beta - a*mean fits an exact power-of-two grid of at most 32 bits. The folded weights a*Wq are
-    on the grid s_w * min(a) and are fed through one Quant of that scale, widened by log2(max a / min a)
-    bits, which is the identity on them (per-tensor scale: hls4ml maps it to a fixed-point type).
-    A BatchNormalization that fails a condition stays (hls4ml runs it approximately) and goes to `skipped`.
-    """
+class BatchNormFolder(Transformation):
+    """Each BatchNormalization offered once to `_fold` (None: folded; else why not, recorded in `skipped`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,6 +46,22 @@ class FoldBatchNorm(Transformation):
                 return model, True
             self.skipped.append({"nodes": [bn.name], "reason": why})
         return model, False
+
+    def _fold(self, model: ModelWrapper, bn) -> str | None:
+        raise NotImplementedError
+
+
+class FoldBatchNorm(BatchNormFolder):
+    """Fold BatchNormalization (eval mode) that directly follows a MatMul / Conv (optionally via its bias Add)
+    into that layer.
+
+    Exact when every per-channel factor a = gamma / sqrt(var + eps) (computed in float32, as ONNX Runtime
+    does) is a positive power of two, the layer's weights come from a constant ROUND Quant, and the folded
+    bias a*b + beta - a*mean fits an exact power-of-two grid of at most 32 bits. The folded weights a*Wq are
+    on the grid s_w * min(a) and are fed through one Quant of that scale, widened by log2(max a / min a)
+    bits, which is the identity on them (per-tensor scale: hls4ml maps it to a fixed-point type).
+    A BatchNormalization that fails a condition stays (hls4ml runs it approximately) and goes to `skipped`.
+    """
 
     def _fold(self, model: ModelWrapper, bn) -> str | None:
         params = [model.get_initializer(t) for t in bn.input[1:5]]
@@ -107,10 +115,7 @@ class FoldBatchNorm(Transformation):
         model.set_initializer(wnode.input[0], w_new.astype(np.float32))
         model.set_initializer(wnode.input[1], np.asarray(s_new, dtype=np.float32))
         model.set_initializer(wnode.input[3], np.asarray(bits_new, dtype=np.float32))
-        for n in list(wnode.attribute):
-            if n.name == "narrow":
-                wnode.attribute.remove(n)
-        wnode.attribute.append(helper.make_attribute("narrow", 0))
+        set_attribute(wnode, "narrow", 0)
         out = bn.output[0]
         if layer.op_type == "Conv":
             if len(layer.input) > 2:
@@ -178,10 +183,7 @@ class ChannelScalesIntoBatchNorm(Transformation):
             model.set_initializer(bn.input[2], (beta - a * mean).astype(np.float32))
             model.set_initializer(bn.input[3], np.zeros_like(mean, dtype=np.float32))
             model.set_initializer(bn.input[4], np.ones_like(var, dtype=np.float32))
-            for at in list(bn.attribute):
-                if at.name == "epsilon":
-                    bn.attribute.remove(at)
-            bn.attribute.append(helper.make_attribute("epsilon", 0.0))
+            set_attribute(bn, "epsilon", 0.0)
             from qonnx.core.datatype import DataType
 
             model.set_tensor_datatype(layer.output[0], DataType["FLOAT32"])

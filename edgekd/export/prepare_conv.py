@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from onnx import helper
 
 from edgekd.export.byo_load import ByoError
-from edgekd.export.prepare_graph import _QUANT_DOMAIN, _attr
+from edgekd.export.prepare_graph import _QUANT_DOMAIN, _attr, drop_attributes, set_attribute
 
 __all__ = ["explicit_pads", "normalise_conv_nodes"]
 
@@ -68,16 +67,6 @@ def _out_dims(in_dims: list[int], kernel: list[int], strides: list[int], pads: l
     rnd = math.ceil if ceil else math.floor
     return [int(rnd((in_dims[i] + pads[i] + pads[i + r] - ((kernel[i] - 1) * dilations[i] + 1)) / strides[i])) + 1
             for i in range(r)]
-
-
-def _set(node, name: str, value: Any) -> None:
-    _drop(node, name)
-    node.attribute.append(helper.make_attribute(name, value))
-
-
-def _drop(node, *names: str) -> None:
-    for a in [a for a in node.attribute if a.name in names]:
-        node.attribute.remove(a)
 
 
 class _Refusal:
@@ -150,10 +139,10 @@ def normalise_conv_nodes(model, path: Path | str = "<model>") -> list[dict]:
                 raise refuse(f"attribute pads {pads} (auto_pad {auto_pad})",
                              "hls4ml 1.3.0's io_stream pooling takes no padding; pad the input with a Pad node "
                              "or a padded Conv before the pool, or use pads 0")
-            _drop(node, "auto_pad", "ceil_mode", "dilations", "storage_order")
-            _set(node, "kernel_shape", kernel)
-            _set(node, "strides", strides)
-            _set(node, "pads", pads)
+            drop_attributes(node, "auto_pad", "ceil_mode", "dilations", "storage_order")
+            set_attribute(node, "kernel_shape", kernel)
+            set_attribute(node, "strides", strides)
+            set_attribute(node, "pads", pads)
             del node.output[1:]
             continue
         if any(pads) and not int(_attr(node, "count_include_pad", 0)):
@@ -178,10 +167,10 @@ def _conv(model, node, refuse: _Refusal, kernel: list[int], strides: list[int], 
     if list(w[2:]) != kernel:
         raise refuse(f"attribute kernel_shape {kernel} differs from the weight's shape {list(w)}",
                      "export a consistent model")
-    _drop(node, "auto_pad")
+    drop_attributes(node, "auto_pad")
     for name, value in (("kernel_shape", kernel), ("strides", strides), ("dilations", dilations), ("pads", pads),
                         ("group", group)):
-        _set(node, name, value)
+        set_attribute(node, name, value)
 
 
 def _power_of_two_source(model, tensor: str) -> bool:

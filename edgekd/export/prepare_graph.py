@@ -63,6 +63,17 @@ def _attr(node, name: str, default: Any = None) -> Any:
     return default
 
 
+def set_attribute(node, name: str, value: Any) -> None:
+    """`node`'s attribute `name` set to `value` (replacing any it had)."""
+    drop_attributes(node, name)
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def drop_attributes(node, *names: str) -> None:
+    for a in [a for a in node.attribute if a.name in names]:
+        node.attribute.remove(a)
+
+
 def _quant_params(model: ModelWrapper, node) -> dict | None:
     """Constant parameters of a Quant node, or None when any is computed at run time."""
     scale, zp, bits = (model.get_initializer(node.input[i]) for i in (1, 2, 3))

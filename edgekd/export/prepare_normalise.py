@@ -25,6 +25,7 @@ from edgekd.export.prepare_graph import (
     is_power_of_two,
     quant_values,
     remove_dead_nodes,
+    set_attribute,
 )
 
 _SCALAR_OPS = ("Mul", "Div", "Add", "Sub")
@@ -190,10 +191,7 @@ class FoldInputNormalisation(Transformation):
         signed = p["signed"] if c == 0 else not p["signed"]
         q.input[0] = model.graph.input[0].name
         model.set_initializer(q.input[1], np.asarray(s / a, dtype=np.float32))
-        for n in list(q.attribute):
-            if n.name == "signed":
-                q.attribute.remove(n)
-        q.attribute.append(helper.make_attribute("signed", int(signed)))
+        set_attribute(q, "signed", int(signed))
         for n in chain:
             model.graph.node.remove(n)
         remove_dead_nodes(model)

@@ -23,8 +23,8 @@ import math
 import numpy as np
 from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.base import Transformation
 
+from edgekd.export.prepare_batchnorm import BatchNormFolder
 from edgekd.export.prepare_graph import (
     _MAX_CONST_BITS,
     _QUANT_DOMAIN,
@@ -168,25 +168,8 @@ def _search(k: np.ndarray, codes: np.ndarray, lo: int, hi: int, bipolar: bool, r
     return None
 
 
-class FoldBatchNormSteps(Transformation):
+class FoldBatchNormSteps(BatchNormFolder):
     """See the module docstring. Records `folds` and, for BatchNormalizations it cannot rewrite, `skipped`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folds: list[dict] = []
-        self.skipped: list[dict] = []
-        self._seen: set[str] = set()
-
-    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
-        for bn in model.get_nodes_by_op_type("BatchNormalization"):
-            if bn.name in self._seen:
-                continue
-            self._seen.add(bn.name)
-            why = self._fold(model, bn)
-            if why is None:
-                return model, True
-            self.skipped.append({"nodes": [bn.name], "reason": why})
-        return model, False
 
     def _fold(self, model: ModelWrapper, bn) -> str | None:  # noqa: C901 - one linear recipe
         if any(model.get_initializer(t) is None for t in bn.input[1:5]):
