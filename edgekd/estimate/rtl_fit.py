@@ -11,8 +11,8 @@ counted 54% of its logic slots). `fit_open_board` prices the RTL design instead:
 - the cap is bitstream.max_utilisation (above about half of an 85F nextpnr does not finish on 2 cores); FF,
   DSP and block RAM keep hls.max_utilization;
 - candidates per layer: the fully unrolled kernel, and for a dense layer time-multiplexed (reuse) kernels at
-  every reuse factor R dividing its inputs (n_in * n_out / R multiply-accumulates per cycle on MULT18X18D,
-  weights from a ROM: edgekd.estimate.rtl.reuse_dense_cost). A candidate the RTL backend cannot generate yet is
+  every reuse factor R the RTL backend's kernel takes without idle multipliers (n_in * n_out / R
+  multiply-accumulates per cycle on MULT18X18D, weights from a ROM: edgekd.estimate.rtl.reuse_dense_cost). A candidate the RTL backend cannot generate yet is
   listed as unavailable with the reason and never chosen;
 - the choice: the lowest latency in cycles that fits (ties: the least full resource), exhaustively over the
   layers' candidates when there are at most EXHAUSTIVE_MAX combinations, else greedily (the move that adds the
@@ -35,6 +35,7 @@ from edgekd.estimate.rtl import (
     _last_needed_pixel,
     ecp5_counts,
     layer_terms,
+    reuse_candidates,
     reuse_dense_cost,
 )
 from edgekd.estimate.rtl_clock import predict_fmax
@@ -134,12 +135,8 @@ class OpenFitResult:
         }
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Mapping[str, Any]) -> list[Candidate]:
-    """The unrolled kernel of a layer and, for a dense layer, its reuse variants (R dividing its inputs)."""
+    """The unrolled kernel of a layer and, for a dense layer, its reuse variants (edgekd.estimate.rtl.reuse_candidates)."""
     e = ecp5_counts(term["cost"], term["bits"])
     out = [Candidate(term["name"], "unrolled", 1, e["lut4"], e["ccu2c"], e["ff"], 0, 0, term["cycles"], 1)]
     if term["kind"] != "dense" or weight_bits is None or not term.get("in_kif"):
@@ -147,7 +144,7 @@ def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Ma
     n_in, n_out = int(math.prod(term["in_shape"])), int(term["out_shape"][-1])
     in_bits, out_bits = int(sum(term["in_kif"])), int(sum(term["out_kif"]))
     flat = ecp5_counts(0, term["bits"])  # the flatten register before the kernel stays
-    for r in _divisors(n_in)[1:]:
+    for r in reuse_candidates(n_in, n_out):
         c = reuse_dense_cost(n_in, n_out, r, in_bits, int(weight_bits), out_bits)
         out.append(Candidate(term["name"], "reuse", r, c["lut4"] + flat["lut4"], c["ccu2c"] + flat["ccu2c"],
                              c["ff"] + flat["ff"], c["dsp"], c["bram_18k"],
@@ -196,7 +193,8 @@ def fit_open_board(plan: Mapping[str, Any], board: Any, limits: Mapping[str, flo
             keep = [c for c in cs if c.reuse_factor == want]
             if not keep:
                 raise ValueError(f"layer {t['name']}: reuse factor {want} is not one of its candidates "
-                                 f"{[c.reuse_factor for c in cs]} (R must divide the layer's inputs; 1 = unrolled)")
+                                 f"{[c.reuse_factor for c in cs]} (1 = unrolled; R = r_in x r_out with r_in dividing "
+                                 "the inputs and r_out the outputs)")
             cs = keep
         cands[t["name"]] = cs
     avail = {r: float(getattr(board.resources, _AVAILABLE[r])) for r in RESOURCES}

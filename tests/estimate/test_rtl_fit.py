@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekd.estimate.rtl import SELFTEST_OVERHEAD, ecp5_counts, estimate_rtl, reuse_dense_cost
+from edgekd.estimate.rtl import SELFTEST_OVERHEAD, ecp5_counts, estimate_rtl, reuse_candidates, reuse_dense_cost
 from edgekd.estimate.rtl_clock import MEASURED, predict_fmax
 from edgekd.estimate.rtl_fit import CALIBRATION_ERROR_PCT, fit_open_board
 from edgekd.hw import load_board
@@ -81,7 +81,7 @@ def test_a_lower_cap_refuses_the_cell_student_naming_the_resource(board):
 
 
 def test_fixed_reuse_factor_is_checked(board):
-    with pytest.raises(ValueError, match="must divide"):
+    with pytest.raises(ValueError, match="not one of its candidates"):
         _fit("jet_tagger", board, {"available": True}, fixed={"MatMul_1": 7})
     with pytest.raises(ValueError, match="does not have"):
         _fit("jet_tagger", board, {"available": True}, fixed={"Dense_9": 2})
@@ -95,10 +95,12 @@ def test_reuse_cost_structure():
     assert a["products_per_cycle"] == 256 and a["dsp"] == 256 and b["dsp"] == 128
     assert a["ii_cycles"] == 8 and b["latency_cycles"] > a["latency_cycles"]
     assert b["logic_slots"] < a["logic_slots"] and b["bram_18k"] == 0
-    assert reuse_dense_cost(64, 32, 64, 6, 6, 6)["bram_18k"] > 0  # 64 words deep: the ROM in DP16KD
+    c = reuse_dense_cost(64, 32, 128, 6, 6, 6)  # r_in 64 slices of 1 input, r_out 2 groups of 16 outputs
+    assert (c["r_in"], c["r_out"], c["products_per_cycle"]) == (64, 2, 16) and c["bram_18k"] > 0
     assert reuse_dense_cost(16, 4, 4, 20, 6, 8)["dsp"] == 2 * 16  # a 20-bit operand takes two MULT18X18D
-    with pytest.raises(ValueError, match="does not divide"):
-        reuse_dense_cost(10, 3, 4, 8, 8, 8)
+    with pytest.raises(ValueError, match="not one"):
+        reuse_dense_cost(10, 3, 40, 8, 8, 8)  # r_in 10, r_out 4 > 3 outputs
+    assert reuse_candidates(10, 3) == [2, 3, 5, 6, 10, 15, 30]
 
 
 def test_clock_model_provenance_matches_the_measured_bitstreams():
