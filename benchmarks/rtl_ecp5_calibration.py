@@ -6,7 +6,7 @@
 What the open flow compares with bitstream.max_utilisation is the self-test top's logic slots as nextpnr
 counts them: LUT4 + 2 per CCU2C carry cell (each CCU2C takes both LUT slots of a slice half), Yosys synth_ecp5.
 The model predicts the network top's LUT4, CCU2C and FF (linear in alkaid's adder cost of the kernels and in
-the stream's register bits, no intercept, least squares over the designs' network synthesis), and the self-test
+the stream's register bits, no intercept, least squares of the relative error over the designs' network synthesis), and the self-test
 top adds a measured constant (the vectors' block RAM, the comparator, the cycle counter and the UART: the
 difference self-test top - network top on the designs where both were synthesised).
 
@@ -115,7 +115,7 @@ def measure_build(folder: Path) -> dict:
 
 
 def fit(rows: list[dict]) -> dict:
-    """Least squares (no intercept) of the network's LUT4 / CCU2C / FF on (alkaid cost, stream bits), and the
+    """Relative least squares (no intercept) of the network's LUT4 / CCU2C / FF on (alkaid cost, stream bits), and the
     self-test top's overhead (mean of self-test - network over the designs with both)."""
     import numpy as np
 
@@ -124,7 +124,8 @@ def fit(rows: list[dict]) -> dict:
     out: dict = {"designs": [r["design"] for r in net]}
     for key in KEYS:
         y = np.array([r["network"][key] for r in net], dtype=float)
-        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        # relative least squares (each row divided by its count): small and large designs weigh the same
+        coef, *_ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)
         out[key] = {"cost": round(float(coef[0]), 4), "bits": round(float(coef[1]), 4)}
     both = [r for r in rows if r.get("network") and r.get("selftest")]
     out["selftest_overhead"] = {k: int(round(float(np.mean([r["selftest"][k] - r["network"][k] for r in both]))))

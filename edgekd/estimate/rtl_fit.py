@@ -43,9 +43,10 @@ from edgekd.estimate.rtl_clock import predict_fmax
 __all__ = ["Candidate", "OpenFitResult", "fit_open_board", "layer_candidates", "CALIBRATION_ERROR_PCT"]
 
 EXHAUSTIVE_MAX = 50_000
-#: the calibrated model's largest error on the self-test top's logic slots over the measured designs
-#: (benchmarks/results/rtl_ecp5_calibration.json, max_abs_error_pct.selftest_logic_slots)
-CALIBRATION_ERROR_PCT = 5.0
+#: the calibrated model's largest error on logic slots over every measured top (8 network tops: 8.8%, the CNN
+#: 9x7x3 under-estimated; 5 self-test tops: 4.4%), rounded up (benchmarks/results/rtl_ecp5_calibration.json,
+#: max_abs_error_pct)
+CALIBRATION_ERROR_PCT = 9.0
 RESOURCES = ("logic_slots", "ff", "dsp", "bram_18k")
 #: board resource each figure is a fraction of (logic slots: of the part's LUT4s)
 _AVAILABLE = {"logic_slots": "lut", "ff": "ff", "dsp": "dsp", "bram_18k": "bram_18k"}

@@ -140,6 +140,13 @@ def test_cost_model_against_the_stored_yosys_rows():
             checked += 1
     assert checked >= 4
     assert doc["max_abs_error_pct"]["selftest_logic_slots"] <= CALIBRATION_ERROR_PCT
+    assert doc["max_abs_error_pct"]["network_logic_slots"] <= CALIBRATION_ERROR_PCT
+    # the coefficients in the package are the benchmark's fit
+    from edgekd.estimate.rtl import ECP5_CALIBRATION
+
+    for key in ("lut4", "ccu2c", "ff"):
+        assert ECP5_CALIBRATION[key] == {"cost": doc["fit"][key]["cost"], "bits": doc["fit"][key]["bits"]}
+    assert SELFTEST_OVERHEAD == doc["fit"]["selftest_overhead"]
 
 
 def test_estimate_rtl_reports_ecp5_slots():
