@@ -285,15 +285,15 @@ def fit_open_board(plan: Mapping[str, Any], board: Any, limits: Mapping[str, flo
 def _advice(res: OpenFitResult, board: Any, ev: dict[str, Any]) -> str:
     r = res.binding
     used = ev["frac"][r]
-    margin = (f" (with the model's {CALIBRATION_ERROR_PCT:g}% error margin added)"
-              if r == "logic_slots" and res.notes else "")
+    margin_pct = CALIBRATION_ERROR_PCT if r == "logic_slots" and res.notes else 0.0
     biggest = max(res.settings.values(), key=lambda c: c.logic_slots if r == "logic_slots" else getattr(c, r))
     what = ("logic slots (LUT4 + 2 x CCU2C carry, the self-test top included)" if r == "logic_slots" else r)
-    msg = (f"the RTL design needs about {used:.0%} of the {board.part}'s {what} (RTL cost model; largest layer "
-           f"{biggest.layer}), above the "
+    with_margin = (f", {used * (1 + margin_pct / 100):.0%} with the model's {margin_pct:g}% error margin"
+                   if margin_pct else "")
+    msg = (f"the RTL design needs about {used:.0%} of the {board.part}'s {what} (RTL cost model{with_margin}; "
+           f"largest layer {biggest.layer}), above the "
            f"{res.limits[r]:.0%} limit"
-           + (" that open place and route finishes on 2 cores (bitstream.max_utilisation)" if r == "logic_slots" else "")
-           + margin)
+           + (" that open place and route finishes on 2 cores (bitstream.max_utilisation)" if r == "logic_slots" else ""))
     alt = res.with_unavailable
     if alt and alt["fits"]:
         rf = ", ".join(f"{k} R={v}" for k, v in alt["reuse_factors"].items())

@@ -40,8 +40,13 @@ def run(ctx: BuildContext) -> None:
     open_fit = _open_fit(ctx, contract, board) if board.is_open else None
     if open_fit is not None:
         # the bitstream comes from the RTL backend: its fit decides; the hls4ml project is the C-simulation and
-        # emulator reference of the same model, and its own (hls4ml) estimate must not refuse it
-        cfg = cfg.model_copy(update={"on_overflow": "warn"})
+        # emulator reference of the same model, so its own (hls4ml) estimate must not refuse it, and left to the
+        # search (auto) it is built unrolled (Latency, reuse factor 1: the form the emulator covers and the RTL
+        # backend's arithmetic), not folded to fit a part it is never built for
+        update = {"on_overflow": "warn"}
+        if cfg.reuse_factor == "auto" and cfg.strategy == "auto":
+            update.update(reuse_factor=1, strategy="Latency")
+        cfg = cfg.model_copy(update=update)
     hls_model, hls_config, fit, latency, precisions = design_for_contract(
         contract, cfg, board, ctx.work / "project", ctx.cache_dir, estimate_kw=arrival)
     estimate = {"board": board.model_dump(mode="json"), **latency}
