@@ -70,3 +70,13 @@ def test_config_refuses_a_reuse_factor_below_one():
     for bad, where in ((0, "rtl.reuse: 0"), ({"MatMul_0": -2}, "for layer MatMul_0: -2")):
         with pytest.raises(ValidationError, match=where):
             RTLConfig(reuse=bad)
+
+
+def test_convert_refuses_a_malformed_reuse_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgekd.cli import app
+
+    result = CliRunner().invoke(app, ["convert", str(tmp_path / "m.onnx"), "--board", "ulx3s-85f",
+                                      "--reuse", "MatMul_0=four"])
+    assert result.exit_code == 2 and "--reuse MatMul_0=four" in result.output
