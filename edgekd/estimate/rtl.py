@@ -127,78 +127,13 @@ def layer_terms(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-#: a reuse kernel's weight ROM (R words) goes to block RAM (DP16KD, 512 x 36 at most) from this many words deep;
-#: below it, LUT4 ROMs (16 words x 1 bit each)
-ROM_BRAM_MIN_DEPTH = 32
-#: MULT18X18D operand width on ECP5 (18 x 18 signed)
-ECP5_MULT_WIDTH = 18
-
-
-def reuse_split(n_in: int, n_out: int, reuse_factor: int) -> tuple[int, int, int, int] | None:
-    """(r_in, r_out, s_in, s_out) of the RTL backend's reuse kernel (edgekd.rtl.reuse): R = r_in x r_out with
-    r_in = gcd(R, n_in) input slices of s_in elements and r_out groups of s_out outputs; None when R is not one
-    the kernel takes (r_out above n_out)."""
-    r = int(reuse_factor)
-    if r < 1:
-        return None
-    r_in = math.gcd(r, n_in)
-    r_out = r // r_in
-    if r_out > n_out:
-        return None
-    return r_in, r_out, n_in // r_in, -(-n_out // r_out)
-
-
 def reuse_candidates(n_in: int, n_out: int) -> list[int]:
-    """Reuse factors > 1 of an n_in x n_out dense layer that waste no multiplier (the output groups divide the
-    outputs): the fit search's candidates."""
-    out = []
-    for r in range(2, n_in * n_out + 1):
-        if (n_in * n_out) % r:
-            continue
-        sp = reuse_split(n_in, n_out, r)
-        if sp is not None and n_out % sp[1] == 0:
-            out.append(r)
-    return out
+    """Reuse factors > 1 of an n_in x n_out dense layer (edgekd.rtl.reuse.valid_reuse) that leave no multiplier
+    idle (R divides the products and its output groups divide the outputs): the fit search's candidates."""
+    from edgekd.rtl.reuse import valid_reuse
 
-
-def reuse_dense_cost(n_in: int, n_out: int, reuse_factor: int, in_bits: int, weight_bits: int, out_bits: int,
-                     family: str = "ecp5") -> dict[str, Any]:
-    """Cost of the RTL backend's time-multiplexed (reuse) dense kernel (edgekd.rtl.reuse) at reuse factor R:
-    every cycle an input slice (s_in elements, the input register rotating) times a weight group (s_out columns
-    read from an R-word ROM) on P = s_in x s_out multipliers, summed into s_out accumulators of exact width; R
-    cycles per vector; then the bias and requantisation of the n_out sums.
-
-    A structural count, not yet calibrated on Yosys (`source` says so): one MULT18X18D per product (two when an
-    operand is wider than 18 bits), one accumulator-wide carry chain per product (2 bits per CCU2C), the ROM in
-    DP16KD from ROM_BRAM_MIN_DEPTH words (else LUT4 ROMs), the registers of the kernel (input vector and slice,
-    ROM word, products, accumulators, results), the input rotation's 2:1 multiplexers and the requantisation
-    (rounding add, saturation) per output. Latency: R + 3 (ROM word, products, sums) + 2 (requantisation)."""
-    if family != "ecp5":
-        raise ValueError(f"reuse_dense_cost: family {family!r} not modelled (ecp5)")
-    r = int(reuse_factor)
-    sp = reuse_split(n_in, n_out, r)
-    if sp is None:
-        raise ValueError(f"reuse factor {r} is not one the {n_in} x {n_out} dense layer takes (R = r_in x r_out, "
-                         f"r_in = gcd(R, {n_in}), r_out at most {n_out})")
-    r_in, r_out, s_in, s_out = sp
-    p = s_in * s_out
-    acc = in_bits + weight_bits + max(1, math.ceil(math.log2(max(2, n_in))))
-    per = 1 if max(in_bits, weight_bits) <= ECP5_MULT_WIDTH else 2
-    lut_rom, bram = 0, 0
-    if r >= ROM_BRAM_MIN_DEPTH:
-        bram = math.ceil(p * weight_bits / 36) * math.ceil(r / 512)
-    else:
-        lut_rom = p * weight_bits * math.ceil(r / 16)
-    cnt = max(1, r.bit_length()) + 1
-    lut4 = lut_rom + (n_in * in_bits if r_in > 1 else 0) + s_out * acc + n_out * (out_bits + 2) + 6 * cnt
-    ccu2c = math.ceil(p * acc / 2) + n_out * math.ceil((acc + 1) / 2) + 2 * math.ceil(cnt / 2)
-    ff = (n_in * in_bits + s_in * in_bits + p * weight_bits + p * max(acc, in_bits + 1 + weight_bits)
-          + (1 + r_out) * s_out * acc + n_out * out_bits + 3 * cnt)
-    return {"reuse_factor": r, "r_in": r_in, "r_out": r_out, "products_per_cycle": p, "dsp": p * per,
-            "lut4": int(lut4), "ccu2c": int(ccu2c), "ff": int(ff), "bram_18k": int(bram),
-            "logic_slots": int(lut4 + SLOTS_PER_CCU2C * ccu2c), "ii_cycles": r, "latency_cycles": r + 5,
-            "accumulator_bits": acc,
-            "source": "structural estimate (uncalibrated: no reuse kernel synthesised yet)"}
+    return [r for r in valid_reuse(n_in, n_out)
+            if r > 1 and (n_in * n_out) % r == 0 and n_out % (r // math.gcd(r, n_in)) == 0]
 
 
 def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[str, Any]:
@@ -338,7 +273,7 @@ def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -
     family = family or manifest.get("family", "ecp5")
     base = estimate_rtl(manifest, family)
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
-    lut, ff, carry, dsp = float(base["lut"]), float(base["ff"]), 0.0, 0
+    lut, ff, carry, dsp = float(base["lut"]), float(base["ff"]), float(base.get("ccu2c", 0)), 0
     layers = {l["name"]: l for l in manifest["layers"]}
     for s in manifest["stages"]:
         r = s.get("reuse")
@@ -353,11 +288,11 @@ def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -
         # estimate_rtl counted the kernel's alkaid cost (its pre and post networks) with the unrolled factors
         lut += est["lut"] - k["lut_cost"] * float(s["cost"])
         ff += est["ff"] - k["ff_cost"] * float(s["cost"])
-        carry += est["carry"]
+        carry += est["carry"] - (ECP5_CALIBRATION["ccu2c"]["cost"] * float(s["cost"]) if family == "ecp5" else 0.0)
         dsp += est["dsp"]
     out = {**base, "lut": int(round(lut)), "ff": int(round(ff)), "dsp": dsp,
            "interval_cycles": float(max(base["interval_cycles"], manifest.get("interval_cycles_per_image", 0)))}
-    if family == "ecp5":
-        out["reuse_carry"] = int(round(carry))
-        out["logic_slots"] = int(round(lut + 2 * carry))
+    if family == "ecp5":  # the whole design's LUT4 and CCU2C (unrolled kernels, stream, reuse kernels)
+        out.update(lut4=out["lut"], carry=int(round(carry)), ccu2c=int(round(carry)),
+                   logic_slots=int(round(lut + SLOTS_PER_CCU2C * carry)))
     return out

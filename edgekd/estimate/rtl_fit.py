@@ -11,9 +11,9 @@ counted 54% of its logic slots). `fit_open_board` prices the RTL design instead:
 - the cap is bitstream.max_utilisation (above about half of an 85F nextpnr does not finish on 2 cores); FF,
   DSP and block RAM keep hls.max_utilization;
 - candidates per layer: the fully unrolled kernel, and for a dense layer time-multiplexed (reuse) kernels at
-  every reuse factor R the RTL backend's kernel takes without idle multipliers (n_in * n_out / R
-  multiply-accumulates per cycle on MULT18X18D, weights from a ROM: edgekd.estimate.rtl.reuse_dense_cost). A candidate the RTL backend cannot generate yet is
-  listed as unavailable with the reason and never chosen;
+  every reuse factor R the RTL backend's kernel (edgekd.rtl.reuse) takes without idle multipliers (n_in * n_out / R
+  multiply-accumulates per cycle on MULT18X18D, weights from a ROM: edgekd.estimate.rtl.estimate_reuse_dense).
+  A candidate the RTL backend cannot generate is listed as unavailable with the reason and never chosen;
 - the choice: the lowest latency in cycles that fits (ties: the least full resource), exhaustively over the
   layers' candidates when there are at most EXHAUSTIVE_MAX combinations, else greedily (the move that adds the
   least latency per unit of excess removed);
@@ -35,14 +35,16 @@ from edgekd.estimate.rtl import (
     _last_needed_pixel,
     ecp5_counts,
     layer_terms,
+    estimate_reuse_dense,
     reuse_candidates,
-    reuse_dense_cost,
 )
 from edgekd.estimate.rtl_clock import predict_fmax
 
 __all__ = ["Candidate", "OpenFitResult", "fit_open_board", "layer_candidates", "CALIBRATION_ERROR_PCT"]
 
 EXHAUSTIVE_MAX = 50_000
+#: where a reuse candidate's cost comes from
+REUSE_SOURCE = "estimate (edgekd.estimate.rtl.estimate_reuse_dense: structural counts x REUSE_CALIBRATION)"
 #: the calibrated model's largest error on logic slots over every measured top (8 network tops: 8.8%, the CNN
 #: 9x7x3 under-estimated; 5 self-test tops: 4.4%), rounded up (benchmarks/results/rtl_ecp5_calibration.json,
 #: max_abs_error_pct)
@@ -136,7 +138,8 @@ class OpenFitResult:
         }
 
 
-def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Mapping[str, Any]) -> list[Candidate]:
+def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Mapping[str, Any],
+                     extra: tuple[int, ...] = ()) -> list[Candidate]:
     """The unrolled kernel of a layer and, for a dense layer, its reuse variants (edgekd.estimate.rtl.reuse_candidates)."""
     e = ecp5_counts(term["cost"], term["bits"])
     out = [Candidate(term["name"], "unrolled", 1, e["lut4"], e["ccu2c"], e["ff"], 0, 0, term["cycles"], 1)]
@@ -145,13 +148,17 @@ def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Ma
     n_in, n_out = int(math.prod(term["in_shape"])), int(term["out_shape"][-1])
     in_bits, out_bits = int(sum(term["in_kif"])), int(sum(term["out_kif"]))
     flat = ecp5_counts(0, term["bits"])  # the flatten register before the kernel stays
-    for r in reuse_candidates(n_in, n_out):
-        c = reuse_dense_cost(n_in, n_out, r, in_bits, int(weight_bits), out_bits)
-        out.append(Candidate(term["name"], "reuse", r, c["lut4"] + flat["lut4"], c["ccu2c"] + flat["ccu2c"],
+    from edgekd.rtl.reuse import valid_reuse
+
+    valid = set(valid_reuse(n_in, n_out))
+    for r in sorted(set(reuse_candidates(n_in, n_out)) | {x for x in extra if x > 1 and x in valid}):
+        c = estimate_reuse_dense(n_in, n_out, in_bits, int(weight_bits), r, in_signed=bool(term["in_kif"][0]),
+                                 out_bits=out_bits, family="ecp5")
+        out.append(Candidate(term["name"], "reuse", r, c["lut"] + flat["lut4"], c["carry"] + flat["ccu2c"],
                              c["ff"] + flat["ff"], c["dsp"], c["bram_18k"],
                              term["cycles"] - term["kernel_cycles"] + c["latency_cycles"], r,
                              available=bool(reuse.get("available")), why_unavailable=reuse.get("why"),
-                             source=c["source"]))
+                             source=REUSE_SOURCE))
     return out
 
 
@@ -188,14 +195,15 @@ def fit_open_board(plan: Mapping[str, Any], board: Any, limits: Mapping[str, flo
                          f"{sorted(names)}")
     cands: dict[str, list[Candidate]] = {}
     for t in terms:
-        cs = layer_candidates(t, (weight_bits or {}).get(t["name"]), reuse)
+        want_r = (int(fixed[t["name"]]),) if fixed and t["name"] in fixed else ()
+        cs = layer_candidates(t, (weight_bits or {}).get(t["name"]), reuse, extra=want_r)
         if fixed and t["name"] in fixed:
             want = int(fixed[t["name"]])
             keep = [c for c in cs if c.reuse_factor == want]
             if not keep:
                 raise ValueError(f"layer {t['name']}: reuse factor {want} is not one of its candidates "
                                  f"{[c.reuse_factor for c in cs]} (1 = unrolled; R = r_in x r_out with r_in dividing "
-                                 "the inputs and r_out the outputs)")
+                                 "the inputs and r_out at most the outputs)")
             cs = keep
         cands[t["name"]] = cs
     avail = {r: float(getattr(board.resources, _AVAILABLE[r])) for r in RESOURCES}

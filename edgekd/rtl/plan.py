@@ -70,4 +70,11 @@ def open_board_fit(contract: Any, config: Any, board: Any, lanes: int = 1):
     hls = config.hls
     limits = {"logic_slots": float(config.bitstream.max_utilisation), "ff": hls.utilization_limit("ff"),
               "dsp": hls.utilization_limit("dsp"), "bram_18k": hls.utilization_limit("bram_18k")}
-    return fit_open_board(plan, board, limits, weight_bits=bits, reuse=reuse_support(), selftest=True)
+    dense = [layer["name"] for layer in plan["layers"] if layer["kind"] == "dense"]
+    if rtl.reuse == "auto":
+        fixed = None
+    elif isinstance(rtl.reuse, dict):
+        fixed = {n: int(rtl.reuse.get(n, 1)) for n in dense} | {k: int(v) for k, v in rtl.reuse.items()}
+    else:
+        fixed = {n: int(rtl.reuse) for n in dense}
+    return fit_open_board(plan, board, limits, weight_bits=bits, reuse=reuse_support(), fixed=fixed, selftest=True)

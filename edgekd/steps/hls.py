@@ -97,7 +97,7 @@ def run(ctx: BuildContext) -> None:
 def _open_fit(ctx: BuildContext, contract: HardwareContract, board):
     """Open boards: the fit search on the RTL backend's cost model (edgekd.estimate.rtl_fit); a design that does
     not fit is refused here (hls.on_overflow: fail) before any C-simulation, Verilator or Yosys time is spent."""
-    from edgekd.errors import DesignDoesNotFitError
+    from edgekd.errors import BuildError, DesignDoesNotFitError
     from edgekd.rtl.network import RTLUnsupportedError
     from edgekd.rtl.plan import open_board_fit
 
@@ -109,6 +109,8 @@ def _open_fit(ctx: BuildContext, contract: HardwareContract, board):
     except RTLUnsupportedError as err:
         raise DesignDoesNotFitError(f"open board {board.name}: the RTL backend cannot generate this model ({err}); "
                                     "its bitstream is built from the RTL backend's Verilog") from None
+    except ValueError as err:  # a fixed rtl.reuse the layer does not take, or names a layer it does not have
+        raise BuildError(f"rtl.reuse: {err}") from None
     j = result.to_json()
     log.info("fit (open board %s, RTL cost model): %s; %.0f%% of the logic slots (cap %.0f%%), %d cycles = %.3f us at "
              "%.1f MHz (the achieved Fmax of %s)%s", board.name, "fits" if result.fits else "does NOT fit",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekd.estimate.rtl import SELFTEST_OVERHEAD, ecp5_counts, estimate_rtl, reuse_candidates, reuse_dense_cost
+from edgekd.estimate.rtl import SELFTEST_OVERHEAD, ecp5_counts, estimate_reuse_dense, estimate_rtl, reuse_candidates
 from edgekd.estimate.rtl_clock import MEASURED, predict_fmax
 from edgekd.estimate.rtl_fit import CALIBRATION_ERROR_PCT, fit_open_board
 from edgekd.hw import load_board
@@ -82,25 +82,28 @@ def test_a_lower_cap_refuses_the_cell_student_naming_the_resource(board):
 
 def test_fixed_reuse_factor_is_checked(board):
     with pytest.raises(ValueError, match="not one of its candidates"):
-        _fit("jet_tagger", board, {"available": True}, fixed={"MatMul_1": 7})
+        _fit("jet_tagger", board, {"available": True}, fixed={"MatMul_3": 192})  # r_out 6 > 5 outputs
+    # a factor the kernel takes with a padded output group is priced when the config fixes it
+    padded = _fit("jet_tagger", board, {"available": True}, fixed={"MatMul_3": 64})
+    assert padded.reuse_factors()["MatMul_3"] == 64 and padded.interval_cycles == 64
     with pytest.raises(ValueError, match="does not have"):
         _fit("jet_tagger", board, {"available": True}, fixed={"Dense_9": 2})
     with pytest.raises(ValueError, match="no reuse kernel"):
         _fit("jet_tagger", board, NO_REUSE, fixed={"MatMul_1": 8})
 
 
-def test_reuse_cost_structure():
-    a = reuse_dense_cost(64, 32, 8, 6, 6, 6)
-    b = reuse_dense_cost(64, 32, 16, 6, 6, 6)
-    assert a["products_per_cycle"] == 256 and a["dsp"] == 256 and b["dsp"] == 128
-    assert a["ii_cycles"] == 8 and b["latency_cycles"] > a["latency_cycles"]
-    assert b["logic_slots"] < a["logic_slots"] and b["bram_18k"] == 0
-    c = reuse_dense_cost(64, 32, 128, 6, 6, 6)  # r_in 64 slices of 1 input, r_out 2 groups of 16 outputs
-    assert (c["r_in"], c["r_out"], c["products_per_cycle"]) == (64, 2, 16) and c["bram_18k"] > 0
-    assert reuse_dense_cost(16, 4, 4, 20, 6, 8)["dsp"] == 2 * 16  # a 20-bit operand takes two MULT18X18D
-    with pytest.raises(ValueError, match="not one"):
-        reuse_dense_cost(10, 3, 40, 8, 8, 8)  # r_in 10, r_out 4 > 3 outputs
-    assert reuse_candidates(10, 3) == [2, 3, 5, 6, 10, 15, 30]
+def test_reuse_candidates_are_priced_by_the_reuse_kernels_cost_model(board):
+    res = _fit("jet_tagger", board, {"available": True})
+    cands = {c.reuse_factor: c for c in res.candidates["MatMul_1"] if c.impl == "reuse"}  # 64 x 32, 6-bit
+    assert sorted(cands) == reuse_candidates(64, 32) and 2048 in cands and 7 not in cands  # 7: idle multipliers
+    term = PLANS["jet_tagger"]["plan"]
+    c16 = estimate_reuse_dense(64, 32, 6, 6, 16, in_signed=False, out_bits=6, family="ecp5")
+    assert (cands[16].lut4, cands[16].ccu2c, cands[16].ff, cands[16].dsp) == \
+        (c16["lut"], c16["carry"], c16["ff"], c16["dsp"]) and c16["multipliers"] == 128
+    assert cands[16].ii_cycles == 16 and cands[32].dsp == cands[16].dsp // 2
+    unrolled = res.candidates["MatMul_1"][0]
+    assert unrolled.impl == "unrolled" and cands[32].logic_slots < unrolled.logic_slots
+    assert term["stages"][1]["latency"] == unrolled.cycles
 
 
 def test_clock_model_provenance_matches_the_measured_bitstreams():
