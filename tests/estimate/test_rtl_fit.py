@@ -173,3 +173,24 @@ def test_open_board_estimate_json_has_what_the_report_and_the_sweep_read(board):
     assert fit["resources"]["lut"]["available"] == board.resources.lut
     assert fit["search"]["reuse_factors"] == res.reuse_factors()
     assert est["hls_estimate"] == {"cycles": 14, "us": 0.56}
+
+
+def test_rtl_step_takes_the_fit_search_choice_for_reuse_auto(tmp_path, board):
+    from types import SimpleNamespace
+
+    from edgekd.config import RTLConfig
+    from edgekd.errors import BuildError
+    from edgekd.io import write_json
+    from edgekd.steps.hls import open_fit_estimate
+    from edgekd.steps.rtl import _reuse
+
+    res = _fit("jet_tagger", board, {"available": True})
+    (tmp_path / "hls").mkdir()
+    ctx = SimpleNamespace(dir=lambda name: tmp_path / name)
+    assert RTLConfig().reuse == "auto"
+    with pytest.raises(BuildError, match="no RTL fit search"):
+        _reuse(ctx, RTLConfig(), board)
+    write_json(tmp_path / "hls" / "estimate.json", open_fit_estimate(res, board, {"board": {}}))
+    assert _reuse(ctx, RTLConfig(), board) == res.reuse_factors() and res.reuse_factors()
+    assert _reuse(ctx, RTLConfig(reuse=4), board) == 4  # a fixed factor is the config's
+    assert _reuse(ctx, RTLConfig(), load_board("zcu104")) == 1  # not an open board: unrolled
