@@ -17,7 +17,10 @@ Designs (each synthesised as the network top `edgekd_top` with synth_ecp5 under 
   conv-10x10x8 (3x3 conv 8 -> 8, 3x3 conv 8 -> 8, dense);
 - finished builds of open boards (--builds: their rtl/rtl.json manifest and network synthesis, and the self-test
   top's counts in bitstream/bitstream.json): the cell student (examples/cells_ecp5.yaml) and the zoo's jet tagger
-  (`edgekd convert qkeras_jettagging.onnx --board ulx3s-85f`).
+  (`edgekd convert qkeras_jettagging.onnx --board ulx3s-85f`);
+- builds with time-multiplexed dense layers (--reuse-builds: rtl.reuse > 1, edgekd.rtl.reuse): the network's
+  counts against edgekd.estimate.rtl.estimate_reuse_design, and one factor per resource on the reuse kernels'
+  structural counts (`reuse_fit`: what edgekd.estimate.rtl.REUSE_CALIBRATION["ecp5"] takes).
 Prints the table (estimate vs measured, error %) and saves benchmarks/results/rtl_ecp5_calibration.json (rows of
 earlier runs are kept; a design run again replaces its row). Never part of the tests.
 """
@@ -114,12 +117,68 @@ def measure_build(folder: Path) -> dict:
     return row
 
 
+def measure_reuse_build(folder: Path) -> dict:
+    """A finished open-board build whose RTL has time-multiplexed dense layers (rtl.json `reuse`): the network
+    top's synth_ecp5 counts against edgekd.estimate.rtl.estimate_reuse_design."""
+    from edgekd.estimate.rtl import estimate_reuse_design
+
+    m = json.loads((folder / "rtl" / "rtl.json").read_text())
+    s = m.get("synthesis")
+    if not s or s.get("family") != "ecp5" or not any(int(r) > 1 for r in (m.get("reuse") or {}).values()):
+        raise SystemExit(f"{folder}: not an ECP5 build with reuse kernels and Yosys counts")
+    row = {"design": f"reuse:{folder.name}", "kind": "reuse build", "build_folder": str(folder),
+           "reuse": m["reuse"], "manifest": {k: m[k] for k in ("layers", "stages", "input_kif", "lanes",
+                                                              "latency_cutoff", "alkaid_cost", "reuse")}}
+    row["network"] = {"lut4": s["lut"], "ccu2c": s["carry"], "ff": s["ff"], "dsp": s["dsp"], "yosys_s": s["seconds"],
+                      "tool": s["tool"], "command": s["command"]}
+    est = estimate_reuse_design(m, "ecp5")
+    row["estimate"] = {k: est[k] for k in ("lut4", "ccu2c", "ff", "dsp", "logic_slots")}
+    return row
+
+
+def reuse_fit(rows: list[dict]) -> dict | None:
+    """One factor per resource on the reuse kernels' structural counts (ROM + multiplexer LUT4s, adder bits,
+    register bits: edgekd.estimate.rtl.reuse_dense_counts), the rest of each design held at the model: least
+    squares over the reuse builds; and every reuse build's error with the package's factors."""
+    from edgekd.estimate import rtl
+
+    rs = [r for r in rows if r.get("kind") == "reuse build"]
+    if not rs:
+        return None
+    saved = dict(rtl.REUSE_CALIBRATION["ecp5"])
+    parts = {"lut4": ("lut_rom", "lut_mux"), "ccu2c": ("carry_add",), "ff": ("ff_reg",)}
+    out: dict = {"designs": [r["design"] for r in rs]}
+    try:
+        for key, factors in parts.items():
+            fixed, unit = [], []
+            for r in rs:
+                rtl.REUSE_CALIBRATION["ecp5"] = {**saved, **{f: 0.0 for f in factors}}
+                f0 = rtl.estimate_reuse_design(r["manifest"], "ecp5")[key]
+                rtl.REUSE_CALIBRATION["ecp5"] = {**saved, **{f: 1.0 for f in factors}}
+                f1 = rtl.estimate_reuse_design(r["manifest"], "ecp5")[key]
+                fixed.append(f0)
+                unit.append(f1 - f0)
+            y = [r["network"][key] for r in rs]
+            num = sum(u * (t - f) for u, t, f in zip(unit, y, fixed))
+            den = sum(u * u for u in unit)
+            out[key] = {"factor": round(num / den, 4) if den else None, "factors": list(factors)}
+    finally:
+        rtl.REUSE_CALIBRATION["ecp5"] = saved
+    out["errors"] = {}
+    for r in rs:
+        est = rtl.estimate_reuse_design(r["manifest"], "ecp5")
+        n = r["network"]
+        out["errors"][r["design"]] = {k: _pct(est[k], n[k]) for k in ("lut4", "ccu2c", "ff")}
+        out["errors"][r["design"]]["logic_slots"] = _pct(est["logic_slots"], n["lut4"] + 2 * n["ccu2c"])
+    return out
+
+
 def fit(rows: list[dict]) -> dict:
     """Relative least squares (no intercept) of the network's LUT4 / CCU2C / FF on (alkaid cost, stream bits), and the
     self-test top's overhead (mean of self-test - network over the designs with both)."""
     import numpy as np
 
-    net = [r for r in rows if r.get("network")]
+    net = [r for r in rows if r.get("network") and r.get("kind") != "reuse build"]
     a = np.array([[r["alkaid_cost"], r["stream_bits"]] for r in net], dtype=float)
     out: dict = {"designs": [r["design"] for r in net]}
     for key in KEYS:
@@ -127,7 +186,7 @@ def fit(rows: list[dict]) -> dict:
         # relative least squares (each row divided by its count): small and large designs weigh the same
         coef, *_ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)
         out[key] = {"cost": round(float(coef[0]), 4), "bits": round(float(coef[1]), 4)}
-    both = [r for r in rows if r.get("network") and r.get("selftest")]
+    both = [r for r in rows if r.get("network") and r.get("selftest") and r.get("kind") != "reuse build"]
     out["selftest_overhead"] = {k: int(round(float(np.mean([r["selftest"][k] - r["network"][k] for r in both]))))
                                 for k in KEYS} if both else None
     out["selftest_overhead_from"] = [r["design"] for r in both]
@@ -165,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", default=",".join(DEFAULT), help="comma-separated; '' for none")
     ap.add_argument("--builds", nargs="*", type=Path, default=[], help="finished builds of open boards")
+    ap.add_argument("--reuse-builds", nargs="*", type=Path, default=[],
+                    help="finished open-board builds with time-multiplexed dense layers (rtl.reuse)")
     ap.add_argument("--no-synth", action="store_true", help="estimates only (keep earlier Yosys counts)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per Yosys run")
     args = ap.parse_args(argv)
@@ -182,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
             row["network"] = prev[name]["network"]
         row["measured_by"] = "nice .venv/bin/python benchmarks/rtl_ecp5_calibration.py " + " ".join(argv or sys.argv[1:])
         prev[name] = row
+    for folder in args.reuse_builds:
+        row = measure_reuse_build(folder)
+        row["measured_by"] = "nice .venv/bin/python benchmarks/rtl_ecp5_calibration.py " + " ".join(argv or sys.argv[1:])
+        prev[row["design"]] = row
     for folder in args.builds:
         row = measure_build(folder)
         row["measured_by"] = "nice .venv/bin/python benchmarks/rtl_ecp5_calibration.py " + " ".join(argv or sys.argv[1:])
@@ -190,11 +255,14 @@ def main(argv: list[str] | None = None) -> None:
     from edgekd.estimate.rtl import ECP5_CALIBRATION, SELFTEST_OVERHEAD
 
     for r in rows:  # the estimate of the coefficients in the package now (after a refit: the new ones)
-        r["estimate"] = _reestimate(r)
+        if r.get("kind") != "reuse build":
+            r["estimate"] = _reestimate(r)
     doc = {"benchmark": "rtl_ecp5_calibration",
            "command": "nice .venv/bin/python benchmarks/rtl_ecp5_calibration.py " + " ".join(argv or sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "model": {"ecp5": ECP5_CALIBRATION, "selftest_overhead": SELFTEST_OVERHEAD}, "fit": fit(rows), "errors": errors(rows), "rows": rows}
+           "model": {"ecp5": ECP5_CALIBRATION, "selftest_overhead": SELFTEST_OVERHEAD}, "fit": fit(rows),
+           "errors": errors([r for r in rows if r.get("kind") != "reuse build"]), "reuse_fit": reuse_fit(rows),
+           "rows": rows}
     table = doc["errors"]
     for key in ("lut4", "ccu2c", "ff", "logic_slots"):
         vals = [abs(t["network"][key]["error_pct"]) for t in table if t.get("network")]
@@ -215,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{f('ff'):>12s} {n['logic_slots']['error_pct'] if n else '-':>7} | "
               f"{str(s.get('estimate', '-')) + '/' + str(s.get('yosys', '-')):>14s} {s.get('error_pct', '-')}")
     print("refit:", json.dumps(doc["fit"]))
+    if doc["reuse_fit"]:
+        print("reuse kernels (factor on their structural counts; error with the package's factors):",
+              json.dumps(doc["reuse_fit"]))
     print("max |error| %:", json.dumps(doc["max_abs_error_pct"]))
     print(f"saved {RESULTS}")
 
