@@ -132,7 +132,9 @@ def open_fit_estimate(result, board, hls_estimate: dict) -> dict:
     j = result.to_json()
     mhz = result.clock["mhz"]
     res = j["resources"]
-    per_layer = [{"name": n, **c.to_json()} for n, c in result.settings.items()]
+    # the report's per-layer table and plot read name, type, cycles, ii, dsp, lut (lut: logic slots here)
+    per_layer = [{"name": n, "type": f"{c.impl}" + (f" R={c.reuse_factor}" if c.impl == "reuse" else ""),
+                  "ii": c.ii_cycles, "lut": c.logic_slots, **c.to_json()} for n, c in result.settings.items()]
     return {"board": hls_estimate["board"], "clock_mhz": mhz, "clock": result.clock,
             "board_clock_mhz": result.board_clock_mhz, "io_type": "rtl", "cycles": result.cycles,
             "us": round(result.us, 4), "us_at_board_clock": j["us_at_board_clock"], "ii_cycles": result.interval_cycles,

@@ -194,3 +194,15 @@ def test_rtl_step_takes_the_fit_search_choice_for_reuse_auto(tmp_path, board):
     assert _reuse(ctx, RTLConfig(), board) == res.reuse_factors() and res.reuse_factors()
     assert _reuse(ctx, RTLConfig(reuse=4), board) == 4  # a fixed factor is the config's
     assert _reuse(ctx, RTLConfig(), load_board("zcu104")) == 1  # not an open board: unrolled
+
+
+def test_report_renders_the_open_board_fit(board):
+    from edgekd.report.render import _env
+    from edgekd.steps.hls import open_fit_estimate
+
+    res = _fit("jet_tagger", board, NO_REUSE)
+    est = open_fit_estimate(res, board, {"board": board.model_dump(mode="json")})
+    text = _env().get_template("_fit_search.md.j2").render(r={"resources": {"fit": est["fit"]}})
+    assert "the achieved post-route Fmax of the measured design mlp-16-32-5" in text
+    assert "| MatMul_0 | unrolled | 1 |" in text and "Not available: no reuse kernel (test)" in text
+    assert {"name", "type", "cycles", "ii", "dsp", "lut"} <= set(est["per_layer"][0])
