@@ -128,6 +128,8 @@ def test_cost_model_against_the_stored_yosys_rows():
     doc = json.loads((ROOT / "benchmarks" / "results" / "rtl_ecp5_calibration.json").read_text())
     checked = 0
     for r in doc["rows"]:
+        if r.get("kind") == "reuse build":  # time-multiplexed layers: estimate_reuse_design, checked below
+            continue
         est = ecp5_counts(r["alkaid_cost"], r["stream_bits"])
         if r.get("network"):
             n = r["network"]
@@ -150,6 +152,18 @@ def test_cost_model_against_the_stored_yosys_rows():
     for key in ("lut4", "ccu2c", "ff"):
         assert ECP5_CALIBRATION[key] == {"cost": doc["fit"][key]["cost"], "bits": doc["fit"][key]["bits"]}
     assert SELFTEST_OVERHEAD == doc["fit"]["selftest_overhead"]
+    # the reuse kernels' factors are the benchmark's fit on the Yosys counts of the reuse builds
+    from edgekd.estimate.rtl import REUSE_CALIBRATION, estimate_reuse_design
+
+    rf = doc["reuse_fit"]
+    assert REUSE_CALIBRATION["ecp5"]["lut_rom"] == rf["lut4"]["factor"] == REUSE_CALIBRATION["ecp5"]["lut_mux"]
+    assert REUSE_CALIBRATION["ecp5"]["carry_add"] == rf["ccu2c"]["factor"]
+    assert REUSE_CALIBRATION["ecp5"]["ff_reg"] == rf["ff"]["factor"]
+    for r in (r for r in doc["rows"] if r.get("kind") == "reuse build"):
+        est, n = estimate_reuse_design(r["manifest"], "ecp5"), r["network"]
+        slots = n["lut4"] + 2 * n["ccu2c"]
+        assert abs(est["logic_slots"] - slots) / slots * 100 <= CALIBRATION_ERROR_PCT, r["design"]
+        assert est["dsp"] == n["dsp"]
 
 
 def test_estimate_rtl_reports_ecp5_slots():
