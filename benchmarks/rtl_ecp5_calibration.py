@@ -118,15 +118,18 @@ def measure_build(folder: Path) -> dict:
 
 
 def measure_reuse_build(folder: Path) -> dict:
-    """A finished open-board build whose RTL has time-multiplexed dense layers (rtl.json `reuse`): the network
-    top's synth_ecp5 counts against edgekd.estimate.rtl.estimate_reuse_design."""
+    """A finished open-board build (FOLDER/rtl/rtl.json) or an RTL folder (FOLDER/rtl.json, e.g. those of
+    benchmarks/rtl_reuse.py) whose dense layers are time-multiplexed (rtl.json `reuse`): the network top's
+    synth_ecp5 counts against edgekd.estimate.rtl.estimate_reuse_design."""
     from edgekd.estimate.rtl import estimate_reuse_design
 
-    m = json.loads((folder / "rtl" / "rtl.json").read_text())
+    path = folder / "rtl" / "rtl.json" if (folder / "rtl" / "rtl.json").is_file() else folder / "rtl.json"
+    m = json.loads(path.read_text())
     s = m.get("synthesis")
     if not s or s.get("family") != "ecp5" or not any(int(r) > 1 for r in (m.get("reuse") or {}).values()):
         raise SystemExit(f"{folder}: not an ECP5 build with reuse kernels and Yosys counts")
-    row = {"design": f"reuse:{folder.name}", "kind": "reuse build", "build_folder": str(folder),
+    row = {"design": f"reuse:{folder.parent.name + '/' if path.parent == folder else ''}{folder.name}",
+           "kind": "reuse build", "build_folder": str(folder),
            "reuse": m["reuse"], "manifest": {k: m[k] for k in ("layers", "stages", "input_kif", "lanes",
                                                               "latency_cutoff", "alkaid_cost", "reuse")}}
     row["network"] = {"lut4": s["lut"], "ccu2c": s["carry"], "ff": s["ff"], "dsp": s["dsp"], "yosys_s": s["seconds"],
@@ -139,7 +142,8 @@ def measure_reuse_build(folder: Path) -> dict:
 def reuse_fit(rows: list[dict]) -> dict | None:
     """One factor per resource on the reuse kernels' structural counts (ROM + multiplexer LUT4s, adder bits,
     register bits: edgekd.estimate.rtl.reuse_dense_counts), the rest of each design held at the model: least
-    squares over the reuse builds; and every reuse build's error with the package's factors."""
+    squares over the reuse builds; and every reuse build's error with the package's
+    factors (edgekd.estimate.rtl.REUSE_CALIBRATION)."""
     from edgekd.estimate import rtl
 
     rs = [r for r in rows if r.get("kind") == "reuse build"]

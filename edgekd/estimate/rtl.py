@@ -214,9 +214,11 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
 # sums to CCU2C carry cells (2 bits each).
 REUSE_CALIBRATION: dict[str, dict[str, float]] = {
     # ECP5: the factors on the structural counts fitted to Yosys synth_ecp5 of the jet tagger's network with every
-    # dense layer at R = 32 (benchmarks/rtl_ecp5_calibration.py --reuse-builds, `reuse_fit`): one design so far,
-    # so exact on it by construction; the ROM and its multiplexers cost ~3x the LUT4 ROM count (Yosys builds the
-    # registered case statement as LUT logic, not 16 x 1 ROMs). The post networks (alkaid) use ECP5_CALIBRATION.
+    # dense layer at R = 32, then checked on R = 16 and R = 64 (benchmarks/rtl_ecp5_calibration.py --reuse-builds;
+    # benchmarks/results/rtl_ecp5_calibration.json `reuse_fit.errors`): logic slots within 1.6% on all three
+    # (LUT4 and CCU2C alone are off by up to 30-45% in opposite directions: Yosys trades the ROM's LUT4s and the
+    # adders' carry cells differently per R). Refitting each resource on all three makes the slots worse (8.8%),
+    # so these stay. The ROM and its multiplexers cost ~3x the LUT4-ROM count (a registered case statement).
     "ecp5": {"lut_rom": 3.1046, "lut_mux": 3.1046, "lut_post": 0.3527, "carry_add": 1.7124, "ff_reg": 0.8742,
              "ff_post": 0.8036},
     "xcu": {"lut_rom": 0.5, "lut_mux": 0.5, "lut_post": 1.083, "carry_add": 0.25, "ff_reg": 1.0, "ff_post": 0.691},

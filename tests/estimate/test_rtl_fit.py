@@ -152,14 +152,12 @@ def test_cost_model_against_the_stored_yosys_rows():
     for key in ("lut4", "ccu2c", "ff"):
         assert ECP5_CALIBRATION[key] == {"cost": doc["fit"][key]["cost"], "bits": doc["fit"][key]["bits"]}
     assert SELFTEST_OVERHEAD == doc["fit"]["selftest_overhead"]
-    # the reuse kernels' factors are the benchmark's fit on the Yosys counts of the reuse builds
-    from edgekd.estimate.rtl import REUSE_CALIBRATION, estimate_reuse_design
+    # the reuse kernels (time-multiplexed dense layers): the package's factors against every reuse build's Yosys
+    from edgekd.estimate.rtl import estimate_reuse_design
 
-    rf = doc["reuse_fit"]
-    assert REUSE_CALIBRATION["ecp5"]["lut_rom"] == rf["lut4"]["factor"] == REUSE_CALIBRATION["ecp5"]["lut_mux"]
-    assert REUSE_CALIBRATION["ecp5"]["carry_add"] == rf["ccu2c"]["factor"]
-    assert REUSE_CALIBRATION["ecp5"]["ff_reg"] == rf["ff"]["factor"]
-    for r in (r for r in doc["rows"] if r.get("kind") == "reuse build"):
+    reuse_rows = [r for r in doc["rows"] if r.get("kind") == "reuse build"]
+    assert len(reuse_rows) >= 3
+    for r in reuse_rows:
         est, n = estimate_reuse_design(r["manifest"], "ecp5"), r["network"]
         slots = n["lut4"] + 2 * n["ccu2c"]
         assert abs(est["logic_slots"] - slots) / slots * 100 <= CALIBRATION_ERROR_PCT, r["design"]
