@@ -109,7 +109,7 @@ def test_reuse_candidates_are_priced_by_the_reuse_kernels_cost_model(board):
 def test_clock_model_provenance_matches_the_measured_bitstreams():
     doc = json.loads((ROOT / "benchmarks" / "results" / "open_bitstream.json").read_text())
     rows = {r["design"]: r for r in doc["designs"] if r.get("finished")}
-    assert {m[0] for m in MEASURED} == set(rows)
+    assert {m[0] for m in MEASURED} <= set(rows)  # every table row is a measured bitstream
     for name, slots, _cutoff, mhz in MEASURED:
         s = rows[name]["synthesis"]
         assert slots == s["lut4"] + 2 * s["ccu2c"]
