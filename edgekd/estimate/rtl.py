@@ -169,7 +169,7 @@ def reuse_dense_counts(n_in: int, n_out: int, in_bits: int, weight_bits: int, re
     word = mults * weight_bits
     return {"r_in": r_in, "r_out": r_out, "multipliers": mults, "rom_bits": reuse * word, "rom_word_bits": word,
             "rom_luts": word * max(1, math.ceil(reuse / 16)),
-            "mux_bits": n_in * in_bits if r_in > 1 else 0,
+            "mux_bits": (n_in * in_bits if r_in > 1 else 0) + s_out * acc_bits,  # input rotation, accumulator clear
             "register_bits": n_in * in_bits + s_in * in_bits + word + mults * pw + (1 + r_out) * s_out * acc_bits
             + 3 * (int(reuse).bit_length() + 1) + 8,
             "adder_bits": s_out * s_in * acc_bits, "acc_bits": int(acc_bits), "core_cycles": int(reuse) + 3}
@@ -190,7 +190,7 @@ def estimate_reuse_dense(n_in: int, n_out: int, in_bits: int, weight_bits: int, 
     xb = in_bits + (0 if in_signed else 1)
     per_mult = -(-xb // a_max) * -(-weight_bits // b_max) if xb >= b_max else -(-xb // b_max) * -(-weight_bits // a_max)
     lut = k["lut_rom"] * c["rom_luts"] + k["lut_mux"] * c["mux_bits"] + k["lut_post"] * post_cost
-    carry = k["carry_add"] * c["adder_bits"] / 2
+    carry = k["carry_add"] * c["adder_bits"] / 2 + k.get("carry_post", 0.0) * post_cost
     ff = k["ff_reg"] * c["register_bits"] + k["ff_post"] * post_cost
     slots = lut + 2 * carry if family == "ecp5" else lut
     return {"lut": int(round(lut)), "ff": int(round(ff)), "carry": int(round(carry)), "logic_slots": int(round(slots)),
