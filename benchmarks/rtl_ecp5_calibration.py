@@ -18,9 +18,9 @@ Designs (each synthesised as the network top `edgekd_top` with synth_ecp5 under 
 - finished builds of open boards (--builds: their rtl/rtl.json manifest and network synthesis, and the self-test
   top's counts in bitstream/bitstream.json): the cell student (examples/cells_ecp5.yaml) and the zoo's jet tagger
   (`edgekd convert qkeras_jettagging.onnx --board ulx3s-85f`);
-- builds with time-multiplexed dense layers (--reuse-builds: rtl.reuse > 1, edgekd.rtl.reuse): the network's
-  counts against edgekd.estimate.rtl.estimate_reuse_design, and one factor per resource on the reuse kernels'
-  structural counts (`reuse_fit`: what edgekd.estimate.rtl.REUSE_CALIBRATION["ecp5"] takes).
+- builds or RTL folders with time-multiplexed dense layers (--reuse-builds: rtl.reuse > 1, edgekd.rtl.reuse):
+  the network's counts against edgekd.estimate.rtl.estimate_reuse_design (its reuse factors fitted by
+  benchmarks/rtl_reuse.py) on top of this calibration (`reuse_fit.errors`).
 Prints the table (estimate vs measured, error %) and saves benchmarks/results/rtl_ecp5_calibration.json (rows of
 earlier runs are kept; a design run again replaces its row). Never part of the tests.
 """
@@ -140,35 +140,16 @@ def measure_reuse_build(folder: Path) -> dict:
 
 
 def reuse_fit(rows: list[dict]) -> dict | None:
-    """One factor per resource on the reuse kernels' structural counts (ROM + multiplexer LUT4s, adder bits,
-    register bits: edgekd.estimate.rtl.reuse_dense_counts), the rest of each design held at the model: least
-    squares over the reuse builds; and every reuse build's error with the package's
-    factors (edgekd.estimate.rtl.REUSE_CALIBRATION)."""
+    """Every reuse build's error with the package's reuse factors (edgekd.estimate.rtl.REUSE_CALIBRATION, fitted
+    by benchmarks/rtl_reuse.py) on top of this calibration's unrolled model: the design-level check the open
+    fit search relies on."""
     from edgekd.estimate import rtl
 
     rs = [r for r in rows if r.get("kind") == "reuse build"]
     if not rs:
         return None
-    saved = dict(rtl.REUSE_CALIBRATION["ecp5"])
-    parts = {"lut4": ("lut_rom", "lut_mux"), "ccu2c": ("carry_add",), "ff": ("ff_reg",)}
-    out: dict = {"designs": [r["design"] for r in rs]}
-    try:
-        for key, factors in parts.items():
-            fixed, unit = [], []
-            for r in rs:
-                rtl.REUSE_CALIBRATION["ecp5"] = {**saved, **{f: 0.0 for f in factors}}
-                f0 = rtl.estimate_reuse_design(r["manifest"], "ecp5")[key]
-                rtl.REUSE_CALIBRATION["ecp5"] = {**saved, **{f: 1.0 for f in factors}}
-                f1 = rtl.estimate_reuse_design(r["manifest"], "ecp5")[key]
-                fixed.append(f0)
-                unit.append(f1 - f0)
-            y = [r["network"][key] for r in rs]
-            num = sum(u * (t - f) for u, t, f in zip(unit, y, fixed))
-            den = sum(u * u for u in unit)
-            out[key] = {"factor": round(num / den, 4) if den else None, "factors": list(factors)}
-    finally:
-        rtl.REUSE_CALIBRATION["ecp5"] = saved
-    out["errors"] = {}
+    out: dict = {"designs": [r["design"] for r in rs], "factors": dict(rtl.REUSE_CALIBRATION["ecp5"]),
+                 "factors_source": "benchmarks/rtl_reuse.py (benchmarks/results/rtl_reuse.json)", "errors": {}}
     for r in rs:
         est = rtl.estimate_reuse_design(r["manifest"], "ecp5")
         n = r["network"]
@@ -288,8 +269,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{str(s.get('estimate', '-')) + '/' + str(s.get('yosys', '-')):>14s} {s.get('error_pct', '-')}")
     print("refit:", json.dumps(doc["fit"]))
     if doc["reuse_fit"]:
-        print("reuse kernels (factor on their structural counts; error with the package's factors):",
-              json.dumps(doc["reuse_fit"]))
+        print("reuse builds, error % with the package's reuse factors:", json.dumps(doc["reuse_fit"]["errors"]))
     print("max |error| %:", json.dumps(doc["max_abs_error_pct"]))
     print(f"saved {RESULTS}")
 

@@ -213,15 +213,11 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
 # 18 x 18 bits), the ROM to LUT4 ROM (16 words per LUT4 and output bit; wider ROMs through the PFU muxes), the
 # sums to CCU2C carry cells (2 bits each).
 REUSE_CALIBRATION: dict[str, dict[str, float]] = {
-    # ECP5: the factors on the structural counts fitted to Yosys synth_ecp5 of the jet tagger's network with every
-    # dense layer at R = 32, then checked on R = 16 and R = 64 (benchmarks/rtl_ecp5_calibration.py --reuse-builds;
-    # benchmarks/results/rtl_ecp5_calibration.json `reuse_fit.errors`): logic slots within 1.6% on all three
-    # (LUT4 and CCU2C alone are off by up to 30-45% in opposite directions: Yosys trades the ROM's LUT4s and the
-    # adders' carry cells differently per R). Refitting each resource on all three makes the slots worse (8.8%),
-    # so these stay. The ROM and its multiplexers cost ~3x the LUT4-ROM count (a registered case statement).
-    "ecp5": {"lut_rom": 3.1046, "lut_mux": 3.1046, "lut_post": 0.3527, "carry_add": 1.7124, "ff_reg": 0.8742,
-             "ff_post": 0.8036},
-    "xcu": {"lut_rom": 0.5, "lut_mux": 0.5, "lut_post": 1.083, "carry_add": 0.25, "ff_reg": 1.0, "ff_post": 0.691},
+    "ecp5": {"lut_rom": 1.899, "lut_mux": 0.814, "lut_add_multi": 1.155, "lut_post": 1.30, "carry_add2": 1.402,
+             "carry_add_multi": 0.149, "carry_post": 0.98, "ff_reg": 0.646, "ff_post": 1.778},
+    # AMD: not measured; the ECP5 structure with the unrolled kernels' xcu factors for the alkaid parts
+    "xcu": {"lut_rom": 1.0, "lut_mux": 0.5, "lut_add_multi": 1.0, "lut_post": 1.083, "carry_add2": 0.25,
+            "carry_add_multi": 0.0, "carry_post": 0.0, "ff_reg": 1.0, "ff_post": 0.691},
 }
 DSP_WIDTH = {"ecp5": (18, 18), "xcu": (27, 18), "xcup": (27, 18), "xc7": (25, 18)}
 
@@ -244,10 +240,12 @@ def reuse_dense_counts(n_in: int, n_out: int, in_bits: int, weight_bits: int, re
     word = mults * weight_bits
     return {"r_in": r_in, "r_out": r_out, "multipliers": mults, "rom_bits": reuse * word, "rom_word_bits": word,
             "rom_luts": word * max(1, math.ceil(reuse / 16)),
-            "mux_bits": n_in * in_bits if r_in > 1 else 0,
+            "mux_bits": (n_in * in_bits if r_in > 1 else 0) + s_out * acc_bits,  # input rotation, accumulator clear
             "register_bits": n_in * in_bits + s_in * in_bits + word + mults * pw + (1 + r_out) * s_out * acc_bits
             + 3 * (int(reuse).bit_length() + 1) + 8,
-            "adder_bits": s_out * s_in * acc_bits, "acc_bits": int(acc_bits), "core_cycles": int(reuse) + 3}
+            "adder2_bits": s_out * acc_bits if s_in == 1 else 0,  # acc + one product: a carry chain
+            "adder_multi_bits": s_out * s_in * acc_bits if s_in > 1 else 0,  # acc + several products: LUT adders
+            "acc_bits": int(acc_bits), "core_cycles": int(reuse) + 3}
 
 
 def estimate_reuse_dense(n_in: int, n_out: int, in_bits: int, weight_bits: int, reuse: int, *,
@@ -264,8 +262,10 @@ def estimate_reuse_dense(n_in: int, n_out: int, in_bits: int, weight_bits: int, 
     a_max, b_max = DSP_WIDTH.get(family, (18, 18))
     xb = in_bits + (0 if in_signed else 1)
     per_mult = -(-xb // a_max) * -(-weight_bits // b_max) if xb >= b_max else -(-xb // b_max) * -(-weight_bits // a_max)
-    lut = k["lut_rom"] * c["rom_luts"] + k["lut_mux"] * c["mux_bits"] + k["lut_post"] * post_cost
-    carry = k["carry_add"] * c["adder_bits"] / 2
+    lut = k["lut_rom"] * c["rom_luts"] + k["lut_mux"] * c["mux_bits"] + k["lut_add_multi"] * c["adder_multi_bits"] \
+        + k["lut_post"] * post_cost
+    carry = k["carry_add2"] * c["adder2_bits"] / 2 + k["carry_add_multi"] * c["adder_multi_bits"] / 2 \
+        + k["carry_post"] * post_cost
     ff = k["ff_reg"] * c["register_bits"] + k["ff_post"] * post_cost
     slots = lut + 2 * carry if family == "ecp5" else lut
     return {"lut": int(round(lut)), "ff": int(round(ff)), "carry": int(round(carry)), "logic_slots": int(round(slots)),
@@ -295,7 +295,8 @@ def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -
         # estimate_rtl counted the kernel's alkaid cost (its pre and post networks) with the unrolled factors
         lut += est["lut"] - k["lut_cost"] * float(s["cost"])
         ff += est["ff"] - k["ff_cost"] * float(s["cost"])
-        carry += est["carry"]  # the kernel's own adders; its alkaid networks' carry stays in the base
+        if family == "ecp5":  # its pre/post networks' carry is in estimate_reuse_dense (carry_post), not twice
+            carry += est["carry"] - ECP5_CALIBRATION["ccu2c"]["cost"] * float(s["cost"])
         dsp += est["dsp"]
     out = {**base, "lut": int(round(lut)), "ff": int(round(ff)), "dsp": dsp,
            "interval_cycles": float(max(base["interval_cycles"], manifest.get("interval_cycles_per_image", 0)))}
