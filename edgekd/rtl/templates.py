@@ -63,7 +63,9 @@ module edgekd_window #(parameter H = 4, parameter W = 4, parameter C = 1, parame
     reg [15:0] r, c, nr, nc, fl;
     wire fb = PAD && !vin && (fl != 16'd0);       // an internally generated (flush) beat
     wire beat = vin || fb;
-    wire restart = first || (vin && fl != 16'd0);  // a new image's pixel ends an unfinished flush
+    // `first` counts with a pixel only (TUSER may wait on a stalled beat while the flush runs); a new image's pixel
+    // also ends an unfinished flush
+    wire restart = vin && (first || fl != 16'd0);
     wire [15:0] r0 = restart ? 16'd0 : r;
     wire [15:0] c0 = restart ? 16'd0 : c;
     wire [15:0] nr0 = restart ? KH - 1 : nr;
