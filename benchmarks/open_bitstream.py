@@ -122,6 +122,11 @@ def _row(name: str, res: dict, gen_s: float | None = None) -> dict:
     return row
 
 
+def _reuse_arg(reuse: int | dict) -> str:
+    """convert --reuse of a config's rtl.reuse (an int, or {layer: R})."""
+    return ",".join(f"{k}={v}" for k, v in reuse.items()) if isinstance(reuse, dict) else str(reuse)
+
+
 def build_row(folder: Path) -> dict:
     """The row of a finished build of an open board (its bitstream step's bitstream.json)."""
     path = folder / "bitstream" / "bitstream.json"
@@ -138,15 +143,18 @@ def build_row(folder: Path) -> dict:
     command = None
     if config == "convert.yaml":
         cv = yaml.safe_load((folder / config).read_text())
+        reuse = (cv.get("rtl") or {}).get("reuse", 1)
         command = (f"edgekd convert {cv['student']['qonnx']} --board {cv['hls']['board']} --out {folder}"
-                   + (" --allow-inexact" if cv["student"].get("allow_inexact") else ""))
+                   + (" --allow-inexact" if cv["student"].get("allow_inexact") else "")
+                   + (f" --reuse {_reuse_arg(reuse)}" if reuse != 1 else ""))
     elif config:
         command = f"edgekd build {folder}/{config} --out {folder}"
     row.update(board=res["board"], build_folder=str(folder), command=command,
                rtl={"top": rtl["top"], "beats_per_image": rtl["beats_per_image"],
+                    "reuse": rtl.get("reuse"), "interval_cycles_per_image": rtl.get("interval_cycles_per_image"),
                     "simulation": {k: (rtl.get("simulation") or {}).get(k) for k in
                                    ("exact", "n", "latency_cycles", "interval_cycles")},
-                    "synthesis": rtl.get("synthesis")},
+                    "synthesis": rtl.get("synthesis"), "estimate": rtl.get("estimate")},
                step_seconds={k: v for k, v in timings.items()}, steps=sorted(manifest.get("steps", {})))
     report = folder / "report" / "report.json"
     if report.is_file():

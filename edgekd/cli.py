@@ -218,6 +218,9 @@ def convert(
         False, "--allow-inexact", help="convert a model that cannot be exact and report the measured mismatch"
     ),
     force: bool = typer.Option(False, "--force", help="re-run every step"),
+    reuse: Optional[str] = typer.Option(
+        None, "--reuse", help="RTL backend: reuse factor R of the dense layers (time-multiplexed, a vector every R "
+        "cycles), one number for all or LAYER=R,LAYER=R by QONNX node name (config rtl.reuse)"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
     debug: bool = typer.Option(False, "--debug", help="show the traceback of a failure"),
 ) -> None:
@@ -237,8 +240,17 @@ def convert(
     if inputs is not None:
         student["inputs"] = str(inputs.resolve())
     board_value = str(Path(board).resolve()) if board.endswith((".yaml", ".yml")) else board
+    raw: dict = {"name": name, "student": student, "hls": {"board": board_value}}
+    if reuse is not None:
+        try:
+            raw["rtl"] = {"reuse": int(reuse) if "=" not in reuse else
+                          {k.strip(): int(v) for k, v in (item.split("=", 1) for item in reuse.split(",") if item)}}
+        except ValueError:
+            err.print(f"[red]error:[/red] --reuse {reuse}: give one integer or LAYER=R,LAYER=R (integers)",
+                      highlight=False)
+            raise typer.Exit(2) from None
     try:
-        cfg = parse_config({"name": name, "student": student, "hls": {"board": board_value}},
+        cfg = parse_config(raw,
                            source=f"edgekd convert {model}", base_dir=Path.cwd())
     except ConfigError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)

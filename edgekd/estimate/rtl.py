@@ -146,3 +146,102 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     ends = [max(pops[i * per_region + need] + core_depth + 1, last_in[i] + 3) + 1 for i in range(n)]
     return {"latency_cycles": int(decision), "interval_cycles": float((ends[-1] - ends[0]) / (n - 1)),
             "network_latency_cycles": int(run(1)[0][need] + core_depth), "source": "estimate"}
+
+
+# --- time-multiplexed (reuse) dense layers (edgekd.rtl.reuse) ---------------------------------------------------
+# Structural counts (every register, ROM bit, adder bit and multiplier the generator writes) times per-family
+# factors fitted to Yosys (`REUSE_CALIBRATION`; source: benchmarks/rtl_reuse.py on the zoo's jet tagger,
+# benchmarks/results/rtl_reuse.json, its "fit" field). ECP5: `*` maps to MULT18X18D (one per product up to
+# 18 x 18 bits), the ROM to LUT4 ROM (16 words per LUT4 and output bit; wider ROMs through the PFU muxes), the
+# sums to CCU2C carry cells (2 bits each).
+REUSE_CALIBRATION: dict[str, dict[str, float]] = {
+    "ecp5": {"lut_rom": 1.899, "lut_mux": 0.814, "lut_add_multi": 1.155, "lut_post": 1.30, "carry_add2": 1.402,
+             "carry_add_multi": 0.149, "carry_post": 0.98, "ff_reg": 0.646, "ff_post": 1.778},
+    # AMD: not measured; the ECP5 structure with the unrolled kernels' xcu factors for the alkaid parts
+    "xcu": {"lut_rom": 1.0, "lut_mux": 0.5, "lut_add_multi": 1.0, "lut_post": 1.083, "carry_add2": 0.25,
+            "carry_add_multi": 0.0, "carry_post": 0.0, "ff_reg": 1.0, "ff_post": 0.691},
+}
+DSP_WIDTH = {"ecp5": (18, 18), "xcu": (27, 18), "xcup": (27, 18), "xc7": (25, 18)}
+
+
+def reuse_dense_counts(n_in: int, n_out: int, in_bits: int, weight_bits: int, reuse: int, *,
+                       acc_bits: int | None = None, in_signed: bool = True) -> dict[str, int]:
+    """What a reuse-R kernel of an n_in x n_out dense layer is made of (edgekd.rtl.reuse): multipliers, ROM,
+    register, adder and multiplexer bits, cycles of its core. `acc_bits` defaults to the worst case of the
+    grids (the generator bounds it from the weights themselves: never wider)."""
+    import math
+
+    from edgekd.rtl.reuse import reuse_split
+
+    r_in, r_out, s_in, s_out = reuse_split(n_in, n_out, reuse, f"{n_in}x{n_out}")
+    xb = in_bits + (0 if in_signed else 1)  # the multiplier's signed input
+    if acc_bits is None:
+        acc_bits = xb + weight_bits + max(1, math.ceil(math.log2(max(n_in, 2))))
+    mults = s_in * s_out
+    pw = max(acc_bits, xb + weight_bits)
+    word = mults * weight_bits
+    return {"r_in": r_in, "r_out": r_out, "multipliers": mults, "rom_bits": reuse * word, "rom_word_bits": word,
+            "rom_luts": word * max(1, math.ceil(reuse / 16)),
+            "mux_bits": (n_in * in_bits if r_in > 1 else 0) + s_out * acc_bits,  # input rotation, accumulator clear
+            "register_bits": n_in * in_bits + s_in * in_bits + word + mults * pw + (1 + r_out) * s_out * acc_bits
+            + 3 * (int(reuse).bit_length() + 1) + 8,
+            "adder2_bits": s_out * acc_bits if s_in == 1 else 0,  # acc + one product: a carry chain
+            "adder_multi_bits": s_out * s_in * acc_bits if s_in > 1 else 0,  # acc + several products: LUT adders
+            "acc_bits": int(acc_bits), "core_cycles": int(reuse) + 3}
+
+
+def estimate_reuse_dense(n_in: int, n_out: int, in_bits: int, weight_bits: int, reuse: int, *,
+                         acc_bits: int | None = None, in_signed: bool = True, out_bits: int = 8,
+                         post_cost: float | None = None, post_stages: int = 1, pre_stages: int = 0,
+                         family: str = "ecp5") -> dict[str, Any]:
+    """Resources and cycles of one reuse-R dense layer: {lut, ff, carry, logic_slots, dsp, bram_18k,
+    ii_cycles, latency_cycles, multipliers, rom_bits}. `post_cost`: alkaid's cost of its bias + requantisation
+    network (default: about an adder and a rounding step of the accumulator per output)."""
+    c = reuse_dense_counts(n_in, n_out, in_bits, weight_bits, reuse, acc_bits=acc_bits, in_signed=in_signed)
+    k = REUSE_CALIBRATION.get(family, REUSE_CALIBRATION["xcu"])
+    if post_cost is None:
+        post_cost = 2.0 * n_out * c["acc_bits"]
+    a_max, b_max = DSP_WIDTH.get(family, (18, 18))
+    xb = in_bits + (0 if in_signed else 1)
+    per_mult = -(-xb // a_max) * -(-weight_bits // b_max) if xb >= b_max else -(-xb // b_max) * -(-weight_bits // a_max)
+    lut = k["lut_rom"] * c["rom_luts"] + k["lut_mux"] * c["mux_bits"] + k["lut_add_multi"] * c["adder_multi_bits"] \
+        + k["lut_post"] * post_cost
+    carry = k["carry_add2"] * c["adder2_bits"] / 2 + k["carry_add_multi"] * c["adder_multi_bits"] / 2 \
+        + k["carry_post"] * post_cost
+    ff = k["ff_reg"] * c["register_bits"] + k["ff_post"] * post_cost
+    slots = lut + 2 * carry if family == "ecp5" else lut
+    return {"lut": int(round(lut)), "ff": int(round(ff)), "carry": int(round(carry)), "logic_slots": int(round(slots)),
+            "dsp": c["multipliers"] * per_mult, "bram_18k": 0, "ii_cycles": int(reuse),
+            "latency_cycles": pre_stages + c["core_cycles"] + post_stages, "multipliers": c["multipliers"],
+            "rom_bits": c["rom_bits"], "acc_bits": c["acc_bits"], "family": family, "source": "estimate"}
+
+
+def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -> dict[str, Any]:
+    """estimate_rtl of a generated design whose dense layers may be reuse kernels: the unrolled kernels and
+    the stream from the alkaid-cost fit, each reuse kernel from estimate_reuse_dense on its structure."""
+    family = family or manifest.get("family", "ecp5")
+    base = estimate_rtl(manifest, family)
+    k = CALIBRATION.get(family, CALIBRATION["xcu"])
+    lut, ff, carry, dsp = float(base["lut"]), float(base["ff"]), 0.0, 0
+    layers = {l["name"]: l for l in manifest["layers"]}
+    for s in manifest["stages"]:
+        r = s.get("reuse")
+        if not r:
+            continue
+        n_in, n_out = layers[s["layer"]]["in_shape"][2] * layers[s["layer"]]["in_shape"][0] * \
+            layers[s["layer"]]["in_shape"][1], layers[s["layer"]]["out_shape"][2]
+        est = estimate_reuse_dense(n_in, n_out, r["input_bits"], r["weight_bits"], r["reuse"], acc_bits=r["acc_bits"],
+                                   in_signed=bool(s["in"][0]) if r.get("pre_stages", 0) == 0 else True,
+                                   post_cost=float(s["cost"]), post_stages=r["post_stages"],
+                                   pre_stages=r["pre_stages"], family=family)
+        # estimate_rtl counted the kernel's alkaid cost (its pre and post networks) with the unrolled factors
+        lut += est["lut"] - k["lut_cost"] * float(s["cost"])
+        ff += est["ff"] - k["ff_cost"] * float(s["cost"])
+        carry += est["carry"]
+        dsp += est["dsp"]
+    out = {**base, "lut": int(round(lut)), "ff": int(round(ff)), "dsp": dsp,
+           "interval_cycles": float(max(base["interval_cycles"], manifest.get("interval_cycles_per_image", 0)))}
+    if family == "ecp5":
+        out["reuse_carry"] = int(round(carry))
+        out["logic_slots"] = int(round(lut + 2 * carry))
+    return out

@@ -132,6 +132,9 @@ def rtl_section(build_dir: Path, clock_mhz: float | None = None, board_lut: int 
         out["simulation"]["latency_us"] = sim["latency_cycles"] / clock_mhz
         out["simulation"]["clock_mhz"] = clock_mhz
     out["lanes"] = m.get("lanes", 1)
+    if any(int(r) > 1 for r in (m.get("reuse") or {}).values()):  # time-multiplexed dense layers (rtl.reuse)
+        out["reuse"] = {"per_layer": m["reuse"], "interval_cycles_per_image": m.get("interval_cycles_per_image"),
+                        "multipliers": sum(s["reuse"]["multipliers"] for s in m.get("stages", []) if s.get("reuse"))}
     top = m.get("pixel_top") or {}
     psim = top.get("simulation")
     if psim:  # the camera top: first beat of a region -> its decision word (pixel-stream boards)

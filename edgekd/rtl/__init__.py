@@ -43,6 +43,12 @@ Lanes (`generate_rtl(..., lanes=L)`, edgekd.rtl.lanes): the first layers take L 
 beat of L pixels per clock, a window and a kernel instance per lane) down to the first horizontal stride of at
 least L (a pool), then one pixel per clock: the interval is H*W/L cycles. The manifest's "lanes" says L.
 
+Reuse (`generate_rtl(..., reuse=R or {layer: R})`, config rtl.reuse, edgekd.rtl.reuse): a dense layer with R > 1
+is a time-multiplexed kernel (its products over R cycles on ceil(n_in*n_out/R) multipliers, weights in a ROM,
+exact accumulators, the same alkaid bias + requantisation): the stage's "ii" is R and the top starts an image at
+most every max(R) clock enables (s_axis_tready low on a first beat until then); the manifest's "reuse" gives R
+per dense layer and "interval_cycles_per_image" the resulting interval.
+
 The camera top (edgekd.rtl.pixeltop, `generate_pixel_top`; the rtl step writes it on pixel-stream boards):
 ``edgekd_pixel_top`` takes the frame grabber's beats (P pixels per clock, TUSER = first beat of a region, TLAST
 = end of each line), packs k x k blocks, runs the network and emits one decision word per region (the HLS

@@ -17,6 +17,7 @@ from edgekd.io import write_json, write_text
 from edgekd.rtl.kernels import KIF, Kernel, build_kernel
 from edgekd.rtl.lanes import LANE_LIB, after_window, compacts, input_geometry, window_params
 from edgekd.rtl.network import Layer, RTLUnsupportedError, load_network, parse_fixed
+from edgekd.rtl.reuse import build_reuse_kernel, resolve_reuse
 from edgekd.rtl.templates import STREAM_LIB, flush_beats, padded_out
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,18 @@ def _bits(kif: KIF) -> int:
 
 
 def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int = 1,
-              latency_cutoff: float = 3.0, lanes: int = 1) -> tuple[str, list[Kernel], dict]:
+              latency_cutoff: float = 3.0, lanes: int = 1,
+              reuse: dict[str, int] | None = None) -> tuple[str, list[Kernel], dict]:
     """Verilog of the kernels and the top module; returns (top text, kernels, info about every stage).
 
     `lanes` > 1: the first layers take `lanes` adjacent pixels per clock (edgekd.rtl.lanes): one s_axis beat
     of `lanes` pixels per clock, a window and a kernel per lane, down to the first horizontal stride of at
-    least `lanes` (a pool), where the stream goes on at one pixel per clock."""
+    least `lanes` (a pool), where the stream goes on at one pixel per clock.
+
+    `reuse`: {dense layer name: R} (edgekd.rtl.reuse.resolve_reuse); R > 1 makes that layer a time-multiplexed
+    kernel taking a vector every R cycles, and the top then starts an image at most every max(R) clock enables
+    (s_axis_tready low on an image's first beat until then)."""
+    reuse = reuse or {}
     kernels: list[Kernel] = []
     lines: list[str] = []
     kif = in_kif
@@ -53,16 +60,34 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
     in_w = p * pb
     stages: list[dict] = []
     lines.append(f"    wire [{(lanes if lanes > 1 else 1) * pb - 1}:0] d0; wire v0, f0;")
+    image_cycles = h * w // lanes if lanes > 1 else h * w  # clock enables per image at one beat per clock
+    gap = max(reuse.values(), default=1)
+    gate = ""
+    if gap > image_cycles:  # a reuse kernel holds its vector for `gap` cycles: space the images that far apart
+        bpi = h * w // p
+        lines.append("    // images start at most every %d clock enables (the reuse kernels' interval)" % gap)
+        lines.append("    reg [15:0] g_wait, g_beat; wire g_start = s_axis_tuser || (g_beat == 16'd0);")
+        lines.append("    wire g_ok = !g_start || (g_wait == 16'd0); wire g_fire = s_axis_tvalid && s_axis_tready;")
+        lines.append("    wire [15:0] g_next = g_start ? 16'd1 : g_beat + 16'd1;")
+        lines.append("    always @(posedge clk) begin")
+        lines.append("        if (rst) begin g_wait <= 16'd0; g_beat <= 16'd0; end")
+        lines.append("        else if (ce) begin")
+        lines.append(f"            if (g_fire && g_start) g_wait <= 16'd{gap - 1}; "
+                     "else if (g_wait != 16'd0) g_wait <= g_wait - 16'd1;")
+        lines.append(f"            if (g_fire) g_beat <= (g_next == 16'd{bpi}) ? 16'd0 : g_next;")
+        lines.append("        end")
+        lines.append("    end")
+        gate = " && g_ok"
     if p == 1 or lanes > 1:
         lines.append("    assign d0 = s_axis_tdata; assign v0 = s_axis_tvalid && s_axis_tready; "
                      "assign f0 = s_axis_tuser;")
-        ready = "ce && !rst"
+        ready = f"ce && !rst{gate}"
     else:
         lines.append("    wire up_ready;")
         lines.append(f"    edgekd_unpack #(.P({p}), .PB({pb})) u_in (.clk(clk), .rst(rst), .ce(ce), "
                      ".din(s_axis_tdata), .vin(s_axis_tvalid), .first_in(s_axis_tuser), .ready(up_ready), "
                      ".dout(d0), .vout(v0), .first(f0));")
-        ready = "ce && up_ready && !rst"
+        ready = f"ce && up_ready && !rst{gate}"
         stages.append({"stage": "unpack", "ii": p, "latency": 1})
     ready_at = len(lines)  # s_axis_tready goes here once the padded windows' frame gap is known
     cur, n = "0", 0
@@ -80,18 +105,18 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                      f".vout(v{nid}));")
         return nid
 
-    gap = 0  # idle clocks the top leaves after every image: the padded windows' flush beats, in series
+    flush_gap = 0  # idle clocks the top leaves after every image: the padded windows' flush beats, in series
 
     def plain_window(tag: str, hh: int, ww: int, cc: int, b: int, kh: int, kw: int, sh: int, sw: int,
                      pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> str:
         """A one-pixel-per-clock line buffer + kh x kw window on the current stream; returns its wire id."""
-        nonlocal gap
+        nonlocal flush_gap
         nid = new(kh * kw * cc * b)
         pad = (f", .PT({pads[0]}), .PL({pads[1]}), .PB({pads[2]}), .PR({pads[3]})" if any(pads) else "")
         lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({kh}), .KW({kw}), "
                      f".SH({sh}), .SW({sw}){pad}) u_{tag} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
                      f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
-        gap += flush_beats(hh, ww, kh, kw, sh, sw, pads)
+        flush_gap += flush_beats(hh, ww, kh, kw, sh, sw, pads)
         return nid
 
     def per_lane(src: str, in_w: int, out_w: int, inst) -> str:
@@ -206,37 +231,40 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                              f".ce(ce), .din(d{cur}), .vin(v{cur}), .dout(d{nid}), .vout(v{nid}));")
                 stages.append({"stage": f"flatten{idx}", "layer": layer.name, "ii": 1, "latency": 1})
                 cur = nid
-            k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
+            r = int(reuse.get(layer.name, 1))
+            k = build_reuse_kernel(layer, kif, f"{top}_k{idx}", r, latency_cutoff) if r > 1 else \
+                build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
             kernels.append(k)
             nid = new(k.out_width)
             lines.append(f"    {k.module} u_k{idx} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), .vin(v{cur}), "
                          f".dout(d{nid}), .vout(v{nid}));")
-            stages.append({"stage": f"kernel{idx}", "layer": layer.name, "ii": 1, "latency": k.stages,
-                           "cost": k.cost, "in": list(k.in_kif), "out": list(k.out_kif)})
+            stages.append({"stage": f"kernel{idx}", "layer": layer.name, "ii": k.ii, "latency": k.stages,
+                           "cost": k.cost, "in": list(k.in_kif), "out": list(k.out_kif),
+                           **({"reuse": k.reuse} if k.reuse else {})})
             cur, kif = nid, k.out_kif
             first = "1'b0"
     if geo is not None:
         raise RTLUnsupportedError(f"the network ends on a stream of {lanes} pixels per clock (set rtl.lanes 1)")
     bpi = h * w // p
-    if gap:
-        # after an image's last beat, hold s_axis_tready low for `gap` clocks (+ the unpack's drain) so that every
+    if flush_gap:
+        # after an image's last beat, hold s_axis_tready low for `flush_gap` clocks (+ the unpack's drain) so that every
         # padded window finds its flush beats idle (each window's idle clocks are the top's, delayed; the windows
         # upstream of it use theirs first, hence the sum)
-        hold = gap + (p - 1 if p > 1 and lanes == 1 else 0)
+        hold = flush_gap + (p - 1 if p > 1 and lanes == 1 else 0)
         lines[ready_at:ready_at] = [
             "    // frame gap: idle clocks after every image for the padded windows' flush beats",
-            "    reg [31:0] g_beat; reg [15:0] g_left;",
-            "    wire g_take = s_axis_tvalid && s_axis_tready;",
-            "    wire [31:0] g_idx = s_axis_tuser ? 32'd0 : g_beat;",
+            "    reg [31:0] fg_beat; reg [15:0] fg_left;",
+            "    wire fg_take = s_axis_tvalid && s_axis_tready;",
+            "    wire [31:0] fg_idx = s_axis_tuser ? 32'd0 : fg_beat;",
             "    always @(posedge clk) begin",
-            "        if (rst) begin g_beat <= 32'd0; g_left <= 16'd0; end",
+            "        if (rst) begin fg_beat <= 32'd0; fg_left <= 16'd0; end",
             "        else if (ce) begin",
-            f"            if (g_take) begin if (g_idx == {bpi - 1}) begin g_beat <= 32'd0; g_left <= {hold}; end",
-            "                else g_beat <= g_idx + 32'd1; end",
-            "            else if (g_left != 16'd0) g_left <= g_left - 16'd1;",
+            f"            if (fg_take) begin if (fg_idx == {bpi - 1}) begin fg_beat <= 32'd0; fg_left <= {hold}; end",
+            "                else fg_beat <= fg_idx + 32'd1; end",
+            "            else if (fg_left != 16'd0) fg_left <= fg_left - 16'd1;",
             "        end",
             "    end",
-            f"    assign s_axis_tready = {ready} && (g_left == 16'd0);"]
+            f"    assign s_axis_tready = {ready} && (fg_left == 16'd0);"]
     else:
         lines.insert(ready_at, f"    assign s_axis_tready = {ready};")
     oh, ow, oc = layers[-1].out_shape
@@ -263,7 +291,8 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             "endmodule"]
     info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
             "outputs_per_image": opi, "out_elements": oc, "stages": stages,
-            "beats_per_image": bpi, "lanes": lanes, "frame_gap_cycles": gap}
+            "beats_per_image": bpi, "lanes": lanes, "frame_gap_cycles": flush_gap,
+            "image_interval_cycles": max(image_cycles + flush_gap, gap)}
     return "\n".join(head + lines + tail) + "\n", kernels, info
 
 
@@ -358,14 +387,16 @@ def write_vectors(manifest: dict, contract: HardwareContract, x: np.ndarray, y: 
 
 def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = "xcu", pixels_per_beat: int = 1,
                  latency_cutoff: float = 3.0, top: str = "edgekd_top", n_vectors: int | None = None,
-                 lanes: int = 1) -> dict[str, Any]:
+                 lanes: int = 1, reuse: int | dict[str, int] | None = None) -> dict[str, Any]:
     """Write the network's Verilog, rtl.json and vectors.npz into `out_dir`; returns the manifest.
 
     `family`: the synthesis family (xcu, xcup, xc7: AMD via synth_xilinx; ecp5: Lattice via synth_ecp5).
     `pixels_per_beat`: network pixels (channels-last positions, all channels) per s_axis beat.
     `lanes`: network pixels per clock through the first layers (edgekd.rtl.lanes); the beats then hold
     `lanes` pixels each (pixels_per_beat = lanes) and the top takes one beat per clock.
-    `n_vectors`: how many verification images go into vectors.npz (default: the whole sample)."""
+    `n_vectors`: how many verification images go into vectors.npz (default: the whole sample).
+    `reuse`: the config's rtl.reuse: a reuse factor R for every dense layer, or {layer name: R} (others 1);
+    R > 1: a time-multiplexed kernel (edgekd.rtl.reuse), a vector every R cycles."""
     if family not in FAMILIES:
         raise RTLUnsupportedError(f"rtl family '{family}' unknown (one of {', '.join(FAMILIES)})")
     out = Path(out_dir)
@@ -373,7 +404,8 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
     t0 = time.perf_counter()
     layers, in_shape, _ = load_network(contract.qonnx_path)
     in_kif = parse_fixed(contract.input_precision)
-    top_text, kernels, info = build_top(layers, in_kif, top, pixels_per_beat, latency_cutoff, lanes)
+    reuse_of = resolve_reuse(layers, reuse)
+    top_text, kernels, info = build_top(layers, in_kif, top, pixels_per_beat, latency_cutoff, lanes, reuse_of)
     prims = alkaid_primitives()
     for name, text in prims.items():
         write_text(out / name, text)
@@ -425,6 +457,8 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
         "stages": info["stages"],
         "ii_cycles_per_pixel": 1,
         "frame_gap_cycles": info["frame_gap_cycles"],
+        "reuse": {name: r for name, r in reuse_of.items()},
+        "interval_cycles_per_image": info["image_interval_cycles"],
         "lanes": info["lanes"],
         "alkaid_cost": float(sum(s.get("cost", 0.0) * s.get("instances", 1) for s in info["stages"])),
         "latency_cutoff": latency_cutoff,

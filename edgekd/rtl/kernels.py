@@ -34,6 +34,8 @@ class Kernel:
     stages: int          # pipeline registers = cycles from input to output
     cost: float          # alkaid's adder-cost estimate (LUT-ish)
     trace_s: float
+    ii: int = 1          # cycles between input vectors (a reuse kernel: its reuse factor R)
+    reuse: dict | None = None  # a time-multiplexed kernel's structure (edgekd.rtl.reuse)
 
     @property
     def in_width(self) -> int:
@@ -92,12 +94,18 @@ def build_kernel(layer: Layer, in_kif: KIF, module: str, latency_cutoff: float =
     """Trace, split into stages and write the Verilog of one layer's kernel (module `module`)."""
     import time
 
+    t0 = time.perf_counter()
+    comb = trace_layer(layer, in_kif)
+    return wrap_comb(comb, layer.name, in_kif, module, latency_cutoff, time.perf_counter() - t0)
+
+
+def wrap_comb(comb, name: str, in_kif: KIF, module: str, latency_cutoff: float = 3.0, trace_s: float = 0.0) -> Kernel:
+    """A traced alkaid CombLogic (inputs on the grid `in_kif`, element e at bits [e*W +: W]) as a pipelined
+    kernel module `module`: latency-balanced stages with registers, a clock enable and a valid bit; outputs
+    aligned to one (k, i, f) grid. `name` names the layer in errors."""
     from alkaid.codegen.rtl import verilog_comb_logic_gen
     from alkaid.trace.pipeline import _split_comb_logic
 
-    t0 = time.perf_counter()
-    comb = trace_layer(layer, in_kif)
-    trace_s = time.perf_counter() - t0
     n_in, n_out = comb.shape
     inp = np.asarray(comb.inp_kifs).reshape(3, -1)
     outk = np.asarray(comb.out_kifs).reshape(3, -1)
@@ -107,7 +115,7 @@ def build_kernel(layer: Layer, in_kif: KIF, module: str, latency_cutoff: float =
     zero_out = np.asarray(comb(np.zeros(n_in)), dtype=np.float64).reshape(-1)
     for j in range(n_out):
         if comb.out_idxs[j] < 0 and zero_out[j] != 0:
-            raise RTLUnsupportedError(f"{layer.name}: output {j} is the constant {zero_out[j]} (not generated)")
+            raise RTLUnsupportedError(f"{name}: output {j} is the constant {zero_out[j]} (not generated)")
     ok = _out_kif(comb)
     w_out = sum(ok)
     lat = max([float(op.latency) for op in comb.ops] + [0.0])
@@ -121,7 +129,7 @@ def build_kernel(layer: Layer, in_kif: KIF, module: str, latency_cutoff: float =
     widths_out = [int(np.asarray(st.out_kifs).sum()) for st in stages]
     for s in range(n_stages - 1):
         if widths_out[s] != widths_in[s + 1]:
-            raise RTLUnsupportedError(f"{layer.name}: alkaid stage {s} -> {s + 1} widths differ")
+            raise RTLUnsupportedError(f"{name}: alkaid stage {s} -> {s + 1} widths differ")
     body = [f"module {module} (input clk, input rst, input ce, input [{n_in * w_in - 1}:0] din, input vin,",
             f"    output [{n_out * w_out - 1}:0] dout, output vout);"]
     body.append(f"    wire [{max(widths_in[0], 1) - 1}:0] s0_in;")
@@ -133,7 +141,7 @@ def build_kernel(layer: Layer, in_kif: KIF, module: str, latency_cutoff: float =
             continue
         lo = e * w_in + (fc - f)
         if f > fc or k > kc or lo + w > (e + 1) * w_in:
-            raise RTLUnsupportedError(f"{layer.name}: kernel input {e} ({k},{i},{f}) outside its type {in_kif}")
+            raise RTLUnsupportedError(f"{name}: kernel input {e} ({k},{i},{f}) outside its type {in_kif}")
         body.append(f"    assign s0_in[{off + w - 1}:{off}] = din[{lo + w - 1}:{lo}];")
         off += w
     if widths_in[0] == 0:
@@ -160,7 +168,7 @@ def build_kernel(layer: Layer, in_kif: KIF, module: str, latency_cutoff: float =
         sh = ok[2] - f
         ext = w_out - w - sh
         if sh < 0 or ext < 0:
-            raise RTLUnsupportedError(f"{layer.name}: kernel output {e} ({k},{i},{f}) outside {ok}")
+            raise RTLUnsupportedError(f"{name}: kernel output {e} ({k},{i},{f}) outside {ok}")
         raw = f"{last}[{off + w - 1}:{off}]"
         sign = f"{last}[{off + w - 1}]" if k else "1'b0"
         parts = ([f"{{{ext}{{{sign}}}}}"] if ext else []) + [raw] + ([f"{sh}'d0"] if sh else [])

@@ -48,7 +48,7 @@ def family_for_part(part: str) -> str:
 
 
 def run(ctx: BuildContext) -> None:
-    from edgekd.estimate.rtl import estimate_pixel_top, estimate_rtl
+    from edgekd.estimate.rtl import estimate_pixel_top, estimate_reuse_design, estimate_rtl
     from edgekd.rtl.generate import generate_rtl, write_vectors
     from edgekd.rtl.sim import run_sim
     from edgekd.rtl.synth import synthesize
@@ -61,13 +61,13 @@ def run(ctx: BuildContext) -> None:
     lanes = _lanes(cfg, board, contract)
     try:
         manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=lanes)
+                                latency_cutoff=cfg.latency_cutoff, lanes=lanes, reuse=cfg.reuse)
     except RTLUnsupportedError as e:
         if cfg.lanes != "auto" or lanes == 1:
             raise
         log.warning("rtl: %d lanes refused (%s); one pixel per clock instead", lanes, e)
         manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=1)
+                                latency_cutoff=cfg.latency_cutoff, lanes=1, reuse=cfg.reuse)
     split = _test_split(ctx, contract) if cfg.simulate_split else None
     section = _pixel_section(ctx, out, contract, board, split) \
         if board.interface == "pixel_stream" and cfg.pixel_top else None
@@ -97,7 +97,8 @@ def run(ctx: BuildContext) -> None:
             sim["test_split"] = {k: whole[k] for k in ("exact", "n", "interval_cycles", "mismatched")}
         manifest = read_json(out / "rtl.json")
     manifest["simulation"] = sim
-    manifest["estimate"] = estimate_rtl(manifest, family)
+    reused = any(int(r) > 1 for r in (manifest.get("reuse") or {}).values())
+    manifest["estimate"] = (estimate_reuse_design if reused else estimate_rtl)(manifest, family)
     if section is not None:  # measured from the camera beats: the estimate on the same footing
         est = manifest["estimate"]
         cam = estimate_pixel_top(manifest)
