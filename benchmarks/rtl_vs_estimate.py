@@ -7,7 +7,7 @@
 Rows of earlier runs in the JSON are kept (a run with --designs X replaces only X's row).
 
 Designs:
-- tiny_mlp / tiny_cnn: the test nets of tests/rtl (random 8-bit weights);
+- tiny_mlp / tiny_cnn: small nets like those of tests/rtl (random 8-bit weights; tiny_cnn with valid padding);
 - jet: the public QONNX zoo's 16-64-32-32-5 jet tagger (/work/zoo/qkeras_jettagging.onnx or $EDGEKD_ZOO),
   through edgekd's bring-your-own export (input on the default fixed<16,6> grid, softmax left to the host);
 - cell_arch: the demo's cell student architecture (examples/cells.yaml: 48x48 grey in 2x2 blocks = 24x24x4,
