@@ -2,11 +2,12 @@
 
 Cycles are structural, not fitted. Every stage takes one network pixel per clock (II 1), or `lanes` pixels per
 clock in the laned first layers, so with back-to-back beats the interval is the input's pixel count divided by
-the lanes (H x W / lanes). The latency from an
+the lanes (H x W / lanes), plus the frame gap of padded convolutions (their flush beats). The latency from an
 image's first beat to its last output is the arrival index of the last input pixel the last output depends on
-(walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1); a
-dense layer needs all of its input) plus every stage's registers (window 1, kernel = its pipeline stages, max
-pool 2, flatten 1, pixel unpack 1) plus the output register.
+(walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1),
+shifted up/left by the padding, or a flush beat after the last pixel; a dense layer needs all of its input) plus
+every stage's registers (window 1, kernel = its pipeline stages, max pool 2, flatten 1, pixel unpack 1) plus the
+output register.
 
 Resources are linear in alkaid's adder cost of the kernels (its CMVM solution's cost: bits of adders) and in
 the stream's register bits (windows, line buffers, the flatten register), with coefficients per family
@@ -59,9 +60,11 @@ def ecp5_counts(alkaid_cost: float, bits: float, selftest: bool = False) -> dict
     return out
 
 
-def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
-    """(row, col) of the network input's last pixel that the last output depends on."""
+def _last_needed_pixel(layers: list[dict]) -> tuple[int, int, int]:
+    """(row, col) of the network input's last pixel that the last output depends on, and the flush beats of
+    padded windows on the way (clocks after their last input pixel: edgekd.rtl.templates.flush_beats)."""
     r = c = None
+    extra = 0
     for layer in reversed(layers):
         h, w = layer["in_shape"][0], layer["in_shape"][1]
         if layer["kind"] == "dense":
@@ -75,8 +78,13 @@ def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
         kh, kw = layer["kernel"]
         sh, sw = layer["stride"]
         if layer["kind"] in ("conv", "pool"):
-            r, c = r * sh + kh - 1, c * sw + kw - 1
-    return int(r), int(c)
+            pt, pl, _, _ = layer.get("pads") or (0, 0, 0, 0)
+            e = (r * sh + kh - 1 - pt) * w + c * sw + kw - 1 - pl  # raster index of the beat that emits it
+            if e > h * w - 1:  # a flush beat after the last pixel
+                extra += e - (h * w - 1)
+                e = h * w - 1
+            r, c = divmod(e, w)
+    return int(r), int(c), extra
 
 
 def stream_bits_by_layer(manifest: dict[str, Any]) -> dict[str, int]:
@@ -99,7 +107,8 @@ def stream_bits_by_layer(manifest: dict[str, Any]) -> dict[str, int]:
             b = sum(o)
             if layer.get("pool"):
                 ph, pw, _, _ = layer["pool"]
-                oh, ow = (h - kh) // layer["stride"][0] + 1, (w - kw) // layer["stride"][1] + 1
+                pt, pl, pb, pr = layer.get("pads") or (0, 0, 0, 0)
+                oh, ow = (h + pt + pb - kh) // layer["stride"][0] + 1, (w + pl + pr - kw) // layer["stride"][1] + 1
                 bits += (ph * pw + (ph - 1) * ow) * layer["out_shape"][2] * b
         out[layer["name"]] = out.get(layer["name"], 0) + bits
     return out
@@ -141,14 +150,15 @@ def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[st
     layers = manifest["layers"]
     h0, w0 = layers[0]["in_shape"][0], layers[0]["in_shape"][1]
     lanes = int(manifest.get("lanes", 1))
-    r, c = _last_needed_pixel(layers)
+    r, c, flush = _last_needed_pixel(layers)
     depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1  # + the output register
-    latency = (r * w0 + c) // lanes + depth  # beats of `lanes` pixels, one per clock
+    latency = (r * w0 + c) // lanes + flush + depth  # beats of `lanes` pixels, one per clock
     family = family or manifest.get("family", "xcu")
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
     cost = float(manifest.get("alkaid_cost", 0.0))
     sb = stream_bits(manifest)
-    out = {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes),
+    gap = int(manifest.get("frame_gap_cycles", 0))  # idle clocks after each image for padded windows' flush beats
+    out = {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes + gap),
            "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
            "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
            "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
@@ -171,7 +181,7 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     depth_entries = int(top["fifo_depth"])
     layers = manifest["layers"]
     wb = layers[0]["in_shape"][1]
-    r, c = _last_needed_pixel(layers)
+    r, c, flush = _last_needed_pixel(layers)  # flush: padded windows' beats after the last pixel (no gap modelled)
     need = r * (wb // lanes) + c // lanes  # the network beat holding the last block the decision needs
 
     def run(regions: int) -> tuple[list[int], list[int]]:
@@ -195,7 +205,7 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
             t += 1
         return pops, last_in
 
-    core_depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1
+    core_depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1 + flush
     pops, last_in = run(1)
     decision = max(pops[need] + core_depth + 1, last_in[0] + 3) + 1
     n = 3

@@ -210,9 +210,9 @@ def fit_open_board(plan: Mapping[str, Any], board: Any, limits: Mapping[str, flo
     layers = plan["layers"]
     h0, w0 = layers[0]["in_shape"][0], layers[0]["in_shape"][1]
     lanes = int(plan.get("lanes", 1))
-    r_, c_ = _last_needed_pixel(layers)
-    arrival = (r_ * w0 + c_) // lanes
-    beats = h0 * w0 / lanes
+    r_, c_, flush = _last_needed_pixel(layers)
+    arrival = (r_ * w0 + c_) // lanes + flush
+    beats = h0 * w0 / lanes + int(plan.get("frame_gap_cycles", 0))
     other = sum(int(s["latency"]) for s in plan["stages"] if s.get("layer") not in names)
 
     def evaluate(choice: tuple[Candidate, ...]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def plan_network(qonnx_path: Path | str, input_precision: str, *, latency_cutoff
     _, kernels, info = build_top(layers, in_kif, "edgekd_top", pixels_per_beat, latency_cutoff, lanes)
     plan = {"layers": [layer.describe() for layer in layers], "stages": info["stages"], "input_kif": list(in_kif),
             "input_shape": list(in_shape), "lanes": info["lanes"], "latency_cutoff": latency_cutoff,
-            "beats_per_image": info["beats_per_image"],
+            "beats_per_image": info["beats_per_image"], "frame_gap_cycles": int(info.get("frame_gap_cycles", 0)),
             "alkaid_cost": float(sum(s.get("cost", 0.0) * s.get("instances", 1) for s in info["stages"]))}
     bits = {layer.name: b for layer in layers if layer.kind == "dense" and (b := weight_bits(layer)) is not None}
     return plan, bits
