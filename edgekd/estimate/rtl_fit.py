@@ -43,6 +43,10 @@ from edgekd.estimate.rtl_clock import predict_fmax
 __all__ = ["Candidate", "OpenFitResult", "fit_open_board", "layer_candidates", "CALIBRATION_ERROR_PCT"]
 
 EXHAUSTIVE_MAX = 50_000
+#: alkaid cost of a reuse kernel's bias + ReLU + requantisation network per output and accumulator bit, before it
+#: is traced (the jet tagger's R = 32 kernels: 1,276 for 64 outputs of 24 bits = 0.83, 426 for 32 of 15 = 0.89;
+#: estimate_reuse_dense's own default, 2.0, put the fit's figure for MatMul_0 at R = 32 21% above Yosys)
+POST_COST_PER_ACC_BIT = 0.85
 #: where a reuse candidate's cost comes from
 REUSE_SOURCE = "estimate (edgekd.estimate.rtl.estimate_reuse_dense: structural counts x REUSE_CALIBRATION)"
 #: the calibrated model's largest error on logic slots over every measured top (8 network tops: 8.8%, the CNN
@@ -152,8 +156,10 @@ def layer_candidates(term: Mapping[str, Any], weight_bits: int | None, reuse: Ma
 
     valid = set(valid_reuse(n_in, n_out))
     for r in sorted(set(reuse_candidates(n_in, n_out)) | {x for x in extra if x > 1 and x in valid}):
+        xb = in_bits + (0 if term["in_kif"][0] else 1)
+        acc = xb + int(weight_bits) + max(1, math.ceil(math.log2(max(n_in, 2))))  # the worst case of the grids
         c = estimate_reuse_dense(n_in, n_out, in_bits, int(weight_bits), r, in_signed=bool(term["in_kif"][0]),
-                                 out_bits=out_bits, family="ecp5")
+                                 out_bits=out_bits, post_cost=POST_COST_PER_ACC_BIT * n_out * acc, family="ecp5")
         out.append(Candidate(term["name"], "reuse", r, c["lut"] + flat["lut4"], c["carry"] + flat["ccu2c"],
                              c["ff"] + flat["ff"], c["dsp"], c["bram_18k"],
                              term["cycles"] - term["kernel_cycles"] + c["latency_cycles"], r,

@@ -97,7 +97,11 @@ def test_reuse_candidates_are_priced_by_the_reuse_kernels_cost_model(board):
     cands = {c.reuse_factor: c for c in res.candidates["MatMul_1"] if c.impl == "reuse"}  # 64 x 32, 6-bit
     assert sorted(cands) == reuse_candidates(64, 32) and 2048 in cands and 7 not in cands  # 7: idle multipliers
     term = PLANS["jet_tagger"]["plan"]
-    c16 = estimate_reuse_dense(64, 32, 6, 6, 16, in_signed=False, out_bits=6, family="ecp5")
+    from edgekd.estimate.rtl_fit import POST_COST_PER_ACC_BIT
+
+    acc = 7 + 6 + 6  # unsigned 6-bit inputs (+1 sign), 6-bit weights, 64 terms
+    c16 = estimate_reuse_dense(64, 32, 6, 6, 16, in_signed=False, out_bits=6, family="ecp5",
+                               post_cost=POST_COST_PER_ACC_BIT * 32 * acc)
     assert (cands[16].lut4, cands[16].ccu2c, cands[16].ff, cands[16].dsp) == \
         (c16["lut"], c16["carry"], c16["ff"], c16["dsp"]) and c16["multipliers"] == 128
     assert cands[16].ii_cycles == 16 and cands[32].dsp == cands[16].dsp // 2
