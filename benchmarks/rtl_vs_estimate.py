@@ -1,12 +1,13 @@
 """The RTL backend measured (Verilator cycles, Yosys counts) against its cost model (edgekd.estimate.rtl).
 
-    .venv/bin/python benchmarks/rtl_vs_estimate.py [--designs tiny_mlp,tiny_cnn,jet,cell_arch,cells,audio]
-                            [--family xcu] [--n 200] [--no-synth] [--out benchmarks/results/rtl_vs_estimate.json]
+    .venv/bin/python benchmarks/rtl_vs_estimate.py [--designs tiny_mlp,tiny_cnn,jet,cell_arch,cells,audio,audio_tiny]
+                            [--family xcu (default xcu; the audio designs: their board's)] [--n 200] [--no-synth]
+                            [--out benchmarks/results/rtl_vs_estimate.json]
 
 Rows of earlier runs in the JSON are kept (a run with --designs X replaces only X's row).
 
 Designs:
-- tiny_mlp / tiny_cnn: the test nets of tests/rtl (random 8-bit weights);
+- tiny_mlp / tiny_cnn: small nets like those of tests/rtl (random 8-bit weights; tiny_cnn with valid padding);
 - jet: the public QONNX zoo's 16-64-32-32-5 jet tagger (/work/zoo/qkeras_jettagging.onnx or $EDGEKD_ZOO),
   through edgekd's bring-your-own export (input on the default fixed<16,6> grid, softmax left to the host);
 - cell_arch: the demo's cell student architecture (examples/cells.yaml: 48x48 grey in 2x2 blocks = 24x24x4,
@@ -17,8 +18,12 @@ Designs:
   sample and all 2,000 test images bit-exact, the camera top at the frame grabber's 8 pixels per clock
   (framing, 2x2 blocks, decision word) with its first-beat-to-decision latency and interval, Yosys for the
   XCKU035 (synth_xilinx -family xcu);
-- audio: the audio task's hardware student (examples/wav2small.yaml, trained to its export in build/wav2small):
-  generated and measured, or the backend's per-layer refusal recorded.
+- audio: the audio task's hardware student (examples/wav2small.yaml, trained to its export in build/wav2small;
+  or $EDGEKD_AUDIO_EXPORT): 249 log-mel frames x 26 bands, seven 3x3 'same'-padded convs (padded windows with
+  flush beats and the top's frame gap), two 2x2 pools, the (T, 1) time-average conv, the dense head; synthesised
+  for its board's family (ZCU104: synth_xilinx -family xcup) unless --family is given;
+- audio_tiny: the same student as the test suite's tiny audio build exports it (tests/e2e/test_audio_build.py:
+  width 4, 0.25 s = 124 frames; pynq-z2 -> xc7), trained to its export in build/rtl_vs_estimate/audio_tiny.
 Per design: generation, Verilator build and run, Yosys wall times; bit-exactness vs QONNX on n inputs; latency
 and interval in cycles; LUT/FF/carry/DSP; and the cost model's cycles and LUT/FF. Prints a table, saves JSON.
 """
@@ -43,6 +48,34 @@ CELL_ARCH = [{"conv": (3, 16, 1)}, {"pool": (2, 2)}, {"relu_q": (8, 7)}, {"conv"
              {"relu_q": (8, 8)}, {"flatten": True}, {"dense": 2}, {"q": (16, 10)}]
 
 
+# tests/e2e/test_audio_build.py's tiny audio build (the wav2small_hw student at width 4 on 0.25 s windows)
+TINY_AUDIO = {
+    "name": "tiny_audio", "task": "regression",
+    "data": {"source": "synthetic_speech", "window_seconds": 0.25,
+             "speech": {"n_train": 40, "n_test": 12, "n_speakers": 10, "clip_seconds": 0.5, "seed": 1}},
+    "teacher": {"epochs": 1, "batch_size": 16, "wav2vec": {"conv_channels": 16, "dim": 32, "layers": 1, "heads": 2}},
+    "student": {"width": 4},
+    "distill": {"epochs": 1, "qat_epochs": 1, "batch_size": 16},
+    "hls": {"board": "pynq-z2", "verify_samples": 8},
+}
+BOARD_FAMILY = {"audio": "examples/wav2small.yaml", "audio_tiny": TINY_AUDIO}  # synthesised for their board's family
+
+
+def board_family(name: str) -> str | None:
+    """The Yosys family of a design's board (the rtl step's rtl.family 'auto'), None: the --family default."""
+    import yaml
+
+    from edgekd.hw import load_board
+    from edgekd.steps.rtl import family_for_part
+
+    src = BOARD_FAMILY.get(name)
+    if src is None:
+        return None
+    raw = src if isinstance(src, dict) else yaml.safe_load((ROOT / src).read_text())
+    hls = raw.get("hls", {})
+    return family_for_part(hls.get("part") or load_board(hls["board"]).part)
+
+
 LANES = {"cell_arch": 2}  # the cell student's 2x2 blocks at 8 pixels per clock: two blocks per clock
 
 
@@ -51,7 +84,7 @@ def contract_for(name: str, n: int):
     from edgekd.rtl.testnets import make_contract
 
     folder = WORK / name / "export"
-    if (folder / "contract.json").exists():
+    if name != "audio" and (folder / "contract.json").exists():
         return HardwareContract.load(folder)
     if name == "tiny_mlp":
         return make_contract(folder, (6,), TINY_MLP, n=min(n, 64))
@@ -74,6 +107,12 @@ def contract_for(name: str, n: int):
             cfg = parse_config(yaml.safe_load((ROOT / "examples" / "wav2small.yaml").read_text()))
             run_build(cfg, folder, to_step="export")
         return HardwareContract.load(folder / "export")
+    if name == "audio_tiny":
+        from edgekd.config import parse_config
+        from edgekd.pipeline import run_build
+
+        run_build(parse_config(TINY_AUDIO), WORK / name, to_step="export")
+        return HardwareContract.load(folder)
     if name == "jet":
         from edgekd.config import parse_config
         from edgekd.pipeline import run_build
@@ -148,11 +187,14 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
 
     from edgekd.rtl import RTLUnsupportedError
 
+    family = family or board_family(name) or "xcu"
     contract = contract_for(name, n)
     out = WORK / name / "rtl"
     t0 = time.perf_counter()
     try:
-        manifest = generate_rtl(contract, out, family=family, lanes=LANES.get(name, 1))
+        # the audio sample's windows are 6,474 pixels each: --n of them (Verilator at -O0 runs ~1.5k cycles/s there)
+        manifest = generate_rtl(contract, out, family=family, lanes=LANES.get(name, 1),
+                                n_vectors=n if name.startswith("audio") else None)
     except RTLUnsupportedError as e:  # a clear per-layer refusal is a result too
         import onnx
 
@@ -167,6 +209,7 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
     row = {"design": name, "family": family, "n": sim["n"], "exact": sim["exact"],
            "latency_cycles": sim["latency_cycles"], "interval_cycles": sim["interval_cycles"],
            "beats_per_image": manifest["beats_per_image"], "alkaid_cost": manifest["alkaid_cost"],
+           "frame_gap_cycles": manifest.get("frame_gap_cycles", 0), "qonnx": str(contract.qonnx_path),
            "estimate": est,
            "manifest": {k: manifest[k] for k in ("layers", "stages", "input_kif", "alkaid_cost", "family", "lanes")},
            "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
@@ -184,8 +227,8 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--designs", default="tiny_mlp,tiny_cnn,jet,cell_arch,cells,audio")
-    ap.add_argument("--family", default="xcu")
+    ap.add_argument("--designs", default="tiny_mlp,tiny_cnn,jet,cell_arch,cells,audio,audio_tiny")
+    ap.add_argument("--family", default=None, help="Yosys family (default: xcu; the audio designs: their board's)")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rtl_vs_estimate.json")

@@ -151,8 +151,10 @@ class RTLConfig(Strict):
                             "(framing, k x k blocks, decision word as the HLS board project)")
     latency_cutoff: float = Field(3.0, gt=0, description="alkaid adder delays per pipeline stage (lower: more "
                                   "stages, higher clock, more registers)")
-    reuse: int | dict[str, int] = Field(
-        1, description="time-multiplexed dense (MatMul/Gemm) layers (edgekd.rtl.reuse): a reuse factor R for every "
+    reuse: Literal["auto"] | int | dict[str, int] = Field(
+        "auto", description="time-multiplexed dense (MatMul/Gemm) layers (edgekd.rtl.reuse): 'auto' (on an open "
+        "board the fit search chooses per dense layer: the lowest latency whose RTL design fits under "
+        "bitstream.max_utilisation, edgekd.estimate.rtl_fit; elsewhere 1), a reuse factor R for every "
         "dense layer, or {QONNX node name: R} (unnamed layers 1); R > 1 computes the layer's products over R cycles "
         "on ceil(n_in*n_out/R) multipliers with the weights in a ROM, a vector every R cycles (II = R); 1 = fully "
         "unrolled constant multipliers. R must be r_in x r_out with r_in = gcd(R, n_in) and r_out <= n_out "
@@ -161,7 +163,9 @@ class RTLConfig(Strict):
 
     @field_validator("reuse")
     @classmethod
-    def _reuse_positive(cls, v: int | dict[str, int]) -> int | dict[str, int]:
+    def _reuse_positive(cls, v: Any) -> Any:
+        if v == "auto":
+            return v
         items = v.items() if isinstance(v, dict) else [("", v)]
         for name, r in items:
             if isinstance(r, bool) or int(r) < 1:

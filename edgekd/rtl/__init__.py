@@ -27,12 +27,17 @@ writes into `out_dir` (build/<name>/rtl/ in a build):
         vectors             {"file": "vectors.npz", "n": N}: arrays `inputs` (N, beats_per_image, ceil(in_width/64))
                             and `outputs` (N, outputs_per_image, ceil(out_width/64)), uint64, word j = bits
                             [64j +: 64]: the verification sample's beats and the expected (QONNX) output beats
-        stages              every stage with its initiation interval (cycles per pixel) and latency
+        stages              every stage with its initiation interval (cycles per pixel) and latency; a padded
+                            conv's window also its pads (top, left, bottom, right) and flush_beats
+        frame_gap_cycles    idle clocks the top leaves after every image (s_axis_tready low) for the padded
+                            windows' flush beats (their sum; 0 without padding)
         simulation          (after edgekd.rtl.sim.run_sim) exact, n, latency_cycles, interval_cycles, ...
         synthesis           (after edgekd.rtl.synth.synthesize) lut, ff, carry, dsp, bram, tool, seconds
 
 The top accepts one beat per clock when m_axis is not stalled; backpressure on m_axis stalls the whole
-network (s_axis_tready follows it). Framing counts beats and restarts at s_axis_tuser.
+network (s_axis_tready follows it). Framing counts beats and restarts at s_axis_tuser. With padded convolutions
+s_axis_tready also stays low for frame_gap_cycles clocks after each image's last beat: a padded window emits its
+last outputs (the bottom/right border) from internal beats on idle clocks, so the interval is H*W + the gap.
 
 Lanes (`generate_rtl(..., lanes=L)`, edgekd.rtl.lanes): the first layers take L adjacent pixels per clock (one
 beat of L pixels per clock, a window and a kernel instance per lane) down to the first horizontal stride of at

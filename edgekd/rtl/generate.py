@@ -18,7 +18,7 @@ from edgekd.rtl.kernels import KIF, Kernel, build_kernel
 from edgekd.rtl.lanes import LANE_LIB, after_window, compacts, input_geometry, window_params
 from edgekd.rtl.network import Layer, RTLUnsupportedError, load_network, parse_fixed
 from edgekd.rtl.reuse import build_reuse_kernel, resolve_reuse
-from edgekd.rtl.templates import STREAM_LIB
+from edgekd.rtl.templates import STREAM_LIB, flush_beats, padded_out
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,15 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
     if p == 1 or lanes > 1:
         lines.append("    assign d0 = s_axis_tdata; assign v0 = s_axis_tvalid && s_axis_tready; "
                      "assign f0 = s_axis_tuser;")
-        lines.append(f"    assign s_axis_tready = ce && !rst{gate};")
+        ready = f"ce && !rst{gate}"
     else:
         lines.append("    wire up_ready;")
         lines.append(f"    edgekd_unpack #(.P({p}), .PB({pb})) u_in (.clk(clk), .rst(rst), .ce(ce), "
                      ".din(s_axis_tdata), .vin(s_axis_tvalid), .first_in(s_axis_tuser), .ready(up_ready), "
                      ".dout(d0), .vout(v0), .first(f0));")
-        lines.append(f"    assign s_axis_tready = ce && up_ready && !rst{gate};")
+        ready = f"ce && up_ready && !rst{gate}"
         stages.append({"stage": "unpack", "ii": p, "latency": 1})
+    ready_at = len(lines)  # s_axis_tready goes here once the padded windows' frame gap is known
     cur, n = "0", 0
 
     def new(width: int, laned: int = 0) -> str:
@@ -104,12 +105,18 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                      f".vout(v{nid}));")
         return nid
 
-    def plain_window(tag: str, hh: int, ww: int, cc: int, b: int, kh: int, kw: int, sh: int, sw: int) -> str:
+    flush_gap = 0  # idle clocks the top leaves after every image: the padded windows' flush beats, in series
+
+    def plain_window(tag: str, hh: int, ww: int, cc: int, b: int, kh: int, kw: int, sh: int, sw: int,
+                     pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> str:
         """A one-pixel-per-clock line buffer + kh x kw window on the current stream; returns its wire id."""
+        nonlocal flush_gap
         nid = new(kh * kw * cc * b)
+        pad = (f", .PT({pads[0]}), .PL({pads[1]}), .PB({pads[2]}), .PR({pads[3]})" if any(pads) else "")
         lines.append(f"    edgekd_window #(.H({hh}), .W({ww}), .C({cc}), .B({b}), .KH({kh}), .KW({kw}), "
-                     f".SH({sh}), .SW({sw})) u_{tag} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
+                     f".SH({sh}), .SW({sw}){pad}) u_{tag} (.clk(clk), .rst(rst), .ce(ce), .din(d{cur}), "
                      f".vin(v{cur}), .first({first}), .win(d{nid}), .vout(v{nid}));")
+        flush_gap += flush_beats(hh, ww, kh, kw, sh, sw, pads)
         return nid
 
     def per_lane(src: str, in_w: int, out_w: int, inst) -> str:
@@ -140,6 +147,10 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             kh, kw = layer.kernel
             sh, sw = layer.stride
             if layer.kind == "conv":
+                if any(layer.pads):
+                    raise RTLUnsupportedError(f"{layer.name}: a padded Conv (pads {list(layer.pads)}) on a stream of "
+                                              f"{lanes} pixels per clock (the laned window takes valid padding only; "
+                                              "set rtl.lanes 1, which streams padded convs at one pixel per clock)")
                 win = laned_window(idx, "win", cc, b, kh, kw, sh, sw)
                 k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
                 kernels.append(k)
@@ -178,8 +189,11 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             kh, kw = layer.kernel
             sh, sw = layer.stride
             if layer.kind == "conv":
-                cur = plain_window(f"win{idx}", hh, ww, cc, b, kh, kw, sh, sw)
-                stages.append({"stage": f"window{idx}", "layer": layer.name, "ii": 1, "latency": 1})
+                cur = plain_window(f"win{idx}", hh, ww, cc, b, kh, kw, sh, sw, layer.pads)
+                stages.append({"stage": f"window{idx}", "layer": layer.name, "ii": 1, "latency": 1,
+                               **({"pads": list(layer.pads),
+                                   "flush_beats": flush_beats(hh, ww, kh, kw, sh, sw, layer.pads)}
+                                  if any(layer.pads) else {})})
                 k = build_kernel(layer, kif, f"{top}_k{idx}", latency_cutoff)
                 kernels.append(k)
                 nid = new(k.out_width)
@@ -190,7 +204,7 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
                 cur, kif = nid, k.out_kif
                 first = "1'b0"
                 pool = layer.pool
-                hh, ww = (hh - kh) // sh + 1, (ww - kw) // sw + 1
+                hh, ww = padded_out(hh, ww, kh, kw, sh, sw, layer.pads)
                 cc = layer.weight.shape[1]
             else:
                 pool = (kh, kw, sh, sw)
@@ -231,6 +245,28 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             first = "1'b0"
     if geo is not None:
         raise RTLUnsupportedError(f"the network ends on a stream of {lanes} pixels per clock (set rtl.lanes 1)")
+    bpi = h * w // p
+    if flush_gap:
+        # after an image's last beat, hold s_axis_tready low for `flush_gap` clocks (+ the unpack's drain) so that every
+        # padded window finds its flush beats idle (each window's idle clocks are the top's, delayed; the windows
+        # upstream of it use theirs first, hence the sum)
+        hold = flush_gap + (p - 1 if p > 1 and lanes == 1 else 0)
+        lines[ready_at:ready_at] = [
+            "    // frame gap: idle clocks after every image for the padded windows' flush beats",
+            "    reg [31:0] fg_beat; reg [15:0] fg_left;",
+            "    wire fg_take = s_axis_tvalid && s_axis_tready;",
+            "    wire [31:0] fg_idx = s_axis_tuser ? 32'd0 : fg_beat;",
+            "    always @(posedge clk) begin",
+            "        if (rst) begin fg_beat <= 32'd0; fg_left <= 16'd0; end",
+            "        else if (ce) begin",
+            f"            if (fg_take) begin if (fg_idx == {bpi - 1}) begin fg_beat <= 32'd0; fg_left <= {hold}; end",
+            "                else fg_beat <= fg_idx + 32'd1; end",
+            "            else if (fg_left != 16'd0) fg_left <= fg_left - 16'd1;",
+            "        end",
+            "    end",
+            f"    assign s_axis_tready = {ready} && (fg_left == 16'd0);"]
+    else:
+        lines.insert(ready_at, f"    assign s_axis_tready = {ready};")
     oh, ow, oc = layers[-1].out_shape
     out_w = oc * _bits(kif)
     opi = oh * ow
@@ -255,7 +291,8 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
             "endmodule"]
     info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
             "outputs_per_image": opi, "out_elements": oc, "stages": stages,
-            "beats_per_image": h * w // p, "lanes": lanes, "image_interval_cycles": max(image_cycles, gap)}
+            "beats_per_image": bpi, "lanes": lanes, "frame_gap_cycles": flush_gap,
+            "image_interval_cycles": max(image_cycles + flush_gap, gap)}
     return "\n".join(head + lines + tail) + "\n", kernels, info
 
 
@@ -419,6 +456,7 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
         "input_kif": list(in_kif),
         "stages": info["stages"],
         "ii_cycles_per_pixel": 1,
+        "frame_gap_cycles": info["frame_gap_cycles"],
         "reuse": {name: r for name, r in reuse_of.items()},
         "interval_cycles_per_image": info["image_interval_cycles"],
         "lanes": info["lanes"],

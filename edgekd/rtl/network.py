@@ -2,7 +2,8 @@
 
 A cleaned QONNX graph (the hardware contract's) is read as a chain of layers:
 
-* a linear layer: channels-last ``Conv`` (valid padding, any stride, k_h x k_w) or ``MatMul``/``Gemm`` after
+* a linear layer: channels-last ``Conv`` (valid or zero padding, any stride, k_h x k_w; pads left + right at
+  most k_w - 1 and top below k_h, so 'same' padding works: `check_pads`) or ``MatMul``/``Gemm`` after
   a flatten, with the element-wise ops that follow it (``Add`` of a constant, ``Relu``, ``Quant``, ``Mul`` by
   a positive constant) fused into its per-pixel kernel;
 * a ``MaxPool`` right after a linear layer moves behind its element-wise ops (they are all monotone
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.errors import BuildError
+from edgekd.rtl.templates import padded_out
 
 
 class RTLUnsupportedError(BuildError):
@@ -43,11 +45,12 @@ class Layer:
     post: list[tuple] = field(default_factory=list)  # element-wise ops on the outputs
     pool: tuple[int, int, int, int] | None = None   # (kh, kw, sh, sw) max pool after `post`
     nodes: list[str] = field(default_factory=list)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)   # conv zero padding: top, left, bottom, right
 
     def describe(self) -> dict:
         return {"kind": self.kind, "name": self.name, "in_shape": list(self.in_shape),
                 "out_shape": list(self.out_shape), "kernel": list(self.kernel), "stride": list(self.stride),
-                "pool": list(self.pool) if self.pool else None, "nodes": self.nodes}
+                "pool": list(self.pool) if self.pool else None, "nodes": self.nodes, "pads": list(self.pads)}
 
 
 def quant_kif(scale: float, zero: float, bits: float, signed: int, narrow: int, name: str) -> tuple[int, int, int, str]:
@@ -80,6 +83,18 @@ def parse_fixed(precision: str) -> tuple[int, int, int]:
     t = FixedType.parse(precision)
     k = int(t.signed)
     return k, t.width - t.frac - k, t.frac
+
+
+def check_pads(label: str, kernel: tuple[int, int], pads: tuple[int, int, int, int]) -> None:
+    """Refuse the zero paddings edgekd_window cannot stream at one pixel per clock, naming the layer."""
+    (kh, kw), (pt, pl, pb, pr) = kernel, pads
+    if min(pads) < 0 or pt >= kh or pb >= kh or pl + pr > kw - 1:
+        raise RTLUnsupportedError(
+            f"QONNX node {label}: Conv padding {list(pads)} (top, left, bottom, right) with a {kh}x{kw} kernel; "
+            f"the RTL backend streams pads with left + right <= {kw - 1} (the kernel width - 1) and top, bottom "
+            f"< {kh}, such as 'same' padding at any stride (more columns out than in per row would need a second "
+            f"clock per pixel): pad at most {kw - 1} columns in all (e.g. padding='same' or {(kh - 1) // 2}), or use "
+            "the hls4ml backend for this model")
 
 
 _ELEMENTWISE = ("Add", "Relu", "Quant", "Mul", "Sub", "Div", "Identity", "Clip")
@@ -146,23 +161,29 @@ def load_network(qonnx_path: Path | str) -> tuple[list[Layer], tuple[int, ...], 
             if flat:
                 raise RTLUnsupportedError(f"QONNX node {label}: Conv after a flatten")
             w = const_of(n.input[1], n)  # (O, kh, kw, I) in qonnx's channels-last wrapper
-            if any(a.get("pads", [0, 0, 0, 0])):
-                raise RTLUnsupportedError(
-                    f"QONNX node {label}: Conv padding {a.get('pads')}; the RTL backend generates valid (unpadded) "
-                    "convolutions only (a padded window has more output positions than input pixels, which stages "
-                    "that share one clock enable at one pixel per clock cannot absorb; a padded window with its own "
-                    "stall and FIFO would make it work): export with padding='valid' (a student such as cell_cnn), "
-                    "or use the hls4ml backend for this model")
             if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
                 raise RTLUnsupportedError(f"QONNX node {label}: grouped/dilated Conv (not generated)")
             kh, kw = (int(v) for v in a.get("kernel_shape", w.shape[1:3]))
             sh, sw = (int(v) for v in a.get("strides", [1, 1]))
             if w.shape[3] != shape[2]:
                 raise RTLUnsupportedError(f"QONNX node {label}: weight {w.shape} vs input channels {shape[2]}")
-            oh, ow = (shape[0] - kh) // sh + 1, (shape[1] - kw) // sw + 1
+            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise RTLUnsupportedError(f"QONNX node {label}: Conv auto_pad {a['auto_pad']} (run qonnx's cleanup, "
+                                          "which writes explicit pads)")
+            pt, pl, pb, pr = (int(v) for v in a.get("pads", [0, 0, 0, 0]))
+            pads = (pt, pl, pb, pr)
+            if any(pads):
+                check_pads(label, (kh, kw), pads)
+                # QONNX pads the Conv's input (after the input Quant) with 0; the window pads the raw stream with
+                # code 0 and the kernel applies the input ops to every tap, so they must map 0 to 0
+                if any(p[0] == "add" and np.any(np.asarray(p[1]) != 0) for p in pre):
+                    raise RTLUnsupportedError(f"QONNX node {label}: a padded Conv after an Add on the input (the "
+                                              "padding would not be 0 after it); fold the offset into the input "
+                                              "grid or the conv bias")
+            oh, ow = padded_out(shape[0], shape[1], kh, kw, sh, sw, pads)
             b = const_of(n.input[2], n) if len(n.input) > 2 and n.input[2] else None
             layers.append(Layer("conv", label, shape, (oh, ow, w.shape[0]), (kh, kw), (sh, sw),
-                                w.reshape(w.shape[0], -1).T.copy(), b, pre, [], None, [label]))
+                                w.reshape(w.shape[0], -1).T.copy(), b, pre, [], None, [label], pads))
             pre, shape = [], (oh, ow, int(w.shape[0]))
         elif op in ("MatMul", "Gemm"):
             if not flat and shape[:2] != (1, 1):
@@ -238,8 +259,8 @@ def load_network(qonnx_path: Path | str) -> tuple[list[Layer], tuple[int, ...], 
         else:
             raise RTLUnsupportedError(
                 f"QONNX node {label}: {op} is not generated by the RTL backend (supported: channels-last Conv "
-                "with valid padding, MatMul/Gemm, Add/Mul by constants, Relu, Quant with power-of-two scales, "
-                "MaxPool, Flatten); move it to host post-processing or replace it")
+                "with valid or 'same' zero padding, MatMul/Gemm, Add/Mul by constants, Relu, Quant with power-of-two "
+                "scales, MaxPool, Flatten); move it to host post-processing or replace it")
         cur = n.output[0]
     if cur != g.output[0].name:
         raise RTLUnsupportedError(f"{qonnx_path}: the chain ends at {cur}, not at the graph output")

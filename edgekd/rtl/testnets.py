@@ -26,7 +26,8 @@ def _quant_node(onnx_helper, name: str, src: str, scale: float, bits: int, signe
 
 def build_qonnx(path: Path, in_shape: tuple[int, ...], layers: list[dict], seed: int = 0,
                 in_frac: int = 5, in_bits: int = 8) -> Path:
-    """layers: {"conv": (k, cout, stride)} | {"pool": (k, stride)} | {"dense": m} | {"relu_q": (bits, frac)}
+    """layers: {"conv": (k, cout, stride[, (pad top, left, bottom, right)])} | {"pool": (k, stride)} | {"dense": m}
+    | {"relu_q": (bits, frac)}
     | {"q": (bits, frac)} (signed output quant) | {"flatten": True}."""
     import onnx
     from onnx import TensorProto, helper
@@ -41,7 +42,8 @@ def build_qonnx(path: Path, in_shape: tuple[int, ...], layers: list[dict], seed:
     for n, spec in enumerate(layers):
         (kind, arg), = spec.items()
         if kind == "conv":
-            k, cout, s = arg
+            k, cout, s, *rest = arg
+            pads = list(rest[0]) if rest else [0, 0, 0, 0]  # top, left, bottom, right
             kh, kw = (k, k) if isinstance(k, int) else k
             cin = shape[2]
             w = rng.integers(-100, 101, (cout, kh, kw, cin)).astype(np.float32) * 2.0**-8
@@ -50,9 +52,10 @@ def build_qonnx(path: Path, in_shape: tuple[int, ...], layers: list[dict], seed:
                       helper.make_tensor(f"b{n}", TensorProto.FLOAT, b.shape, b.ravel())]
             nodes.append(helper.make_node("Conv", [cur, f"w{n}", f"b{n}"], [f"conv{n}"], name=f"Conv_{n}",
                                           domain="qonnx.custom_op.channels_last", kernel_shape=[kh, kw],
-                                          strides=[s, s], pads=[0, 0, 0, 0], dilations=[1, 1], group=1))
+                                          strides=[s, s], pads=[pads[0], pads[1], pads[2], pads[3]],
+                                          dilations=[1, 1], group=1))
             cur = f"conv{n}"
-            shape = ((shape[0] - kh) // s + 1, (shape[1] - kw) // s + 1, cout)
+            shape = ((shape[0] + pads[0] + pads[2] - kh) // s + 1, (shape[1] + pads[1] + pads[3] - kw) // s + 1, cout)
         elif kind == "pool":
             k, s = arg
             nodes.append(helper.make_node("MaxPool", [cur], [f"pool{n}"], name=f"MaxPool_{n}",
@@ -95,7 +98,8 @@ def build_qonnx(path: Path, in_shape: tuple[int, ...], layers: list[dict], seed:
             w = next(t for t in inits if t.name == nd.input[1])
             kh, kw = list(next(a.ints for a in nd.attribute if a.name == "kernel_shape"))
             st = list(next(a.ints for a in nd.attribute if a.name == "strides"))
-            sh = ((sh[0] - kh) // st[0] + 1, (sh[1] - kw) // st[1] + 1, w.dims[0])
+            pt, pl, pb, pr = list(next(a.ints for a in nd.attribute if a.name == "pads"))
+            sh = ((sh[0] + pt + pb - kh) // st[0] + 1, (sh[1] + pl + pr - kw) // st[1] + 1, w.dims[0])
         elif nd.op_type == "MaxPool":
             kh, kw = list(next(a.ints for a in nd.attribute if a.name == "kernel_shape"))
             st = list(next(a.ints for a in nd.attribute if a.name == "strides"))

@@ -26,7 +26,10 @@ def hardware_steps(model_steps: tuple[str, ...], rtl: bool = False, bitstream: b
         extra.append(Step("bitstream", bitstream_step.run, ("hls", "bitstream"), ("rtl",),
                           "open flow: self-test top under Verilator, Yosys, nextpnr-ecp5, ecppack"))
     return [
-        Step("hls", hls.run, ("hls",), ("export",), "hls4ml project, C-simulation, QONNX == C-sim, emulator"),
+        # with the rtl step, an open board's fit search (in the hls step) plans the RTL design: rtl.* and the cap
+        # bitstream.max_utilisation are its inputs too
+        Step("hls", hls.run, ("hls", "rtl", "bitstream") if rtl else ("hls",), ("export",),
+             "hls4ml project, C-simulation, QONNX == C-sim, emulator; open boards: the RTL fit search"),
         Step("project", project.run, ("hls",), ("export", "hls"),
              "board project: HLS top, scripts, driver, test vectors"),
         *extra,

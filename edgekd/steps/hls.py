@@ -37,9 +37,22 @@ def run(ctx: BuildContext) -> None:
     # a pixel-stream board hands over P pixels per clock: the network's items arrive as the beats complete them
     arrival = {"pixels_per_clock": board.pixels_per_clock, "input_block": contract.input_block} \
         if board.interface == "pixel_stream" and cfg.io_type == "io_stream" else {}
+    open_fit = _open_fit(ctx, contract, board) if board.is_open else None
+    if open_fit is not None:
+        # the bitstream comes from the RTL backend: its fit decides; the hls4ml project is the C-simulation and
+        # emulator reference of the same model, so its own (hls4ml) estimate must not refuse it, and left to the
+        # search (auto) it is built unrolled (Latency, reuse factor 1: the form the emulator covers and the RTL
+        # backend's arithmetic), not folded to fit a part it is never built for
+        update = {"on_overflow": "warn"}
+        if cfg.reuse_factor == "auto" and cfg.strategy == "auto":
+            update.update(reuse_factor=1, strategy="Latency")
+        cfg = cfg.model_copy(update=update)
     hls_model, hls_config, fit, latency, precisions = design_for_contract(
         contract, cfg, board, ctx.work / "project", ctx.cache_dir, estimate_kw=arrival)
-    write_json(ctx.work / "estimate.json", {"board": board.model_dump(mode="json"), **latency})
+    estimate = {"board": board.model_dump(mode="json"), **latency}
+    if open_fit is not None:
+        estimate = open_fit_estimate(open_fit, board, estimate)
+    write_json(ctx.work / "estimate.json", estimate)
 
     x = contract.verify_inputs()
     strict = contract.exact and not contract.allow_inexact
@@ -79,6 +92,57 @@ def run(ctx: BuildContext) -> None:
         "input_layout": "NHWC" if _channels_last(contract) else "NCHW",
         "csim_library": {"firmware_sha256": cache_info.get("hash"), "reused": cache_info.get("cached")},
     })
+
+
+def _open_fit(ctx: BuildContext, contract: HardwareContract, board):
+    """Open boards: the fit search on the RTL backend's cost model (edgekd.estimate.rtl_fit); a design that does
+    not fit is refused here (hls.on_overflow: fail) before any C-simulation, Verilator or Yosys time is spent."""
+    from edgekd.errors import BuildError, DesignDoesNotFitError
+    from edgekd.rtl.network import RTLUnsupportedError
+    from edgekd.rtl.plan import open_board_fit
+
+    if not ctx.config.rtl.enabled:
+        return None
+    lanes = ctx.config.rtl.lanes if ctx.config.rtl.lanes != "auto" else 1
+    try:
+        result = open_board_fit(contract, ctx.config, board, lanes=int(lanes))
+    except RTLUnsupportedError as err:
+        raise DesignDoesNotFitError(f"open board {board.name}: the RTL backend cannot generate this model ({err}); "
+                                    "its bitstream is built from the RTL backend's Verilog") from None
+    except ValueError as err:  # a fixed rtl.reuse the layer does not take, or names a layer it does not have
+        raise BuildError(f"rtl.reuse: {err}") from None
+    j = result.to_json()
+    log.info("fit (open board %s, RTL cost model): %s; %.0f%% of the logic slots (cap %.0f%%), %d cycles = %.3f us at "
+             "%.1f MHz (the achieved Fmax of %s)%s", board.name, "fits" if result.fits else "does NOT fit",
+             100 * result.fractions["logic_slots"], 100 * result.limits["logic_slots"], result.cycles, result.us,
+             result.clock["mhz"], result.clock["from"],
+             f"; reuse {j['reuse_factors']}" if j["reuse_factors"] else "")
+    if not result.fits:
+        msg = f"the design does not fit {board.name} ({board.part}): {result.advice}"
+        if ctx.config.hls.on_overflow == "fail":
+            raise DesignDoesNotFitError(msg + "; set hls.on_overflow: warn to build it anyway (the bitstream step "
+                                        "then checks Yosys's count against the cap)")
+        log.warning("%s (hls.on_overflow: warn: building it anyway)", msg)
+    return result
+
+
+def open_fit_estimate(result, board, hls_estimate: dict) -> dict:
+    """estimate.json of an open board: the RTL design's figures (what the bitstream is built from) in the keys
+    the report and the sweep read; the hls4ml project's estimate under `hls_estimate`."""
+    j = result.to_json()
+    mhz = result.clock["mhz"]
+    res = j["resources"]
+    # the report's per-layer table and plot read name, type, cycles, ii, dsp, lut (lut: logic slots here)
+    per_layer = [{"name": n, "type": f"{c.impl}" + (f" R={c.reuse_factor}" if c.impl == "reuse" else ""),
+                  "ii": c.ii_cycles, "lut": c.logic_slots, **c.to_json()} for n, c in result.settings.items()]
+    return {"board": hls_estimate["board"], "clock_mhz": mhz, "clock": result.clock,
+            "board_clock_mhz": result.board_clock_mhz, "io_type": "rtl", "cycles": result.cycles,
+            "us": round(result.us, 4), "us_at_board_clock": j["us_at_board_clock"], "ii_cycles": result.interval_cycles,
+            "throughput_per_s": round(mhz * 1e6 / result.interval_cycles, 1), "per_layer": per_layer,
+            "resources": {"lut": res["logic_slots"], "ff": res["ff"], "dsp": res["dsp"], "bram_18k": res["bram_18k"],
+                          "lut4": res["lut4"], "ccu2c": res["ccu2c"]},
+            "source": j["source"], "model": "rtl", "fit": {**result.board_fit(board), "search": j},
+            "hls_estimate": {k: v for k, v in hls_estimate.items() if k != "board"}}
 
 
 def _channels_last(contract: HardwareContract) -> bool:

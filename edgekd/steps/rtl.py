@@ -59,15 +59,16 @@ def run(ctx: BuildContext) -> None:
     family = family_for_part(ctx.config.hls.part or board.part) if cfg.family == "auto" else cfg.family
     out = ctx.work
     lanes = _lanes(cfg, board, contract)
+    reuse = _reuse(ctx, cfg, board)
     try:
         manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=lanes, reuse=cfg.reuse)
+                                latency_cutoff=cfg.latency_cutoff, lanes=lanes, reuse=reuse)
     except RTLUnsupportedError as e:
         if cfg.lanes != "auto" or lanes == 1:
             raise
         log.warning("rtl: %d lanes refused (%s); one pixel per clock instead", lanes, e)
         manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=1, reuse=cfg.reuse)
+                                latency_cutoff=cfg.latency_cutoff, lanes=1, reuse=reuse)
     split = _test_split(ctx, contract) if cfg.simulate_split else None
     section = _pixel_section(ctx, out, contract, board, split) \
         if board.interface == "pixel_stream" and cfg.pixel_top else None
@@ -129,6 +130,25 @@ def run(ctx: BuildContext) -> None:
     if min(exacts) < 1.0 and contract.exact and not contract.allow_inexact:
         raise BuildError(f"rtl: the Verilated RTL differs from QONNX ({100 * min(exacts):.2f}% of images bit-equal; "
                          f"first mismatched images {sim['mismatched'][:5]}); see {out / 'rtl.json'}")
+
+
+def _reuse(ctx: BuildContext, cfg, board) -> int | dict[str, int]:
+    """rtl.reuse, or 'auto': on an open board the reuse factors the fit search chose (hls/estimate.json, its
+    RTL fit: edgekd.estimate.rtl_fit), else 1 (every dense layer unrolled)."""
+    if cfg.reuse != "auto":
+        return cfg.reuse
+    if not board.is_open:
+        return 1
+    path = ctx.dir("hls") / "estimate.json"
+    est = read_json(path) if path.is_file() else {}
+    search = (est.get("fit") or {}).get("search") or {}
+    if est.get("model") != "rtl" or "reuse_factors" not in search:
+        raise BuildError(f"{path}: no RTL fit search to take rtl.reuse 'auto' from (an open board's hls step writes "
+                         "it); run the hls step again, or set rtl.reuse")
+    chosen = {k: int(v) for k, v in search["reuse_factors"].items()}
+    if chosen:
+        log.info("rtl: time-multiplexed dense layers chosen by the fit search: %s", chosen)
+    return chosen or 1
 
 
 def _test_split(ctx: BuildContext, contract: HardwareContract) -> tuple[np.ndarray, np.ndarray] | None:

@@ -24,6 +24,11 @@ def _decision_latency(est: dict, export: dict, n_classes: int) -> dict:
     board = est.get("board") or {}
     out = {"cycles": est["cycles"], "us": est["us"], "ii_cycles": est.get("ii_cycles"),
            "network_cycles": est["cycles"], "network_us": est["us"], "kind": "network", "source": "estimate"}
+    if est.get("model") == "rtl":  # an open board: the RTL design at the clock of the nearest measured design
+        clock = est.get("clock") or {}
+        out.update(kind="network, RTL", clock_mhz=est.get("clock_mhz"), clock_from=clock.get("from"),
+                   clock_extrapolated=clock.get("extrapolated"), us_at_board_clock=est.get("us_at_board_clock"),
+                   source="estimate (RTL cost model)")
     if board.get("interface") == "pixel_stream":
         from edgekd.project.interface import packing_stages
         from edgekd.project.trigger import groups_fifo_in_bram, trigger_latency
@@ -95,8 +100,10 @@ def point_figures(build_dir: Path) -> dict:
             "binding_fraction": binding_row.get("fraction"),
             "fractions": {r: row.get("fraction") for r, row in (fit.get("resources") or {}).items()},
             "limits": fit.get("limits"),
-            "source": "estimate",
+            "source": "estimate (RTL cost model; lut = logic slots LUT4 + 2 x CCU2C)" if est.get("model") == "rtl"
+            else "estimate",
         },
         "layer_settings": hls.get("layer_settings"),
+        "rtl_settings": ((fit.get("search") or {}).get("settings") if est.get("model") == "rtl" else None),
         "hashes": weight_hashes(build_dir),
     }

@@ -15,8 +15,10 @@ from edgekd.rtl.sim import run_sim
 from edgekd.rtl.testnets import make_contract
 
 MLP = [{"dense": 8}, {"relu_q": (6, 4)}, {"dense": 3}, {"q": (12, 8)}]
-CNN = [{"conv": (3, 3, 1)}, {"pool": (2, 2)}, {"relu_q": (6, 4)}, {"conv": ((2, 1), 2, 1)}, {"relu_q": (5, 3)},
-       {"flatten": True}, {"dense": 3}, {"q": (12, 8)}]
+# 'same' padding on the input (the padded taps are the input Quant's 0), then a TF-style 'same' (2, 1) conv padded
+# at the bottom: two padded windows in series, whose flush beats the top's frame gap leaves room for
+CNN = [{"conv": (3, 3, 1, (1, 1, 1, 1))}, {"pool": (2, 2)}, {"relu_q": (6, 4)}, {"conv": ((2, 1), 2, 1, (0, 0, 1, 0))},
+       {"relu_q": (5, 3)}, {"flatten": True}, {"dense": 3}, {"q": (12, 8)}]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,11 @@ def test_conv_net_is_bit_exact_and_takes_one_pixel_per_clock(cnn):
     contract, rtl, manifest, sim = cnn
     assert sim["exact"] == 1.0 and sim["n"] == 12 and sim["tlast_ok"]
     assert manifest["beats_per_image"] == 63 and manifest["in_width"] == 3 * 8
-    assert sim["interval_cycles"] == 63.0  # II 1: one pixel per clock, back to back
+    # II 1: one pixel per clock, back to back, plus the frame gap: the flush beats of the 'same' 3x3 window on
+    # 9x7 (a row and a pixel: 8) and of the bottom-padded 2x1 window on 4x3 (3)
+    flush = [s["flush_beats"] for s in manifest["stages"] if "flush_beats" in s]
+    assert flush == [8, 3] and manifest["frame_gap_cycles"] == 11
+    assert sim["interval_cycles"] == 63.0 + 11
     assert 63 <= sim["latency_cycles"] <= 63 + 40
     assert all(s["ii"] == 1 for s in manifest["stages"])
     from edgekd.estimate.rtl import estimate_rtl
@@ -81,15 +87,21 @@ def test_backpressure_keeps_outputs_exact(cnn):
     assert sim["interval_cycles"] > 63  # stalls cost cycles, never values
 
 
-def test_padded_conv_is_refused_naming_the_node(tmp_path):
+def test_unsupported_padding_is_refused_naming_the_node(tmp_path):
     import onnx
 
-    contract = make_contract(tmp_path / "export", (5, 5, 1), [{"conv": (3, 2, 1)}, {"q": (8, 4)}], n=2)
+    contract = make_contract(tmp_path / "export", (5, 6, 1), [{"conv": (3, 2, 1, (1, 1, 1, 1))}, {"q": (8, 4)}], n=2)
     model = onnx.load(str(contract.qonnx_path))
     conv = next(n for n in model.graph.node if n.op_type == "Conv")
     for a in conv.attribute:
         if a.name == "pads":
-            a.ints[:] = [1, 1, 1, 1]
+            a.ints[:] = [1, 2, 1, 1]  # 3 columns of padding on a 3-wide kernel: more outputs than pixels per row
     onnx.save(model, str(contract.qonnx_path))
-    with pytest.raises(RTLUnsupportedError, match=r"Conv_0.*padding.*valid"):
+    with pytest.raises(RTLUnsupportedError, match=r"Conv_0: Conv padding \[1, 2, 1, 1\].*left \+ right <= 2"):
         generate_rtl(contract, tmp_path / "rtl")
+    for a in conv.attribute:
+        if a.name == "pads":
+            a.ints[:] = [1, 1, 1, 1]  # 'same': generated at one pixel per clock, but not on a laned stream
+    onnx.save(model, str(contract.qonnx_path))
+    with pytest.raises(RTLUnsupportedError, match=r"Conv_0: a padded Conv .* set rtl.lanes 1"):
+        generate_rtl(contract, tmp_path / "rtl", lanes=2)
