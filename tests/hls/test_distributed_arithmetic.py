@@ -13,6 +13,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from edgekd.config import HLSConfig
 from edgekd.hls import da
 from edgekd.hls.convert import build_hls_config, quiet_hls4ml
+from edgekd.hls.csim_cache import compile_cached
 from edgekd.hls.emulate import Emulator
 from edgekd.hls.verify import verify_csim_against_qonnx, verify_emulator_against_csim
 from edgekd.students.cell_cnn import input_quant_format, quantize_input
@@ -85,7 +86,7 @@ def da_project(tiny_student, tmp_path_factory):
     da.ensure_patched()
     latency = _convert(path, precision, tmp_path_factory.mktemp("lat") / "prj", "Latency")  # not written
     hls_model = _convert(path, precision, tmp_path_factory.mktemp("da") / "prj", "distributed_arithmetic")
-    hls_model.compile()
+    compile_cached(hls_model, tmp_path_factory.mktemp("csim"))  # as a build compiles it (-O1, cached)
     xq = quantize_input(model, torch.from_numpy(x)).numpy()[:32]
     return hls_model, latency, path, xq
 
