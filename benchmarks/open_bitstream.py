@@ -146,7 +146,7 @@ def build_row(folder: Path) -> dict:
         reuse = (cv.get("rtl") or {}).get("reuse", 1)
         command = (f"edgekd convert {cv['student']['qonnx']} --board {cv['hls']['board']} --out {folder}"
                    + (" --allow-inexact" if cv["student"].get("allow_inexact") else "")
-                   + (f" --reuse {_reuse_arg(reuse)}" if reuse != 1 else ""))
+                   + (f" --reuse {_reuse_arg(reuse)}" if reuse not in (1, "auto") else ""))
     elif config:
         command = f"edgekd build {folder}/{config} --out {folder}"
     row.update(board=res["board"], build_folder=str(folder), command=command,

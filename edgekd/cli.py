@@ -220,7 +220,7 @@ def convert(
     force: bool = typer.Option(False, "--force", help="re-run every step"),
     reuse: Optional[str] = typer.Option(
         None, "--reuse", help="RTL backend: reuse factor R of the dense layers (time-multiplexed, a vector every R "
-        "cycles), one number for all or LAYER=R,LAYER=R by QONNX node name (config rtl.reuse)"),
+        "cycles), one number for all, LAYER=R,LAYER=R by QONNX node name, or auto (config rtl.reuse)"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
     debug: bool = typer.Option(False, "--debug", help="show the traceback of a failure"),
 ) -> None:
@@ -243,7 +243,7 @@ def convert(
     raw: dict = {"name": name, "student": student, "hls": {"board": board_value}}
     if reuse is not None:
         try:
-            raw["rtl"] = {"reuse": int(reuse) if "=" not in reuse else
+            raw["rtl"] = {"reuse": "auto" if reuse == "auto" else int(reuse) if "=" not in reuse else
                           {k.strip(): int(v) for k, v in (item.split("=", 1) for item in reuse.split(",") if item)}}
         except ValueError:
             err.print(f"[red]error:[/red] --reuse {reuse}: give one integer or LAYER=R,LAYER=R (integers)",

@@ -1,6 +1,7 @@
 """Time-multiplexed (reuse) dense kernels (edgekd.rtl.reuse): bit-exact under Verilator, II = R, bad R refused.
 
-One Verilator build (a 6-8-3 MLP, reuse 16 on both layers: input slices, output groups and a padded last group);
+Two Verilator builds (a 6-8-3 MLP, reuse 16 on both layers: input slices, output groups and a padded last group;
+a conv + dense net whose R exceeds its 9 beats per image: the input gate);
 the refusals need no simulator.
 """
 
@@ -80,3 +81,17 @@ def test_convert_refuses_a_malformed_reuse_option(tmp_path):
     result = CliRunner().invoke(app, ["convert", str(tmp_path / "m.onnx"), "--board", "ulx3s-85f",
                                       "--reuse", "MatMul_0=four"])
     assert result.exit_code == 2 and "--reuse MatMul_0=four" in result.output
+
+
+def test_reuse_after_a_conv_spaces_multi_beat_images(tmp_path):
+    # 9 pixels per image but the dense layer's R = 48: the top holds each image's first beat until 48 clock
+    # enables after the previous one (s_axis_tready low), under backpressure too
+    net = [{"conv": (2, 4, 1)}, {"relu_q": (6, 4)}, {"flatten": True}, {"dense": 3}, {"q": (12, 8)}]
+    contract = make_contract(tmp_path / "export", (3, 3, 2), net, n=10, seed=3)
+    manifest = generate_rtl(contract, tmp_path / "rtl", family="ecp5", reuse={"MatMul_3": 48})
+    assert manifest["beats_per_image"] == 9 and manifest["interval_cycles_per_image"] == 48
+    sim = run_sim(tmp_path / "rtl")
+    assert sim["exact"] == 1.0 and sim["tlast_ok"] and sim["interval_cycles"] == 48.0
+    assert sim["latency_cycles"] == 8 + sum(s["latency"] for s in manifest["stages"]) + 1  # last pixel + stages
+    stalled = run_sim(tmp_path / "rtl", backpressure=40, record=False)
+    assert stalled["exact"] == 1.0 and stalled["interval_cycles"] > 48.0
