@@ -60,15 +60,14 @@ def run(ctx: BuildContext) -> None:
     out = ctx.work
     lanes = _lanes(cfg, board, contract)
     reuse = _reuse(ctx, cfg, board)
+    generate = dict(family=family, pixels_per_beat=cfg.pixels_per_beat, latency_cutoff=cfg.latency_cutoff, reuse=reuse)
     try:
-        manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=lanes, reuse=reuse)
+        manifest = generate_rtl(contract, out, lanes=lanes, **generate)
     except RTLUnsupportedError as e:
         if cfg.lanes != "auto" or lanes == 1:
             raise
         log.warning("rtl: %d lanes refused (%s); one pixel per clock instead", lanes, e)
-        manifest = generate_rtl(contract, out, family=family, pixels_per_beat=cfg.pixels_per_beat,
-                                latency_cutoff=cfg.latency_cutoff, lanes=1, reuse=reuse)
+        manifest = generate_rtl(contract, out, lanes=1, **generate)
     split = _test_split(ctx, contract) if cfg.simulate_split else None
     section = _pixel_section(ctx, out, contract, board, split) \
         if board.interface == "pixel_stream" and cfg.pixel_top else None
