@@ -1,7 +1,7 @@
 """The RTL backend measured (Verilator cycles, Yosys counts) against its cost model (edgekd.estimate.rtl).
 
     .venv/bin/python benchmarks/rtl_vs_estimate.py [--designs tiny_mlp,tiny_cnn,jet,cell_arch,cells,audio,audio_tiny]
-                            [--family xcu (default xcu; the audio designs: their board's)] [--n 200] [--no-synth]
+                            [--family xcu (default xcu; the audio designs: their board's)] [--n 200] [--no-synth] [--synth-timeout 1800]
                             [--out benchmarks/results/rtl_vs_estimate.json]
 
 Rows of earlier runs in the JSON are kept (a run with --designs X replaces only X's row).
@@ -172,7 +172,7 @@ def measure_build(name: str, config: str, synth: bool) -> dict:
 BUILDS = {"cells": "examples/cells.yaml"}
 
 
-def measure(name: str, family: str, n: int, synth: bool) -> dict:
+def measure(name: str, family: str, n: int, synth: bool, synth_timeout: float = 1800) -> dict:
     if name in BUILDS:
         return measure_build(name, BUILDS[name], synth)
     from edgekd.estimate.rtl import estimate_rtl
@@ -210,7 +210,7 @@ def measure(name: str, family: str, n: int, synth: bool) -> dict:
            "seconds": {"generate": round(gen_s, 1), "verilator_build": sim["build_seconds"],
                                         "simulate": sim["run_seconds"]}}
     if synth:
-        s = synthesize(out, family)
+        s = synthesize(out, family, timeout=synth_timeout)
         row["synthesis"] = {k: s[k] for k in ("lut", "ff", "carry", "dsp", "bram_18k", "lutram", "tool")}
         row["seconds"]["yosys"] = s["seconds"]
         row["error_pct"] = {k: round(100 * (est[k] - s[k]) / s[k], 1) for k in ("lut", "ff") if s[k]}
@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--family", default=None, help="Yosys family (default: xcu; the audio designs: their board's)")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--synth-timeout", type=float, default=1800,
+                    help="seconds Yosys may take per design (the full audio student needs more than 1,800)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rtl_vs_estimate.json")
     args = ap.parse_args(argv)
     rows = []
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         prev = {r["design"]: r for r in read_json(args.out).get("rows", [])}
     for name in args.designs.split(","):
         try:
-            row = measure(name, args.family, args.n, not args.no_synth)
+            row = measure(name, args.family, args.n, not args.no_synth, args.synth_timeout)
         except Exception as e:  # noqa: BLE001 - one design's failure must not lose the others' rows
             import traceback
 

@@ -1,5 +1,13 @@
+import os
 import random
 from pathlib import Path
+
+# da4ml's solver (hls4ml's distributed arithmetic, the fit search's DA prices) runs as plain Python in the suite,
+# here and in the builds the tests start: numba compiles it on first use, 161 s in a fresh venv (per process that
+# gets there first), while the suite's small kernels solve in seconds uncompiled. Same functions, so the same
+# solutions: the DA test's student, 3 seeds, gave identical da4ml costs and generated kernels both ways. Set
+# before anything imports numba (it reads the variable once); builds outside the suite keep the compiled solver.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 import numpy as np
 import pytest

@@ -186,6 +186,8 @@ def convert_to_hls(
         )
         _install_model_stamp()
         hls_model._edgekd_stamp = model_stamp(qonnx_path, config, hls_cfg)
+        if csim_cache is not None:
+            hls_model.edgekd_csim_cache = Path(csim_cache)  # traces (edgekd.hls.csim.trace_csim) compile through it
         if compile_model and csim_cache is not None:
             from edgekd.hls.csim_cache import compile_cached
 

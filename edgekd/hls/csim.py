@@ -56,11 +56,29 @@ def predict_csim(hls_model: Any, x_nchw: np.ndarray, chunk: int = 16, progress: 
 def trace_csim(hls_model: Any, x_nchw: np.ndarray) -> dict[str, np.ndarray]:
     """Per-layer outputs {hls layer name: (N, ...) array} from hls4ml's trace build.
 
-    Recompiles the project with tracing on (seconds); layers are in hls4ml's layer order and
-    channels-last. Needs 'Trace': True in the layer config (edgekd.hls.convert sets it).
+    Recompiles the project with tracing on (seconds; through the C-simulation cache when the model has one,
+    `hls_model.edgekd_csim_cache`); layers are in hls4ml's layer order and channels-last. Needs 'Trace': True in
+    the layer config (edgekd.hls.convert sets it).
     """
     x = to_hls_layout(hls_model, x_nchw)
     with quiet_hls4ml():
-        _, trace = hls_model.trace(x if x.shape[0] > 1 else x[0])
+        _, trace = _trace(hls_model, x if x.shape[0] > 1 else x[0])
     order = [layer.name for layer in hls_model.get_layers()]
     return {name: np.asarray(trace[name]).reshape(x.shape[0], -1) for name in order if name in trace}
+
+
+def _trace(hls_model: Any, x: np.ndarray) -> tuple[Any, dict]:
+    """hls4ml's `trace`, its library from the C-simulation cache when the model has one: hls4ml's own trace
+    recompiles with build_lib.sh (-O3) on every call, the cache compiles a traced design once (-O1)."""
+    cache = getattr(hls_model, "edgekd_csim_cache", None)
+    if cache is None:
+        return hls_model.trace(x)
+    from edgekd.hls.csim_cache import compile_cached
+
+    hls_model.config.trace_output = True
+    compile_cached(hls_model, cache)  # writes the traced sources, loads their library (compiled on a miss)
+    hls_model.compile = lambda: None  # trace() would otherwise recompile what was just loaded
+    try:
+        return hls_model.trace(x)
+    finally:
+        del hls_model.compile

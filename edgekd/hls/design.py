@@ -188,8 +188,12 @@ def design_for_contract(contract: Any, hls_cfg: Any, board: Any, project_dir: Pa
 
             hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, precision, compile_model=False,
                                                    check_support=contract.check_support, layer_settings=settings)
+            hls_model.edgekd_csim_cache = cache_dir / "csim"  # the ranging trace compiles through the cache too
             # float scales: hls4ml's default types are what makes it inexact; choose them from the value ranges
             precisions = assign_range_precisions(hls_model, contract.verify_inputs())
+            # compiled with tracing on: the fidelity step traces this design per layer next, from the same
+            # library (the ranging trace already left the written project traced; synthesis ignores the trace code)
+            hls_model.config.trace_output = True
             with quiet_hls4ml():
                 hls_model.csim_cache_info = compile_cached(hls_model, cache_dir / "csim")
     except BuildError:
