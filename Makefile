@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 demo: install
 	$(VENV)/bin/edgekd build examples/cells.yaml
 
-# Both cores: tests run in TEST_WORKERS processes, a test file's tests in one of them (its fixtures are shared).
+# Both cores: tests run in TEST_WORKERS processes, a test file's tests in one of them (its fixtures are shared),
+# files handed out in collection order (the heaviest first: tests/conftest.py HEAVY_FIRST).
 TEST_WORKERS ?= 2
 
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 install: $(STAMP)
 
