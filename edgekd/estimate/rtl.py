@@ -173,7 +173,7 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     """Cycles of the camera top (edgekd.rtl.pixeltop): first beat of a region -> its decision word (and -> the
     network's output word at the monitor port), and the interval between back-to-back regions. A clock-by-clock model of the block FIFO (blocks complete in the
     last pixel row of a block row, the network takes `lanes` blocks per clock, the input stalls on a full
-    FIFO), then the network's depth; the decision waits for the region's last beat (its valid bit)."""
+    FIFO), then the network's depth and frame gap; the decision waits for the region's last beat (its valid bit)."""
     top = manifest["pixel_top"]
     geo = top["frame"]
     k, p, bpl, rows, lanes = geo["block"], geo["pixels_per_clock"], geo["beats_per_line"], geo["rows"], geo["lanes"]
@@ -181,17 +181,22 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     depth_entries = int(top["fifo_depth"])
     layers = manifest["layers"]
     wb = layers[0]["in_shape"][1]
-    r, c, flush = _last_needed_pixel(layers)  # flush: padded windows' beats after the last pixel (no gap modelled)
+    r, c, flush = _last_needed_pixel(layers)  # flush: padded windows' beats after the last pixel
     need = r * (wb // lanes) + c // lanes  # the network beat holding the last block the decision needs
+    per_region = (rows // k) * (wb // lanes)  # network beats per region
+    # padded windows: the network top takes no beat for `hold` clocks after a region's last one (its frame gap)
+    hold = int(manifest.get("frame_hold_cycles", manifest.get("frame_gap_cycles", 0)))
 
     def run(regions: int) -> tuple[list[int], list[int]]:
-        t, beat, fifo, sub, popped, last_in = 0, 0, [], 0, 0, []
+        t, beat, fifo, sub, popped, last_in, ready_at = 0, 0, [], 0, 0, [], 0
         pops: list[int] = []
         total = regions * rows * bpl
-        while popped < regions * (rows // k) * (wb // lanes):
-            if fifo and fifo[0] <= t:  # one network beat per clock
+        while popped < regions * per_region:
+            if fifo and fifo[0] <= t and t >= ready_at:  # one network beat per clock, none in the frame gap
                 pops.append(t)
                 popped += 1
+                if popped % per_region == 0:
+                    ready_at = t + 1 + hold
                 sub += 1
                 if sub == per_beat:
                     fifo.pop(0)
@@ -210,7 +215,6 @@ def estimate_pixel_top(manifest: dict[str, Any]) -> dict[str, Any]:
     decision = max(pops[need] + core_depth + 1, last_in[0] + 3) + 1
     n = 3
     pops, last_in = run(n)
-    per_region = (rows // k) * (wb // lanes)
     ends = [max(pops[i * per_region + need] + core_depth + 1, last_in[i] + 3) + 1 for i in range(n)]
     return {"latency_cycles": int(decision), "interval_cycles": float((ends[-1] - ends[0]) / (n - 1)),
             "network_latency_cycles": int(run(1)[0][need] + core_depth), "source": "estimate"}

@@ -292,6 +292,7 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
     info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
             "outputs_per_image": opi, "out_elements": oc, "stages": stages,
             "beats_per_image": bpi, "lanes": lanes, "frame_gap_cycles": flush_gap,
+            "frame_hold_cycles": hold if flush_gap else 0,
             "image_interval_cycles": max(image_cycles + flush_gap, gap)}
     return "\n".join(head + lines + tail) + "\n", kernels, info
 
@@ -457,6 +458,7 @@ def generate_rtl(contract: HardwareContract, out_dir: Path | str, family: str = 
         "stages": info["stages"],
         "ii_cycles_per_pixel": 1,
         "frame_gap_cycles": info["frame_gap_cycles"],
+        "frame_hold_cycles": info["frame_hold_cycles"],  # s_axis_tready low after each image (gap + unpack drain)
         "reuse": {name: r for name, r in reuse_of.items()},
         "interval_cycles_per_image": info["image_interval_cycles"],
         "lanes": info["lanes"],

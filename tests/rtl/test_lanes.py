@@ -132,3 +132,28 @@ def test_camera_top_framing_marks_broken_regions_invalid(camera):
     assert len(got) == n - 1
     assert [(w >> valid_bit) & 1 for w in got] == [1, 0, 0, 1, 1, 1, 1]
     assert [got[0], got[3], got[4], got[5], got[6]] == [want[0], want[3], want[5], want[6], want[7]]
+
+
+def test_camera_top_around_a_padded_network_and_its_frame_gap(tmp_path):
+    """A 'same'-padded first conv behind the camera top (2x2 blocks, 8 pixels per clock, one block per clock): the
+    decisions equal QONNX's, and back-to-back regions come 48 blocks + the network's 9-clock frame gap apart (its
+    padded window's flush beats), as the cost model counts them (measured without the gap in the model: 48)."""
+    from edgekd.estimate.rtl import estimate_pixel_top
+    from edgekd.rtl.generate import generate_rtl, input_raw
+    from edgekd.rtl.pixeltop import generate_pixel_top, save_section
+    from edgekd.rtl.sim import run_sim
+    from edgekd.rtl.testnets import make_contract
+
+    net = [{"conv": (3, 6, 1, (1, 1, 1, 1))}, *NET[1:]]
+    contract = make_contract(tmp_path / "export", (6, 8, 4), net, n=6, seed=5)
+    manifest = generate_rtl(contract, tmp_path / "rtl", family="xcu", lanes=1)
+    assert manifest["frame_gap_cycles"] == manifest["frame_hold_cycles"] == 9  # 'same' 3x3 on 8 columns: 8 + 1
+    raw = input_raw(contract, contract.verify_inputs(), tuple(manifest["input_kif"]), tuple(manifest["input_shape"]))
+    section = generate_pixel_top(tmp_path / "rtl", manifest, 2, 8, raw, contract.reference_outputs(), threshold=0.1)
+    save_section(tmp_path / "rtl", manifest, section)
+    sim = run_sim(tmp_path / "rtl", section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False)
+    assert sim["exact"] == 1.0 and sim["network"]["exact"] == 1.0 and sim["n"] == 6
+    est = estimate_pixel_top({**manifest, "pixel_top": section})
+    assert sim["interval_cycles"] == est["interval_cycles"] == 48 + 9
+    assert sim["latency_cycles"] == est["latency_cycles"]
+    assert sim["network"]["latency_cycles"] == est["network_latency_cycles"]
