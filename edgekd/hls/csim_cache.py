@@ -30,7 +30,7 @@ from edgekd.io import write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["firmware_hash", "compile_cached"]
+__all__ = ["firmware_hash", "compile_cached", "library_for_firmware"]
 
 _STAMP = re.compile(rb"^LIB_STAMP=.*$", re.MULTILINE)
 _CFLAGS = re.compile(r'^CFLAGS="-O3 -fPIC"$', re.MULTILINE)
@@ -115,3 +115,33 @@ def compile_cached(hls_model: Any, cache_dir: Path | str) -> dict:
     hls_model._top_function_lib = ctypes.cdll.LoadLibrary(str(lib))
     log.info("C-simulation library %s (%s)", "reused from cache" if cached else "compiled", key[:12])
     return {"hash": key, "cached": cached, "library": str(lib)}
+
+
+def _firmware_digest(firmware: Path) -> str:
+    """sha256 over the relative path and contents of every file of a firmware/ folder but compiled libraries."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in firmware.rglob("*") if p.is_file() and p.suffix != ".so"):
+        h.update(path.relative_to(firmware).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def library_for_firmware(cache_dir: Path | str, firmware: Path | str) -> Path | None:
+    """A compiled C-simulation library in `cache_dir` built from exactly the files of `firmware` (a board project's
+    hls/firmware: the same sources, types and weights, compared by sha256), or None.
+
+    The board project's testbenches link it instead of compiling the network again (edgekd.project.csim): the
+    object code is what the hls step verified against QONNX. It reads its weights from the cache entry's copy,
+    byte-identical to the project's."""
+    cache_dir, firmware = Path(cache_dir), Path(firmware)
+    if not cache_dir.is_dir() or not firmware.is_dir():
+        return None
+    want = None
+    for done in sorted(cache_dir.glob(f"*/{_DONE}")):  # complete entries only (the marker is written last)
+        entry = done.parent
+        lib = entry / done.read_text().strip()
+        if not lib.is_file():
+            continue
+        want = want or _firmware_digest(firmware)
+        if _firmware_digest(entry / "firmware") == want:
+            return lib
+    return None

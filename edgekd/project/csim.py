@@ -4,8 +4,9 @@
 it compiles `hls/myproject_test.cpp` (the network's testbench) and `top/edgekd_top_test.cpp` (the interface
 wrapper's testbench) against `hls/firmware/myproject.cpp`, runs both on `hls/tb_data/`, and compares what
 they wrote with the expected outputs. Nothing is written into the project: each run happens in a temporary
-folder holding links to the test vectors and weights. The compiled network object is cached by the hash
-of the firmware sources (the same network built for another board reuses it).
+folder holding links to the test vectors and weights. The network's code is the hls step's C-simulation library
+when the build's cache holds one of the same firmware (sha256 of every file), else the network is compiled here
+and cached by the hash of the firmware sources (the same network built for another board reuses it).
 """
 
 from __future__ import annotations
@@ -101,6 +102,20 @@ def _network_object(project: Path, cxx: str, cache_dir: Path | None, workdir: Pa
     return obj
 
 
+def _network_code(project: Path, cxx: str, cache_dir: Path | None, workdir: Path) -> tuple[list[str], str]:
+    """What the testbenches link for the network: the hls step's C-simulation library when the build's cache holds
+    one of this very firmware (edgekd.hls.csim_cache.library_for_firmware: no second compile of the network),
+    else hls/firmware/myproject.cpp compiled here. Returns (g++ arguments, "hls C-sim library" | "compiled")."""
+    if cache_dir is not None:
+        from edgekd.hls.csim_cache import library_for_firmware
+
+        lib = library_for_firmware(cache_dir / "csim", project / "hls" / "firmware")
+        if lib is not None:
+            log.debug("linking the network from %s", lib)
+            return [str(lib), f"-Wl,-rpath,{lib.parent}"], "hls C-sim library"
+    return [str(_network_object(project, cxx, cache_dir, workdir))], "compiled"
+
+
 def _run_dir(project: Path, parent: Path) -> Path:
     """A folder laid out like csim_design's: tb_data/ (vector links; logs land here) and weights/."""
     run = Path(tempfile.mkdtemp(prefix="run-", dir=parent))
@@ -141,11 +156,11 @@ def run_project_csim(project_dir: Path | str, cache_dir: Path | None = None, cxx
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgekd-csim-") as tmp:
         work = Path(tmp)
-        obj = _network_object(project, cxx, cache_dir, work)
+        network, network_source = _network_code(project, cxx, cache_dir, work)
 
         tb = work / "tb_network"
         _compile([cxx, *CXXFLAGS, "-I", str(project / "hls"), *includes, str(project / "hls" / f"{HLS_PROJECT_NAME}_test.cpp"),
-                  str(obj), "-o", str(tb)], work, "compiling the network testbench")
+                  *network, "-o", str(tb)], work, "compiling the network testbench")
         run = _run_dir(project, work)
         proc = _execute(tb, run, "network testbench")
         log_path = run / "tb_data" / "csim_results.log"
@@ -160,11 +175,12 @@ def run_project_csim(project_dir: Path | str, cache_dir: Path | None = None, cxx
             "max_abs_diff": float(np.abs(got - expected).max()) if equal.size else 0.0,
             "mismatched_samples": [int(i) for i in np.flatnonzero(~equal.all(axis=1))[:10]],
             "testbench_status": proc.returncode,
+            "network_code": network_source,
         }
 
         wtb = work / "tb_wrapper"
         _compile([cxx, *CXXFLAGS, "-I", str(project / "top"), *includes, str(project / "top" / f"{TOP_NAME}.cpp"),
-                  str(project / "top" / f"{TOP_NAME}_test.cpp"), str(obj), "-o", str(wtb)], work,
+                  str(project / "top" / f"{TOP_NAME}_test.cpp"), *network, "-o", str(wtb)], work,
                  "compiling the wrapper testbench")
         run = _run_dir(project, work)
         wproc = _execute(wtb, run, "wrapper testbench")

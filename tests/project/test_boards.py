@@ -54,6 +54,7 @@ def test_project_files_part_and_clock(board_builds, name):
         assert rel in meta["files"]
     assert not list(project.rglob("*.so")), "compiled C-sim libraries must not travel"
     assert meta["csim"]["passed"] and meta["csim"]["exact"] == 1.0 and meta["csim"]["wrapper"]["passed"]
+    assert meta["csim"]["network_code"] == "hls C-sim library"  # the hls step's library of this firmware, linked
     assert board.part in (project / "scripts" / "hls_top.tcl").read_text()
     assert f"{board.part}" in (project / "hls" / "project.tcl").read_text()
     report = read_json(board_builds[name] / "report" / "report.json")
