@@ -9,8 +9,9 @@ later design with the same sources just loads it.
 
 The library is compiled at -O1 instead of build_lib.sh's -O3: the C-simulation is fixed-point integer arithmetic
 (no -ffast-math at either level), so its outputs do not depend on the level, and -O1 compiles a tiny cell
-student's distributed-arithmetic project in 24.6 s instead of 30.8 s (g++ 12, 2 cores). The level is part of the
-cache key. The project handed to a lab keeps hls4ml's build_lib.sh unchanged.
+student's distributed-arithmetic project in 24.6 s instead of 30.8 s (g++ 12, 2 cores); the network and the bridge are
+compiled as one unit (their headers parsed once: -25%). Both are part of the cache key. The project handed to a lab
+keeps hls4ml's build_lib.sh unchanged.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _build(project_dir: Path, target: Path) -> Path:
     text, n = _CFLAGS.subn(f'CFLAGS="{OPT_LEVEL} -fPIC"', script.read_text())
     if n != 1:  # another hls4ml's script: compile it as written rather than guess
         log.warning("build_lib.sh has no CFLAGS=\"-O3 -fPIC\" line; compiling with its own flags")
-    script.write_text(text)
+    script.write_text(_one_unit(text, target))
     t0 = time.perf_counter()
     proc = subprocess.run(["bash", "build_lib.sh"], cwd=target, text=True, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT)
@@ -90,6 +91,30 @@ def _build(project_dir: Path, target: Path) -> Path:
     return libs[0]
 
 
+# hls4ml 1.3.0's build_lib.sh compiles the network and the bridge as two units and links them; both parse the same
+# ap_types / nnet headers, so one unit that includes both sources compiles the same code in about 3/4 of the time
+# (7.7 s instead of 7.3 + 3.1 s for a tiny cell student).
+_TWO_UNITS = (
+    '${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c firmware/${PROJECT}.cpp -o ${PROJECT}.o\n'
+    '${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c ${PROJECT}_bridge.cpp -o ${PROJECT}_bridge.o\n'
+    '${CC} ${CFLAGS} ${INCFLAGS} -shared ${PROJECT}.o ${PROJECT}_bridge.o -o firmware/${PROJECT}-${LIB_STAMP}.so\n')
+_ONE_UNIT = (
+    '${CC} ${CFLAGS} ${INCFLAGS} -D WEIGHTS_DIR="${WEIGHTS_DIR}" -c ${PROJECT}_unit.cpp -o ${PROJECT}_unit.o\n'
+    '${CC} ${CFLAGS} ${INCFLAGS} -shared ${PROJECT}_unit.o -o firmware/${PROJECT}-${LIB_STAMP}.so\n')
+UNITS = "one unit"  # part of the cache key, like OPT_LEVEL
+
+
+def _one_unit(script: str, target: Path) -> str:
+    """build_lib.sh compiling firmware/<project>.cpp and <project>_bridge.cpp as one unit (the cache's copy only)."""
+    project = re.search(r"^PROJECT=(\w+)$", script, re.MULTILINE)
+    if _TWO_UNITS not in script or project is None:
+        log.warning("build_lib.sh is not hls4ml 1.3.0's two-unit script; compiling it as written")
+        return script
+    name = project.group(1)
+    write_text(target / f"{name}_unit.cpp", f'#include "firmware/{name}.cpp"\n#include "{name}_bridge.cpp"\n')
+    return script.replace(_TWO_UNITS, _ONE_UNIT)
+
+
 def compile_cached(hls_model: Any, cache_dir: Path | str) -> dict:
     """Write `hls_model`, then load its C-simulation library from the cache (compiling it on a miss).
 
@@ -99,7 +124,7 @@ def compile_cached(hls_model: Any, cache_dir: Path | str) -> dict:
     cache_dir.mkdir(parents=True, exist_ok=True)
     hls_model.write()
     project_dir = Path(hls_model.config.get_output_dir())
-    key = hashlib.sha256(f"{firmware_hash(project_dir)} {OPT_LEVEL}".encode()).hexdigest()
+    key = hashlib.sha256(f"{firmware_hash(project_dir)} {OPT_LEVEL} {UNITS}".encode()).hexdigest()
     target = cache_dir / key
     with open(cache_dir / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -47,3 +47,19 @@ def test_other_weights_an_extra_file_or_an_unfinished_entry_are_not_used(tmp_pat
     _entry(cache, "a", done=False)  # no marker: a build still compiling or one that failed
     assert library_for_firmware(cache, project_fw) is None
     assert library_for_firmware(tmp_path / "no-cache", project_fw) is None
+
+
+def test_the_cache_compiles_hls4ml_s_script_as_one_unit(tmp_path):
+    """The pinned hls4ml's build_lib.sh (network and bridge as two units) becomes one unit in the cache's copy; a
+    script of another form is compiled as written."""
+    from importlib.resources import files
+
+    from edgekd.hls.csim_cache import _one_unit
+
+    script = (files("hls4ml") / "templates" / "vivado" / "build_lib.sh").read_text()
+    script = script.replace("PROJECT=myproject", "PROJECT=cells")  # hls4ml writes the project name here
+    one = _one_unit(script, tmp_path)
+    assert "-c ${PROJECT}_unit.cpp -o ${PROJECT}_unit.o" in one and "_bridge.o" not in one
+    assert (tmp_path / "cells_unit.cpp").read_text() == '#include "firmware/cells.cpp"\n#include "cells_bridge.cpp"\n'
+    other = script.replace("-c ${PROJECT}_bridge.cpp", "-c ${PROJECT}_bridge.cpp -DX")
+    assert _one_unit(other, tmp_path / "o") == other
