@@ -116,6 +116,19 @@ def _network_code(project: Path, cxx: str, cache_dir: Path | None, workdir: Path
     return [str(_network_object(project, cxx, cache_dir, workdir))], "compiled"
 
 
+def _compile_wrapper(cxx: str, project: Path, includes: list[str], network: list[str], work: Path, exe: Path) -> None:
+    """The wrapper and its testbench as one unit (their headers parsed once: about 2.5 s less per run); should the
+    two sources ever clash as one unit, as two units, as a lab's csim_design compiles them."""
+    top, test = project / "top" / f"{TOP_NAME}.cpp", project / "top" / f"{TOP_NAME}_test.cpp"
+    unit = work / f"{TOP_NAME}_unit.cpp"
+    unit.write_text(f'#include "{top}"\n#include "{test}"\n')
+    common = [cxx, *CXXFLAGS, "-I", str(project / "top"), *includes]
+    if _run([*common, str(unit), *network, "-o", str(exe)], work, "compiling the wrapper testbench").returncode == 0:
+        return
+    log.debug("the wrapper and its testbench do not compile as one unit; compiling them separately")
+    _compile([*common, str(top), str(test), *network, "-o", str(exe)], work, "compiling the wrapper testbench")
+
+
 def _run_dir(project: Path, parent: Path) -> Path:
     """A folder laid out like csim_design's: tb_data/ (vector links; logs land here) and weights/."""
     run = Path(tempfile.mkdtemp(prefix="run-", dir=parent))
@@ -179,9 +192,7 @@ def run_project_csim(project_dir: Path | str, cache_dir: Path | None = None, cxx
         }
 
         wtb = work / "tb_wrapper"
-        _compile([cxx, *CXXFLAGS, "-I", str(project / "top"), *includes, str(project / "top" / f"{TOP_NAME}.cpp"),
-                  str(project / "top" / f"{TOP_NAME}_test.cpp"), *network, "-o", str(wtb)], work,
-                 "compiling the wrapper testbench")
+        _compile_wrapper(cxx, project, includes, network, work, wtb)
         run = _run_dir(project, work)
         wproc = _execute(wtb, run, "wrapper testbench")
         wlog = run / "tb_data" / f"{TOP_NAME}_csim.log"
