@@ -50,12 +50,17 @@ def _source_files(project_dir: Path) -> list[Path]:
 def firmware_hash(project_dir: Path | str) -> str:
     """sha256 over the relative path and contents of every source the C-simulation library is built from."""
     project_dir = Path(project_dir)
-    h = hashlib.sha256()
     files = _source_files(project_dir)
     if not files:
         raise FileNotFoundError(f"{project_dir} has no written hls4ml firmware")
+    return _digest(project_dir, files)
+
+
+def _digest(root: Path, files: list[Path]) -> str:
+    """sha256 over each file's path relative to `root` and contents (build_lib.sh without its random LIB_STAMP)."""
+    h = hashlib.sha256()
     for path in files:
-        rel = path.relative_to(project_dir).as_posix()
+        rel = path.relative_to(root).as_posix()
         data = path.read_bytes()
         if rel == "build_lib.sh":
             data = _STAMP.sub(b"LIB_STAMP=", data)
@@ -144,10 +149,7 @@ def compile_cached(hls_model: Any, cache_dir: Path | str) -> dict:
 
 def _firmware_digest(firmware: Path) -> str:
     """sha256 over the relative path and contents of every file of a firmware/ folder but compiled libraries."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in firmware.rglob("*") if p.is_file() and p.suffix != ".so"):
-        h.update(path.relative_to(firmware).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    return _digest(firmware, sorted(p for p in firmware.rglob("*") if p.is_file() and p.suffix != ".so"))
 
 
 def library_for_firmware(cache_dir: Path | str, firmware: Path | str) -> Path | None:

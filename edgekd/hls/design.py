@@ -186,9 +186,10 @@ def design_for_contract(contract: Any, hls_cfg: Any, board: Any, project_dir: Pa
             from edgekd.hls.csim_cache import compile_cached
             from edgekd.hls.precision import assign_range_precisions
 
+            # not compiled yet (types first), but the cache is given: the ranging trace compiles through it
             hls_model, hls_config = convert_to_hls(qonnx_path, hls_cfg, project_dir, precision, compile_model=False,
-                                                   check_support=contract.check_support, layer_settings=settings)
-            hls_model.edgekd_csim_cache = cache_dir / "csim"  # the ranging trace compiles through the cache too
+                                                   csim_cache=cache_dir / "csim", check_support=contract.check_support,
+                                                   layer_settings=settings)
             # float scales: hls4ml's default types are what makes it inexact; choose them from the value ranges
             precisions = assign_range_precisions(hls_model, contract.verify_inputs())
             # compiled with tracing on: the fidelity step traces this design per layer next, from the same

@@ -246,11 +246,11 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
     if geo is not None:
         raise RTLUnsupportedError(f"the network ends on a stream of {lanes} pixels per clock (set rtl.lanes 1)")
     bpi = h * w // p
+    # after an image's last beat, hold s_axis_tready low for `flush_gap` clocks (+ the unpack's drain) so that every
+    # padded window finds its flush beats idle (each window's idle clocks are the top's, delayed; the windows
+    # upstream of it use theirs first, hence the sum)
+    hold = flush_gap + (p - 1 if p > 1 and lanes == 1 else 0) if flush_gap else 0
     if flush_gap:
-        # after an image's last beat, hold s_axis_tready low for `flush_gap` clocks (+ the unpack's drain) so that every
-        # padded window finds its flush beats idle (each window's idle clocks are the top's, delayed; the windows
-        # upstream of it use theirs first, hence the sum)
-        hold = flush_gap + (p - 1 if p > 1 and lanes == 1 else 0)
         lines[ready_at:ready_at] = [
             "    // frame gap: idle clocks after every image for the padded windows' flush beats",
             "    reg [31:0] fg_beat; reg [15:0] fg_left;",
@@ -292,7 +292,7 @@ def build_top(layers: list[Layer], in_kif: KIF, top: str, pixels_per_beat: int =
     info = {"in_width": in_w, "out_width": out_w, "pixel_bits": pb, "out_kif": list(kif),
             "outputs_per_image": opi, "out_elements": oc, "stages": stages,
             "beats_per_image": bpi, "lanes": lanes, "frame_gap_cycles": flush_gap,
-            "frame_hold_cycles": hold if flush_gap else 0,
+            "frame_hold_cycles": hold,
             "image_interval_cycles": max(image_cycles + flush_gap, gap)}
     return "\n".join(head + lines + tail) + "\n", kernels, info
 

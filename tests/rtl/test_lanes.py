@@ -72,21 +72,27 @@ def test_decision_words_follow_the_board_projects_layout():
     assert np.all(f["valid"] == 1) and f["cls"][0] == 0 and f["score"][0] == 0
 
 
-@pytest.fixture(scope="module")
-def camera(tmp_path_factory):
+def _camera_build(folder, net, n: int, lanes: int):
+    """`net` on 6 x 8 x 4 inputs (12 x 16 grey pixels in 2x2 blocks) behind the camera top at 8 pixels per clock,
+    Verilated: (manifest, pixel-top section, simulation result)."""
     from edgekd.rtl.generate import generate_rtl, input_raw
     from edgekd.rtl.pixeltop import generate_pixel_top, save_section
     from edgekd.rtl.sim import run_sim
     from edgekd.rtl.testnets import make_contract
 
-    folder = tmp_path_factory.mktemp("rtl_lanes")
-    contract = make_contract(folder / "export", (6, 8, 4), NET, n=8, seed=5)
-    manifest = generate_rtl(contract, folder / "rtl", family="xcu", lanes=2)
+    contract = make_contract(folder / "export", (6, 8, 4), net, n=n, seed=5)
+    manifest = generate_rtl(contract, folder / "rtl", family="xcu", lanes=lanes)
     raw = input_raw(contract, contract.verify_inputs(), tuple(manifest["input_kif"]), tuple(manifest["input_shape"]))
     section = generate_pixel_top(folder / "rtl", manifest, 2, 8, raw, contract.reference_outputs(), threshold=0.1)
     save_section(folder / "rtl", manifest, section)
     sim = run_sim(folder / "rtl", section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False)
-    return manifest, section, sim, folder / "rtl"
+    return manifest, section, sim
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rtl_lanes")
+    return (*_camera_build(folder, NET, n=8, lanes=2), folder / "rtl")
 
 
 def test_camera_top_decides_like_qonnx_at_two_blocks_per_clock(camera):
@@ -139,19 +145,10 @@ def test_camera_top_around_a_padded_network_and_its_frame_gap(tmp_path):
     decisions equal QONNX's, and back-to-back regions come 48 blocks + the network's 9-clock frame gap apart (its
     padded window's flush beats), as the cost model counts them (measured without the gap in the model: 48)."""
     from edgekd.estimate.rtl import estimate_pixel_top
-    from edgekd.rtl.generate import generate_rtl, input_raw
-    from edgekd.rtl.pixeltop import generate_pixel_top, save_section
-    from edgekd.rtl.sim import run_sim
-    from edgekd.rtl.testnets import make_contract
 
     net = [{"conv": (3, 6, 1, (1, 1, 1, 1))}, *NET[1:]]
-    contract = make_contract(tmp_path / "export", (6, 8, 4), net, n=6, seed=5)
-    manifest = generate_rtl(contract, tmp_path / "rtl", family="xcu", lanes=1)
+    manifest, section, sim = _camera_build(tmp_path, net, n=6, lanes=1)
     assert manifest["frame_gap_cycles"] == manifest["frame_hold_cycles"] == 9  # 'same' 3x3 on 8 columns: 8 + 1
-    raw = input_raw(contract, contract.verify_inputs(), tuple(manifest["input_kif"]), tuple(manifest["input_shape"]))
-    section = generate_pixel_top(tmp_path / "rtl", manifest, 2, 8, raw, contract.reference_outputs(), threshold=0.1)
-    save_section(tmp_path / "rtl", manifest, section)
-    sim = run_sim(tmp_path / "rtl", section, sim_name="sim_pixel", vectors=section["vectors"]["file"], record=False)
     assert sim["exact"] == 1.0 and sim["network"]["exact"] == 1.0 and sim["n"] == 6
     est = estimate_pixel_top({**manifest, "pixel_top": section})
     assert sim["interval_cycles"] == est["interval_cycles"] == 48 + 9
